@@ -1,0 +1,256 @@
+"""The pure core: (envelope, message, config, DNS) -> Report.
+
+The milter service, ``spoofwatch scan`` and the tests all call ``analyze()``,
+so what ``scan`` prints is exactly what the milter does. Nothing here talks
+to the MTA, and the only input from the outside world is the ``Lookup``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from .actions import Action, AddHeader, ChangeHeader, DeleteHeader, Quarantine, Reply, describe
+from .addresses import parse_from
+from .auth.arc import verify_arc
+from .auth.authresults import build_header_value, fold_results, forged_indexes
+from .auth.dkim import verify_dkim
+from .auth.dmarc import evaluate_dmarc
+from .auth.spf import check_spf
+from .config import Config, Policy
+from .dns import Lookup
+from .message import Message
+from .results import (
+    ArcResult,
+    AuthResult,
+    DkimResult,
+    DmarcResult,
+    Envelope,
+    Finding,
+    FromAddress,
+    FromProblem,
+    Level,
+    SpfResult,
+)
+from .textsafe import ascii_safe
+from .verdict import Verdict, decide
+
+log = logging.getLogger(__name__)
+
+VERDICT_HEADER = "X-Spoofwatch-Verdict"
+REASONS_HEADER = "X-Spoofwatch-Reasons"
+OUR_HEADER_PREFIX = "x-spoofwatch-"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything spoofwatch concluded about one message, and what to do."""
+
+    envelope: Envelope
+    sender: FromAddress | FromProblem | None
+    spf: SpfResult | None
+    dkim: DkimResult | None
+    arc: ArcResult | None
+    dmarc: DmarcResult | None
+    verdict: Verdict
+    actions: tuple[Action, ...]
+    policy: str
+    monitor: bool = False  # policy in monitor mode: these are the actions it would have taken
+    would_have: tuple[str, ...] = ()
+    skipped: str = ""  # why checks were skipped (trusted client), "" when checked
+
+    @property
+    def level(self) -> Level:
+        return self.verdict.level
+
+    @property
+    def from_domain(self) -> str:
+        return self.sender.domain if isinstance(self.sender, FromAddress) else ""
+
+
+def skip_reason(envelope: Envelope, config: Config) -> str:
+    """Why a message needs no checks: a trusted network or an authenticated submission."""
+    if envelope.client_ip and config.is_trusted_client(envelope.client_ip):
+        return f"trusted client {envelope.client_ip}"
+    if config.skip_authenticated and envelope.auth_user:
+        return "authenticated submission"
+    return ""
+
+
+def _cleanup_actions(message: Message, authserv_id: str) -> list[Action]:
+    """Remove headers that claim to be ours: forged A-R and any X-Spoofwatch-* header."""
+    actions: list[Action] = []
+    for index in reversed(forged_indexes(message.headers, authserv_id, "Authentication-Results")):
+        actions.append(DeleteHeader("Authentication-Results", index, "claims our authserv-id"))
+    seen: dict[str, int] = {}
+    ours: list[tuple[str, int]] = []
+    for name, _ in message.headers:
+        key = name.lower()
+        seen[key] = seen.get(key, 0) + 1
+        if key.startswith(OUR_HEADER_PREFIX):
+            ours.append((name, seen[key]))
+    for name, index in reversed(ours):
+        actions.append(DeleteHeader(name, index, "arrived from outside"))
+    return actions
+
+
+def _authenticate(
+    envelope: Envelope, message: Message, sender: FromAddress | FromProblem, lookup: Lookup,
+    config: Config,
+) -> tuple[SpfResult, DkimResult, ArcResult, DmarcResult | None]:
+    spf = check_spf(lookup, envelope.client_ip, envelope.mail_from, envelope.helo)
+    raw = message.as_bytes()
+    dkim = verify_dkim(raw, lookup)
+    arc = verify_arc(raw, lookup)
+    dmarc = None
+    if isinstance(sender, FromAddress):
+        dmarc = evaluate_dmarc(sender.domain, spf, dkim, lookup)
+        dmarc = _arc_override(dmarc, arc, config)
+    return spf, dkim, arc, dmarc
+
+
+def _arc_override(dmarc: DmarcResult, arc: ArcResult, config: Config) -> DmarcResult:
+    """Local policy override (RFC 8617 section 7.2): a trusted intermediary vouched for the mail.
+
+    Trusted only when the chain validates and a sealer whose authserv-id is on the
+    trusted list recorded dmarc=pass. The authserv-id must also lie within the
+    domain that signed that seal, so nobody can claim a trusted list's identity
+    under their own ARC key.
+    """
+    if dmarc.result is not AuthResult.FAIL or arc.result is not AuthResult.PASS:
+        return dmarc
+    trusted = set(config.trusted_arc_sealers)
+    for authserv_id, result in arc.sealer_dmarc:
+        if authserv_id.lower() not in trusted or result.lower() != "pass":
+            continue
+        sealed = any(
+            authserv_id == d or authserv_id.endswith("." + d) for d in arc.sealers if d
+        )
+        if sealed:
+            return replace(dmarc, override=f"arc trusted sealer {authserv_id}")
+    return dmarc
+
+
+def _from_finding(problem: FromProblem, policy: Policy) -> Finding:
+    text = {
+        "missing": "The message has no From header.",
+        "multiple_headers": "The message has more than one From header.",
+        "multiple_addresses": "The From header names several addresses in different domains.",
+        "no_domain": "The From header has no usable domain.",
+        "unparseable": "The From header cannot be parsed.",
+    }.get(problem.code, "The From header is unusable.")
+    return Finding(
+        "from_header_invalid", policy.weight("from_header_invalid"), text,
+        detail=(("problem", problem.code),),
+    )
+
+
+def _dmarc_findings(dmarc: DmarcResult | None, policy: Policy) -> list[Finding]:
+    if dmarc is None:
+        return []
+    domain = ascii_safe(dmarc.from_domain, 100)
+    if dmarc.override and dmarc.result is AuthResult.FAIL:
+        return [
+            Finding(
+                "arc_override", policy.weight("arc_override"),
+                f"DMARC failed for {domain} but {ascii_safe(dmarc.override, 100)} vouched for it.",
+            )
+        ]
+    if dmarc.result is AuthResult.FAIL:
+        applied = dmarc.policy or "none"
+        name = f"dmarc_fail_{applied}"
+        return [
+            Finding(
+                name, policy.weight(name),
+                f"DMARC failed for {domain} (policy {applied}): "
+                "neither SPF nor DKIM authenticated the From domain.",
+                detail=(("policy_domain", dmarc.policy_domain), ("policy", applied)),
+            )
+        ]
+    if dmarc.result is AuthResult.TEMPERROR:
+        return [
+            Finding(
+                "dmarc_temperror", policy.weight("dmarc_temperror"),
+                f"DMARC for {domain} could not be evaluated: a DNS lookup failed.",
+            )
+        ]
+    if dmarc.result is AuthResult.PERMERROR:
+        return [
+            Finding(
+                "dmarc_permerror", policy.weight("dmarc_permerror"),
+                f"DMARC for {domain} could not be evaluated: {ascii_safe(dmarc.reason, 120)}",
+            )
+        ]
+    return []
+
+
+def verdict_header(verdict: Verdict) -> str:
+    names = ",".join(dict.fromkeys(f.name for f in verdict.findings)) or "none"
+    return f"{verdict.level.value}; score={verdict.score:g}; findings={names}"
+
+
+def reasons_header(verdict: Verdict) -> str:
+    reasons = [ascii_safe(r, 300) for r in verdict.reasons] or ["No problems found."]
+    return "\n\t".join(reasons)
+
+
+def plan(report_verdict: Verdict, message: Message, config: Config,
+         ar_value: str | None) -> tuple[tuple[Action, ...], tuple[str, ...]]:
+    """Turn a verdict into actions; in monitor mode also say what enforcement would do."""
+    policy = config.policy
+    wanted = policy.actions_for(report_verdict.level)
+    actions: list[Action] = _cleanup_actions(message, config.authserv_id)
+    if ar_value is not None:
+        actions.append(AddHeader("Authentication-Results", fold_results(ar_value), top=True))
+    actions.append(AddHeader(VERDICT_HEADER, verdict_header(report_verdict)))
+    actions.append(AddHeader(REASONS_HEADER, reasons_header(report_verdict)))
+    enforcing: list[Action] = []
+    if "subject_tag" in wanted:
+        enforcing.extend(_subject_tag(message, policy.subject_tag))
+    if "quarantine" in wanted:
+        reasons = "; ".join(ascii_safe(r, 120) for r in report_verdict.reasons)
+        enforcing.append(Quarantine(ascii_safe(
+            f"spoofwatch {report_verdict.level.value}: {reasons}", 400)))
+    if "reject" in wanted:
+        enforcing.append(Reply.parse("reject", policy.reject_reply))
+    elif "tempfail" in wanted:
+        enforcing.append(Reply.parse("tempfail", policy.tempfail_reply))
+    if policy.mode == "monitor":
+        return tuple(actions), tuple(describe(a) for a in enforcing)
+    return tuple(actions + enforcing), ()
+
+
+def _subject_tag(message: Message, tag: str) -> list[Action]:
+    subjects = message.get_all("Subject")
+    if not subjects:
+        return [AddHeader("Subject", tag)]
+    current = subjects[0]
+    if current.startswith(tag):
+        return []
+    return [ChangeHeader("Subject", 1, f"{tag} {current}")]
+
+
+def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup) -> Report:
+    """Authenticate, detect, decide and plan for one message. Never raises on bad input."""
+    skipped = skip_reason(envelope, config)
+    policy = config.policy
+    if skipped:
+        verdict = Verdict(Level.CLEAN, 0.0, ())
+        cleanup = tuple(_cleanup_actions(message, config.authserv_id))
+        return Report(envelope, None, None, None, None, None, verdict, cleanup, policy.name,
+                      skipped=skipped)
+    sender = parse_from(message)
+    spf, dkim, arc, dmarc = _authenticate(envelope, message, sender, lookup, config)
+    findings: list[Finding] = []
+    if isinstance(sender, FromProblem):
+        findings.append(_from_finding(sender, policy))
+    findings.extend(_dmarc_findings(dmarc, policy))
+    verdict = decide(tuple(findings), policy)
+    ar_value = build_header_value(config.authserv_id, spf, dkim, arc, dmarc)
+    actions, would_have = plan(verdict, message, config, ar_value)
+    return Report(
+        envelope=envelope, sender=sender, spf=spf, dkim=dkim, arc=arc, dmarc=dmarc,
+        verdict=verdict, actions=actions, policy=policy.name,
+        monitor=policy.mode == "monitor", would_have=would_have,
+    )
+

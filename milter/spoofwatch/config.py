@@ -1,0 +1,301 @@
+"""Service configuration and policies, loaded and validated once into immutable objects.
+
+Every error names the file, the line and the key (see ``schema.Section``).
+Relative paths inside a file are resolved against that file's directory, so a
+configuration and its policies can be moved together.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .results import Level
+from .schema import Section
+from .yamlload import ConfigError, load_yaml
+
+__all__ = [
+    "ActionName",
+    "Config",
+    "ConfigError",
+    "DnsConfig",
+    "LoggingConfig",
+    "MilterConfig",
+    "Policy",
+    "load_config",
+    "load_policy",
+]
+
+ACTION_NAMES = ("headers", "subject_tag", "banner", "quarantine", "reject", "tempfail")
+ActionName = str
+FAIL_SAFE = ("accept", "tempfail")
+
+# Default weights of the findings produced by authentication checks; a policy may override
+# any of them. Names are stable: headers, logs and quarantine records use them.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "dmarc_fail_reject": 6.0,
+    "dmarc_fail_quarantine": 6.0,
+    "dmarc_fail_none": 3.0,
+    "dmarc_temperror": 0.0,
+    "dmarc_permerror": 1.0,
+    "from_header_invalid": 4.0,
+    "arc_override": 0.0,
+}
+
+_REPLY_RE = re.compile(r"^[45]\d\d [45]\.\d{1,3}\.\d{1,3} [\x20-\x7e]{1,400}$")
+_SOCKET_RE = re.compile(r"^(unix:/\S+|inet6?:[^\s:]+:\d{1,5}|inet6?:\d{1,5}@\S+)$")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What to do with each verdict level."""
+
+    name: str
+    path: str
+    mode: str  # "enforce" or "monitor" (monitor: only headers and logs)
+    thresholds: tuple[tuple[Level, float], ...]  # ascending: (suspect, x), (spoof, y), (threat, z)
+    weights: tuple[tuple[str, float], ...]
+    actions: tuple[tuple[Level, tuple[ActionName, ...]], ...]
+    subject_tag: str
+    reject_reply: str
+    tempfail_reply: str
+    banner_text: str
+    banner_html: str
+
+    def weight(self, finding: str) -> float:
+        return dict(self.weights).get(finding, 0.0)
+
+    def actions_for(self, level: Level) -> tuple[ActionName, ...]:
+        return dict(self.actions).get(level, ("headers",))
+
+    def threshold(self, level: Level) -> float:
+        return dict(self.thresholds)[level]
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    nameservers: tuple[str, ...] = ()
+    port: int = 53
+    timeout: float = 2.0
+    lifetime: float = 4.0
+    message_budget: float = 10.0
+    cache_size: int = 10000
+
+
+@dataclass(frozen=True)
+class MilterConfig:
+    socket: str = "unix:/run/spoofwatch/spoofwatch.sock"
+    socket_mode: int = 0o660
+    socket_group: str = ""
+    timeout: int = 600
+    spool_threshold: int = 1_048_576
+    max_message_size: int = 50 * 1_048_576
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "info"
+    json_file: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    authserv_id: str
+    milter: MilterConfig
+    dns: DnsConfig
+    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    skip_authenticated: bool
+    trusted_arc_sealers: tuple[str, ...]
+    fail_safe: str
+    policy: Policy
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def is_trusted_client(self, ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in net for net in self.trusted_networks)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    candidate = Path(value)
+    return candidate if candidate.is_absolute() else (base.parent / candidate)
+
+
+def _parse_mode(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML reads 0660 as the integer 660 (YAML 1.1 octal needs 0o); take digits as octal
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.removeprefix("0o")
+    else:
+        raise ValueError("must be an octal mode such as \"0660\"")
+    if not re.fullmatch(r"[0-7]{3,4}", text):
+        raise ValueError(f"must be an octal mode such as \"0660\", got {value!r}")
+    return int(text, 8)
+
+
+def _load_milter(sec: Section) -> MilterConfig:
+    socket = sec.str("socket", MilterConfig.socket)
+    if not _SOCKET_RE.match(socket):
+        raise sec.error("socket", f"must be unix:/PATH, inet:HOST:PORT or inet:PORT@HOST; got {socket!r}")
+    cfg = MilterConfig(
+        socket=socket,
+        socket_mode=sec.parsed("socket_mode", _parse_mode, "0660"),
+        socket_group=sec.str("socket_group", ""),
+        timeout=sec.int("timeout", MilterConfig.timeout, minimum=1),
+        spool_threshold=sec.int("spool_threshold", MilterConfig.spool_threshold, minimum=0),
+        max_message_size=sec.int("max_message_size", MilterConfig.max_message_size, minimum=1024),
+    )
+    sec.done()
+    return cfg
+
+
+def _load_dns(sec: Section) -> DnsConfig:
+    nameservers = sec.str_list("nameservers", ())
+    for ns in nameservers:
+        try:
+            ipaddress.ip_address(ns)
+        except ValueError:
+            raise sec.error("nameservers", f"{ns!r} is not an IP address") from None
+    cfg = DnsConfig(
+        nameservers=nameservers,
+        port=sec.int("port", 53, minimum=1),
+        timeout=sec.float("timeout", 2.0, minimum=0.05, maximum=60),
+        lifetime=sec.float("lifetime", 4.0, minimum=0.05, maximum=120),
+        message_budget=sec.float("message_budget", 10.0, minimum=0.1, maximum=600),
+        cache_size=sec.int("cache_size", 10000, minimum=0),
+    )
+    if cfg.port > 65535:
+        raise sec.error("port", "must be at most 65535")
+    sec.done()
+    return cfg
+
+
+def _load_logging(sec: Section) -> LoggingConfig:
+    cfg = LoggingConfig(
+        level=sec.choice("level", ("debug", "info", "warning", "error"), "info"),
+        json_file=sec.str("json_file", ""),
+    )
+    sec.done()
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and validate the service configuration (and the policy it names)."""
+    path = Path(path)
+    top = Section(path, load_yaml(path))
+    authserv_id = top.str("authserv_id")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,252}", authserv_id):
+        raise top.error("authserv_id", f"must be a host name such as mx.example.org; got {authserv_id!r}")
+    policy_file = top.str("policy", "default.yaml")
+    policy_path = _resolve(path, policy_file)
+    try:
+        policy = load_policy(policy_path)
+    except ConfigError as exc:
+        if exc.problem == "file not found" and exc.path == str(policy_path):
+            raise top.error("policy", f"policy file {policy_path} not found") from None
+        raise
+    config = Config(
+        path=str(path),
+        authserv_id=authserv_id.lower(),
+        milter=_load_milter(top.section("milter")),
+        dns=_load_dns(top.section("dns")),
+        trusted_networks=top.networks("trusted_networks", ["127.0.0.0/8", "::1/128"]),
+        skip_authenticated=top.bool("skip_authenticated", True),
+        trusted_arc_sealers=tuple(s.lower() for s in top.str_list("trusted_arc_sealers", ())),
+        fail_safe=top.choice("fail_safe", FAIL_SAFE, "accept"),
+        policy=policy,
+        logging=_load_logging(top.section("logging")),
+    )
+    top.done()
+    return config
+
+
+def _load_actions(sec: Section) -> tuple[tuple[Level, tuple[ActionName, ...]], ...]:
+    out = []
+    for level in Level:
+        names = sec.str_list(level.value, ["headers"])
+        for name in names:
+            if name not in ACTION_NAMES:
+                raise sec.error(level.value, f"unknown action {name!r}; known: {', '.join(ACTION_NAMES)}")
+        if "reject" in names and "tempfail" in names:
+            raise sec.error(level.value, "reject and tempfail exclude each other")
+        if "headers" not in names:
+            names = ("headers", *names)  # the verdict header is the contract: always added
+        out.append((level, tuple(names)))
+    sec.done()
+    return tuple(out)
+
+
+def _load_thresholds(sec: Section) -> tuple[tuple[Level, float], ...]:
+    suspect = sec.float("suspect", 3.0, minimum=0.01)
+    spoof = sec.float("spoof", 6.0, minimum=0.01)
+    threat = sec.float("threat", 10.0, minimum=0.01)
+    if not suspect <= spoof <= threat:
+        raise sec.error("spoof", "thresholds must rise: suspect <= spoof <= threat")
+    sec.done()
+    return ((Level.SUSPECT, suspect), (Level.SPOOF, spoof), (Level.THREAT, threat))
+
+
+def _load_weights(sec: Section) -> tuple[tuple[str, float], ...]:
+    weights = dict(DEFAULT_WEIGHTS)
+    for name in list(sec.data):
+        if not re.fullmatch(r"[a-z][a-z0-9_]{1,63}", name):
+            raise sec.error(name, "finding names are lower-case words joined by _")
+        weights[name] = sec.float(name, minimum=-100, maximum=100)
+    sec.done()
+    return tuple(sorted(weights.items()))
+
+
+def _reply(sec: Section, name: str, default: str) -> str:
+    value = sec.str(name, default)
+    if not _REPLY_RE.match(value):
+        raise sec.error(name, "must look like '550 5.7.1 text' (code, enhanced code, ASCII text)")
+    return value
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and validate one policy file."""
+    path = Path(path)
+    top = Section(path, load_yaml(path))
+    mode = top.choice("mode", ("enforce", "monitor"), "enforce")
+    tag = top.str("subject_tag", "[SPOOF?]")
+    if any(ord(c) < 32 for c in tag):
+        raise top.error("subject_tag", "must not contain control characters")
+    banner = top.section("banner")
+    banner_text = banner.str("text", DEFAULT_BANNER_TEXT)
+    banner_html = banner.str("html", DEFAULT_BANNER_HTML)
+    banner.done()
+    policy = Policy(
+        name=top.str("name", path.stem),
+        path=str(path),
+        mode=mode,
+        thresholds=_load_thresholds(top.section("thresholds")),
+        weights=_load_weights(top.section("weights")),
+        actions=_load_actions(top.section("actions")),
+        subject_tag=tag,
+        reject_reply=_reply(top, "reject_reply", "550 5.7.1 Message rejected as a forgery (spoofwatch)"),
+        tempfail_reply=_reply(top, "tempfail_reply", "451 4.7.1 Message deferred by spoofwatch"),
+        banner_text=banner_text,
+        banner_html=banner_html,
+    )
+    top.done()
+    return policy
+
+
+DEFAULT_BANNER_TEXT = (
+    "WARNING: spoofwatch could not verify that this message comes from the sender it names.\n"
+    "Reasons: {reasons}\n"
+    "Do not act on its instructions without checking with the sender by other means."
+)
+DEFAULT_BANNER_HTML = (
+    '<div style="border:2px solid #b00;padding:8px;margin:8px 0;background:#fee;color:#000">'
+    "<strong>Warning:</strong> spoofwatch could not verify that this message comes from "
+    "the sender it names.<br>Reasons: {reasons}<br>Do not act on its instructions without "
+    "checking with the sender by other means.</div>"
+)

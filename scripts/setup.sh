@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install everything spoofwatch needs on Debian 12 (as root), then the package into .venv.
+#   scripts/setup.sh          runtime: build tools, libmilter, a virtualenv with spoofwatch
+#   scripts/setup.sh --test   also Postfix and the test dependencies
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+packages=(gcc libc6-dev python3-dev python3-venv libmilter-dev)
+if [ "$want_test" = 1 ]; then
+    # postfix: the end-to-end tests run a throwaway instance; systemd: systemd-analyze for
+    # the unit's hardening test.
+    packages+=(postfix systemd)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing[*]}"
+    # Postfix would otherwise ask how to configure itself; the tests bring their own config.
+    echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's python3, not whatever python3 comes first in PATH: the venv must match the headers.
+if [ ! -x .venv/bin/python ]; then
+    /usr/bin/python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$want_test" = 1 ]; then
+    .venv/bin/python -m pip install -q -e '.[test]'
+else
+    .venv/bin/python -m pip install -q -e .
+fi
+echo "setup: done ($(.venv/bin/spoofwatch --version))"
