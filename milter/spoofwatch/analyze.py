@@ -7,17 +7,29 @@ to the MTA, and the only input from the outside world is the ``Lookup``.
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass, replace
 
-from .actions import Action, AddHeader, ChangeHeader, DeleteHeader, Quarantine, Reply, describe
+from .actions import (
+    Action,
+    AddHeader,
+    ChangeHeader,
+    DeleteHeader,
+    Quarantine,
+    ReplaceBody,
+    Reply,
+    describe,
+)
 from .addresses import parse_from
 from .auth.arc import verify_arc
 from .auth.authresults import build_header_value, fold_results, forged_indexes
 from .auth.dkim import verify_dkim
 from .auth.dmarc import evaluate_dmarc
 from .auth.spf import check_spf
+from .banner import add_banner
 from .config import Config, Policy
+from .detect.findings import DetectionInput, detect
 from .dns import Lookup
 from .message import Message
 from .results import (
@@ -205,6 +217,8 @@ def plan(report_verdict: Verdict, message: Message, config: Config,
     actions.append(AddHeader(VERDICT_HEADER, verdict_header(report_verdict)))
     actions.append(AddHeader(REASONS_HEADER, reasons_header(report_verdict)))
     enforcing: list[Action] = []
+    if "banner" in wanted:
+        enforcing.extend(_banner(message, policy, report_verdict))
     if "subject_tag" in wanted:
         enforcing.extend(_subject_tag(message, policy.subject_tag))
     if "quarantine" in wanted:
@@ -218,6 +232,18 @@ def plan(report_verdict: Verdict, message: Message, config: Config,
     if policy.mode == "monitor":
         return tuple(actions), tuple(describe(a) for a in enforcing)
     return tuple(actions + enforcing), ()
+
+
+def _banner(message: Message, policy: Policy, verdict: Verdict) -> list[Action]:
+    reasons = [ascii_safe(r, 300) for r in verdict.reasons] or ["no reasons recorded"]
+    result = add_banner(
+        message,
+        policy.banner_text.replace("{reasons}", " ".join(reasons)),
+        policy.banner_html.replace("{reasons}", html.escape(" ".join(reasons))),
+    )
+    if result is None:
+        return []
+    return [ReplaceBody(result.body, result.content_type, result.content_transfer_encoding)]
 
 
 def _subject_tag(message: Message, tag: str) -> list[Action]:
@@ -245,6 +271,9 @@ def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup
     if isinstance(sender, FromProblem):
         findings.append(_from_finding(sender, policy))
     findings.extend(_dmarc_findings(dmarc, policy))
+    if isinstance(sender, FromAddress):
+        findings.extend(detect(DetectionInput(envelope, message, sender, dkim, dmarc), config,
+                               lookup))
     verdict = decide(tuple(findings), policy)
     ar_value = build_header_value(config.authserv_id, spf, dkim, arc, dmarc)
     actions, would_have = plan(verdict, message, config, ar_value)

@@ -168,6 +168,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"spoofwatch: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EX_NOINPUT
+    if raw.startswith(b"From "):  # an mbox separator line is not a header
+        raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
     message = Message.from_bytes(raw)
     envelope, notes = build_envelope(args, message)
     report = analyze(envelope, message, config, make_resolver(config).for_message())

@@ -11,7 +11,10 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from .detect.watchlist import EMPTY as EMPTY_WATCHLIST
+from .detect.watchlist import Watchlist, load_watchlist
 from .results import Level
 from .schema import Section
 from .yamlload import ConfigError, load_yaml
@@ -37,11 +40,18 @@ FAIL_SAFE = ("accept", "tempfail")
 DEFAULT_WEIGHTS: dict[str, float] = {
     "dmarc_fail_reject": 6.0,
     "dmarc_fail_quarantine": 6.0,
-    "dmarc_fail_none": 3.0,
+    "dmarc_fail_none": 1.0,
     "dmarc_temperror": 0.0,
     "dmarc_permerror": 1.0,
     "from_header_invalid": 4.0,
     "arc_override": 0.0,
+    "from_domain_unauthenticated": 6.0,
+    "non_mail_domain": 4.0,
+    "display_name_impersonation": 4.0,
+    "lookalike_domain": 5.0,
+    "reply_to_diversion": 3.0,
+    "threat_content": 6.0,
+    "dnsbl_listed": 2.0,
 }
 
 _REPLY_RE = re.compile(r"^[45]\d\d [45]\.\d{1,3}\.\d{1,3} [\x20-\x7e]{1,400}$")
@@ -63,6 +73,7 @@ class Policy:
     tempfail_reply: str
     banner_text: str
     banner_html: str
+    threat_min_score: float = 3.0
 
     def weight(self, finding: str) -> float:
         return dict(self.weights).get(finding, 0.0)
@@ -101,6 +112,16 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class Detection:
+    """Data the detection checks need, built once at load time (never per message)."""
+
+    watchlist: Watchlist = EMPTY_WATCHLIST
+    matcher: Any = None  # detect.lookalike.LookalikeMatcher over the watched domains
+    patterns: tuple[Any, ...] = ()  # detect.content.ThreatPattern
+    dnsbl_zones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     authserv_id: str
@@ -112,6 +133,7 @@ class Config:
     fail_safe: str
     policy: Policy
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    detection: Detection = field(default_factory=Detection)
 
     def is_trusted_client(self, ip: str) -> bool:
         try:
@@ -211,9 +233,46 @@ def load_config(path: str | Path) -> Config:
         fail_safe=top.choice("fail_safe", FAIL_SAFE, "accept"),
         policy=policy,
         logging=_load_logging(top.section("logging")),
+        detection=_load_detection(top, path),
     )
     top.done()
     return config
+
+
+def build_detection(watchlist: Watchlist, dnsbl_zones: tuple[str, ...] = (),
+                    patterns_path: Path | None = None) -> Detection:
+    """Precompute what detection needs: the lookalike index and the threat patterns."""
+    from .detect.content import load_patterns
+    from .detect.lookalike import LookalikeMatcher, WatchedDomain
+
+    watched = [WatchedDomain(info.domain, org.name)
+               for org in watchlist.organizations for info in org.domains]
+    return Detection(
+        watchlist=watchlist,
+        matcher=LookalikeMatcher(watched, distinct=watchlist.all_distinct()),
+        patterns=load_patterns(patterns_path),
+        dnsbl_zones=dnsbl_zones,
+    )
+
+
+def _load_detection(top: Section, path: Path) -> Detection:
+    watchlist = EMPTY_WATCHLIST
+    watchlist_file = top.str("watchlist", "")
+    if watchlist_file:
+        wpath = _resolve(path, watchlist_file)
+        if not wpath.is_file():
+            raise top.error("watchlist", f"watchlist file {wpath} not found")
+        watchlist = load_watchlist(wpath)
+    zones = top.str_list("dnsbl_zones", ())
+    for zone in zones:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.\-]{1,252}", zone):
+            raise top.error("dnsbl_zones", f"{zone!r} is not a DNS zone name")
+    patterns_file = top.str("threat_patterns", "")
+    patterns_path = _resolve(path, patterns_file) if patterns_file else None
+    try:
+        return build_detection(watchlist, tuple(z.lower() for z in zones), patterns_path)
+    except ValueError as exc:
+        raise top.error("threat_patterns", str(exc)) from None
 
 
 def _load_actions(sec: Section) -> tuple[tuple[Level, tuple[ActionName, ...]], ...]:
@@ -283,6 +342,7 @@ def load_policy(path: str | Path) -> Policy:
         tempfail_reply=_reply(top, "tempfail_reply", "451 4.7.1 Message deferred by spoofwatch"),
         banner_text=banner_text,
         banner_html=banner_html,
+        threat_min_score=top.float("threat_min_score", 3.0, minimum=0),
     )
     top.done()
     return policy

@@ -16,7 +16,7 @@ import authres.arc
 import authres.dkim_b
 import authres.dmarc
 
-from ..results import ArcResult, DkimResult, DmarcResult, SpfResult
+from ..results import ArcResult, AuthResult, DkimResult, DmarcResult, SpfResult
 
 _UNSAFE = re.compile(r"[^\x21-\x7e]")
 _COMMENT_UNSAFE = re.compile(r"[^\x20-\x7e]|[()\\]")
@@ -94,7 +94,8 @@ def _dmarc_clause(dmarc: DmarcResult) -> authres.core.AuthenticationResult:
         result=dmarc.result.value,
         result_comment=_comment(" ".join(comment_parts)) or None,
         header_from=_value(dmarc.from_domain) or None,
-        policy=_value(dmarc.policy) or None,
+        # policy.dmarc says what was applied, which only means something when it failed
+        policy=(_value(dmarc.policy) or None) if dmarc.result is AuthResult.FAIL else None,
     )
     return clause
 

@@ -1,0 +1,655 @@
+"""Lookalike-domain detection: does a sender domain imitate a watched domain?
+
+A pure module: no DNS, no I/O beyond reading two data files shipped with the
+package. ``LookalikeMatcher`` precomputes indexes over the watched domains so a
+call to ``match`` costs a few dictionary look-ups plus one bounded edit-distance
+search over watched names of similar length.
+
+How a candidate is compared
+---------------------------
+Every domain is split with the Public Suffix List into *suffix* (``org``,
+``co.uk``, ``fl.us``) and *name* (the labels left of it, e.g. ``democrats`` or
+``elections.alaska``). A watched name with several labels (``elections.alaska.gov``)
+is compared as a whole: its registrable label alone (``alaska``) is not the
+organization's identity and would flag alaska.com or alaskaair.com.
+
+Names are compared in a *visual key* space:
+
+* the UTS #39 skeleton (NFD, every character replaced by its confusables.txt
+  prototype, NFD again), so Cyrillic ``а`` and Latin ``a`` are equal;
+* then diacritics dropped and lower-cased, because a domain is shown
+  lower-case and ``é`` passes for ``e`` at a glance (TR39 keeps marks apart;
+  a mail reader's font does not);
+* then ``rn``->``m``, ``vv``->``w``, ``cl``->``d``: letter pairs that render as one
+  letter in common sans-serif fonts. TR39 maps ``m`` to ``rn`` itself; we fold
+  the other way so that ``m`` stays one character and edit distances stay
+  comparable with the raw spelling.
+
+Which library does the skeleton
+-------------------------------
+PyPI's ``confusable-homoglyphs`` only answers "is this character confusable
+with something" and guesses scripts from character names; ``confusables``
+expands a string into all its variants instead of computing a skeleton. Neither
+implements the TR39 skeleton, so it is written here (a dozen lines) over
+``data/confusables.txt``, derived from Unicode's confusables.txt. Mixed-script
+detection uses ``data/scripts.txt`` (Scripts.txt ranges), because the standard
+library's ``unicodedata`` has no Script property.
+
+Edit-distance thresholds scale with the length ``n`` of the watched name
+(see ``max_edits``): on a three-letter name every single edit lands on another
+live three- or four-letter name (gop.com -> gap.com, goop.com, gpo.gov), so only
+visual equivalence, separators, added words and suffix swaps count there.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import logging
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+
+from publicsuffixlist import PublicSuffixList
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, Levenshtein
+
+from .domains import default_psl, is_hostname, normalize, to_ascii, to_unicode
+
+log = logging.getLogger(__name__)
+
+
+class LookalikeKind(StrEnum):
+    TYPO = "typo"  # edit distance 1-2: omission, repetition, insertion, replacement, bitflip
+    TRANSPOSITION = "transposition"  # two neighbouring characters swapped
+    HOMOGLYPH = "homoglyph"  # same visual key, or a near IDN / mixed-script spelling
+    TLD_SWAP = "tld_swap"  # same name under another public suffix
+    HYPHENATION = "hyphenation"  # only separators ('-', '.') added, moved or dropped
+    ADDED_WORD = "added_word"  # name plus filler words/numbers: secure-, -2026, -org, -vote
+    SUBDOMAIN_ABUSE = "subdomain_abuse"  # the watched domain spelled in subdomain labels
+    COMBOSQUAT = "combosquat"  # name combined with other, arbitrary words
+
+
+@dataclass(frozen=True)
+class WatchedDomain:
+    domain: str
+    org: str
+
+
+@dataclass(frozen=True)
+class LookalikeMatch:
+    domain: str  # the suspicious domain as seen, A-label form
+    unicode: str  # U-label form for display
+    target: str  # the watched domain imitated
+    org: str
+    kind: str  # a LookalikeKind value
+    # Edit distance between the compared forms (visual keys for homoglyphs); for
+    # added_word/combosquat the number of characters added to the watched name;
+    # 0 for tld_swap and subdomain_abuse.
+    distance: float
+
+
+# Words an impersonator glues to a name to make it look official or topical.
+# Compared after visual folding, so "rnember" also counts as "member".
+ADDED_WORDS: frozenset[str] = frozenset(
+    """
+    secure security safe login logon signin signon sso auth verify verified verification
+    account accounts billing pay payment payments refund invoice update updates alert alerts
+    notice support help helpdesk service services portal online web www site mail email
+    mailer news info official team hq office staff admin press media app apps my the get
+    vote votes voter voters voting ballot ballots poll polls election elections elect
+    donate donation donations donor give giving fund funds fundraising contribute pac action
+    campaign party national nation usa us america american org com net gov edu info biz
+    member members join rally win victory now today store shop
+    dem dems democrat gop maga red blue
+    """.split()
+)
+
+# A number in visual-key space: 0 and 1 have been folded to o and l, so a run of
+# digits, o and l that holds at least one real digit is a number ("2o26" is 2026).
+_NUMBER = re.compile(r"([0-9ol]*[0-9][0-9ol]*)")
+_VISUAL_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+_NO_SCRIPT = frozenset({"Common", "Inherited", "Unknown"})
+# Scripts that legitimately mix in one word (TR39 treats them as one resolved set).
+_CJK = frozenset({"Han", "Hiragana", "Katakana", "Bopomofo", "Hangul"})
+_MAX_EDITS = 2
+
+
+# --------------------------------------------------------------------------- Unicode data
+
+
+def _data_text(name: str) -> str:
+    return resources.files("spoofwatch").joinpath("data", name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def _confusable_table() -> dict[int, str]:
+    """Code point -> prototype string, from data/confusables.txt (read once)."""
+    table: dict[int, str] = {}
+    for line in _data_text("confusables.txt").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        source, prototype = line.split("\t")
+        table[int(source, 16)] = "".join(chr(int(cp, 16)) for cp in prototype.split())
+    return table
+
+
+@functools.cache
+def _script_ranges() -> tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
+    starts: list[int] = []
+    ends: list[int] = []
+    names: list[str] = []
+    for line in _data_text("scripts.txt").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        first, last, script = line.split("\t")
+        starts.append(int(first, 16))
+        ends.append(int(last, 16))
+        names.append(script)
+    return tuple(starts), tuple(ends), tuple(names)
+
+
+def skeleton(text: str) -> str:
+    """The UTS #39 skeleton of ``text``: NFD, prototypes, NFD."""
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFD", decomposed.translate(_confusable_table()))
+
+
+def visual_key(text: str) -> str:
+    """What a reader sees: skeleton, without diacritics, lower-case, letter pairs folded."""
+    key = skeleton(text)
+    if not key.isascii():
+        key = "".join(c for c in key if not unicodedata.combining(c))
+    key = key.lower()
+    if not key.isascii():
+        # Lower-casing can expose a character that has its own prototype (a capital
+        # homoglyph whose table entry is on the small letter); one more pass settles it.
+        key = "".join(c for c in skeleton(key) if not unicodedata.combining(c)).lower()
+    for pair, single in _VISUAL_PAIRS:
+        key = key.replace(pair, single)
+    return key
+
+
+def script_of(char: str) -> str:
+    """The Unicode Script property value of one character ("Unknown" if unassigned)."""
+    starts, ends, names = _script_ranges()
+    cp = ord(char)
+    i = bisect.bisect_right(starts, cp) - 1
+    if i >= 0 and cp <= ends[i]:
+        return names[i]
+    return "Unknown"
+
+
+def scripts_in(text: str) -> frozenset[str]:
+    """The scripts of the letters in ``text``, ignoring Common and Inherited characters."""
+    return frozenset(s for s in map(script_of, text) if s not in _NO_SCRIPT)
+
+
+def is_mixed_script(text: str) -> bool:
+    """True when ``text`` mixes letters of several scripts (CJK combinations excepted)."""
+    scripts = scripts_in(text)
+    if scripts <= _CJK:
+        return False
+    return len(scripts) > 1
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def max_edits(length: int, same_suffix: bool) -> int:
+    """Edits allowed between a candidate name and a watched name of ``length`` characters.
+
+    The rule, with the reason for each step:
+
+    * n <= 3: 0. Every edit of an acronym gives another live acronym
+      (gop -> gap, goop, gpo), so short names match only visually or structurally.
+    * n 4-5: 1, and only under the same public suffix; across suffixes the
+      neighbourhood of a short word is full of unrelated names.
+    * n 6-9: 1 under any suffix.
+    * n 10-12: 2 under the same suffix, else 1.
+    * n >= 13: 2. Long names have sparse neighbourhoods.
+    """
+    if length <= 3:
+        return 0
+    if length <= 5:
+        return 1 if same_suffix else 0
+    if length <= 9:
+        return 1
+    if length <= 12:
+        return 2 if same_suffix else 1
+    return 2
+
+
+# --------------------------------------------------------------------------- indexes
+
+# Letter pairs a reader confuses at a glance (after visual folding, so 0/1 are
+# already o/l). A substitution within a pair costs half an edit in
+# ``visual_distance``: "bcmocrats" is one visual edit from "democrats", not two.
+_LOOKALIKE_PAIRS: frozenset[frozenset[str]] = frozenset(
+    frozenset(pair) for pair in ("bd", "ce", "gq", "uv", "mn", "nr", "il", "38", "69", "ao")
+)
+
+
+def visual_distance(a: str, b: str) -> float:
+    """Levenshtein distance where swapping one look-alike letter for another costs 0.5."""
+    previous = [float(i) for i in range(len(b) + 1)]
+    for i, ca in enumerate(a, 1):
+        current = [float(i)]
+        for j, cb in enumerate(b, 1):
+            if ca == cb:
+                cost = 0.0
+            elif frozenset((ca, cb)) in _LOOKALIKE_PAIRS:
+                cost = 0.5
+            else:
+                cost = 1.0
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost))
+        previous = current
+    return previous[-1]
+
+
+def _flat(text: str) -> str:
+    return text.replace(".", "").replace("-", "")
+
+
+def _vkey_labels(text: str) -> str:
+    return ".".join(visual_key(label) for label in text.split("."))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A watched domain prepared for comparison."""
+
+    watched: WatchedDomain
+    host: str  # A-label
+    suffix: str  # public suffix, A-label
+    name: str  # host without the suffix, U-label, dots kept ("elections.alaska")
+    stem: str  # host without its last label ("sos.state.tx" for sos.state.tx.us)
+    vkey: str  # visual key of name
+    host_vkey: str  # visual key of the whole host
+
+    @property
+    def labels(self) -> int:
+        return self.name.count(".") + 1
+
+    @property
+    def vflat(self) -> str:
+        """The watched name as one word, the unit for thresholds and added words."""
+        return _flat(self.vkey)
+
+    @property
+    def brands(self) -> frozenset[str]:
+        """Separator-free visual spellings: name, and host without its TLD when different."""
+        return frozenset({self.vflat, _flat(_vkey_labels(self.stem))})
+
+    @property
+    def flats(self) -> frozenset[str]:
+        """What a separator-only change can produce: brands plus the whole host (democratsorg)."""
+        return self.brands | {_flat(self.host_vkey)}
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    ascii: str
+    unicode: str
+    suffix: str
+    name_labels: tuple[str, ...]  # U-labels left of the suffix
+    vlabels: tuple[str, ...]  # their visual keys
+    host_vlabels: tuple[str, ...]  # visual keys of every label, suffix included
+
+    def tail(self, k: int) -> str:
+        return ".".join(self.name_labels[-k:])
+
+    def vtail(self, k: int) -> str:
+        return ".".join(self.vlabels[-k:])
+
+
+@dataclass(frozen=True)
+class _Hit:
+    target: _Target
+    kind: LookalikeKind
+    distance: float
+
+    def rank(self, suffix: str) -> tuple[bool, float, bool, int]:
+        """Closest first, then the target under the candidate's suffix, then the longest.
+
+        For added words the suffix decides first: gop-vote.com imitates gop.com
+        rather than vote.org, whichever name is longer.
+        """
+        other_suffix = self.target.suffix != suffix
+        structural = self.kind in (LookalikeKind.ADDED_WORD, LookalikeKind.COMBOSQUAT)
+        return (structural and other_suffix, self.distance, other_suffix, -len(self.target.host))
+
+
+Bucket = tuple[tuple[str, ...], tuple[_Target, ...]]
+
+
+def _index(pairs: Iterable[tuple[str, _Target]]) -> dict[str, tuple[_Target, ...]]:
+    grouped: dict[str, list[_Target]] = defaultdict(list)
+    for key, target in pairs:
+        if target not in grouped[key]:
+            grouped[key].append(target)
+    return {k: tuple(v) for k, v in grouped.items()}
+
+
+def _buckets(pairs: Iterable[tuple[str, _Target]]) -> dict[tuple[int, int], Bucket]:
+    """Keys grouped by (label count, length) so a query only meets keys it can be near."""
+    grouped: dict[tuple[int, int], list[tuple[str, _Target]]] = defaultdict(list)
+    for text, target in pairs:
+        grouped[(text.count(".") + 1, len(text))].append((text, target))
+    return {k: (tuple(t for t, _ in v), tuple(t for _, t in v)) for k, v in grouped.items()}
+
+
+def _is_filler(word: str, words: frozenset[str]) -> bool:
+    """A leftover piece an impersonator adds: known words (one or two glued) and numbers."""
+    for index, run in enumerate(_NUMBER.split(word)):
+        if not run:
+            continue
+        if index % 2:  # a number: a single digit is a typo, not an added word
+            if len(run) < 2:
+                return False
+        elif run not in words and not any(
+            run[:i] in words and run[i:] in words for i in range(2, len(run) - 1)
+        ):
+            return False
+    return True
+
+
+class LookalikeMatcher:
+    """Finds the watched domain that a candidate domain imitates, if any.
+
+    ``distinct`` lists legitimate neighbours (a state party, an unrelated retailer
+    one letter away): they, their subdomains and anything sharing their registrable
+    domain are never flagged. The same holds for the watched domains themselves.
+    """
+
+    def __init__(
+        self,
+        watched: Sequence[WatchedDomain],
+        distinct: Collection[str] = (),
+        psl: PublicSuffixList | None = None,
+    ) -> None:
+        self._psl = psl or default_psl()
+        targets = [t for t in (self._prepare(w) for w in watched) if t is not None]
+        self._has_targets = bool(targets)
+        self._own_hosts = frozenset(t.host for t in targets) | frozenset(
+            h for h in (to_ascii(d) for d in distinct) if h
+        )
+        self._own_registrables = frozenset(
+            r for r in (self._psl.privatesuffix(h) for h in self._own_hosts) if r
+        )
+        self._by_name = _index((t.name, t) for t in targets)
+        self._by_stem = _index((t.stem, t) for t in targets if t.stem != t.name)
+        self._by_vkey = _index((t.vkey, t) for t in targets)
+        self._by_flat = _index((f, t) for t in targets for f in t.flats)
+        self._by_brand = _index((b, t) for t in targets for b in t.brands)
+        self._by_host_vkey = _index((t.host_vkey, t) for t in targets)
+        self._name_labels = tuple(sorted({t.labels for t in targets}))
+        self._stem_labels = tuple(sorted({t.stem.count(".") + 1 for t in self._flat_stems(targets)}))
+        self._host_labels = tuple(sorted({t.host_vkey.count(".") + 1 for t in targets}))
+        self._most_labels = max((t.stem.count(".") + 1 for t in targets), default=1) + 1
+        self._brand_lengths = tuple(sorted({len(b) for b in self._by_brand}))
+        self._words = frozenset(visual_key(w) for w in ADDED_WORDS)
+        self._name_buckets = _buckets((t.vkey, t) for t in targets)
+        # Whole-host comparison for names whose suffix has several labels or that
+        # have several labels themselves (sos.state.tx.us, elections.alaska.gov).
+        self._host_buckets = _buckets(
+            (t.host_vkey, t) for t in targets if t.labels > 1 or "." in t.suffix
+        )
+
+    @staticmethod
+    def _flat_stems(targets: Iterable[_Target]) -> list[_Target]:
+        return [t for t in targets if t.stem != t.name]
+
+    # -- preparation ---------------------------------------------------------------
+
+    def _prepare(self, watched: WatchedDomain) -> _Target | None:
+        host = to_ascii(watched.domain)
+        suffix = self._psl.publicsuffix(host) if host else None
+        if not host or not is_hostname(host) or not suffix or suffix == host:
+            log.warning("lookalike: ignoring unusable watched domain %r", watched.domain)
+            return None
+        unicode_host = to_unicode(host)
+        name = to_unicode(host[: -len(suffix) - 1])
+        return _Target(
+            watched=watched,
+            host=host,
+            suffix=suffix,
+            name=name,
+            stem=unicode_host.rsplit(".", 1)[0],
+            vkey=_vkey_labels(name),
+            host_vkey=_vkey_labels(unicode_host),
+        )
+
+    def _candidate(self, domain: str) -> _Candidate | None:
+        text = normalize(domain.rpartition("@")[2] if isinstance(domain, str) else "")
+        ascii_host = to_ascii(text)
+        if not is_hostname(ascii_host):
+            return None
+        suffix = self._psl.publicsuffix(ascii_host)
+        if not suffix or suffix == ascii_host:
+            return None
+        unicode_host = to_unicode(ascii_host)
+        unicode_labels = tuple(unicode_host.split("."))
+        suffix_labels = suffix.count(".") + 1
+        host_vlabels = tuple(visual_key(label) for label in unicode_labels)
+        return _Candidate(
+            ascii=ascii_host,
+            unicode=unicode_host,
+            suffix=suffix,
+            name_labels=unicode_labels[:-suffix_labels],
+            vlabels=host_vlabels[:-suffix_labels],
+            host_vlabels=host_vlabels,
+        )
+
+    def _is_own(self, cand: _Candidate) -> bool:
+        labels = cand.ascii.split(".")
+        if any(".".join(labels[i:]) in self._own_hosts for i in range(len(labels))):
+            return True
+        return self._psl.privatesuffix(cand.ascii) in self._own_registrables
+
+    # -- matching ------------------------------------------------------------------
+
+    def match(self, domain: str) -> LookalikeMatch | None:
+        """The watched domain ``domain`` imitates and how, or None."""
+        cand = self._candidate(domain)
+        if cand is None or not self._has_targets or self._is_own(cand):
+            return None
+        for check in (
+            self._subdomain_abuse,
+            self._exact,
+            self._separators,
+            self._added_words,
+            self._near,
+            self._combos,
+        ):
+            hits = check(cand)
+            if hits:
+                best = min(hits, key=lambda h: h.rank(cand.suffix))
+                return LookalikeMatch(
+                    domain=cand.ascii,
+                    unicode=cand.unicode,
+                    target=best.target.host,
+                    org=best.target.watched.org,
+                    kind=str(best.kind),
+                    distance=float(best.distance),
+                )
+        return None
+
+    def _subdomain_abuse(self, cand: _Candidate) -> list[_Hit]:
+        """democrats.org.example.com, democrats-org.example.com: the watched host in subdomains.
+
+        The whole watched host must appear; the bare name in a subdomain label
+        (gop.example.com, vote.nyc.gov) is too common to mean anything.
+        """
+        hits: list[_Hit] = []
+        labels = cand.host_vlabels
+        # Windows ending at the last name label are the candidate's own registrable
+        # domain and are judged by the other checks.
+        sub_end = len(cand.name_labels) - 1
+        for m in self._host_labels:
+            for start in range(0, sub_end - m + 1):
+                window = ".".join(labels[start : start + m])
+                hits += [
+                    _Hit(t, LookalikeKind.SUBDOMAIN_ABUSE, 0)
+                    for t in self._by_host_vkey.get(window, ())
+                ]
+        for label in labels[:sub_end]:
+            hits += [
+                _Hit(t, LookalikeKind.SUBDOMAIN_ABUSE, 0)
+                for t in self._by_host_vkey.get(label.replace("-", "."), ())
+            ]
+        return hits
+
+    def _exact(self, cand: _Candidate) -> list[_Hit]:
+        """Same name under another suffix (tld_swap) or the same visual key (homoglyph)."""
+        hits: list[_Hit] = []
+        for k in self._name_labels:
+            if len(cand.name_labels) < k:
+                break
+            hits += [_Hit(t, LookalikeKind.TLD_SWAP, 0) for t in self._by_name.get(cand.tail(k), ())]
+            hits += [
+                _Hit(t, LookalikeKind.HOMOGLYPH, 0)
+                for t in self._by_vkey.get(cand.vtail(k), ())
+                if t.name != cand.tail(k)
+            ]
+        # A suffix of several labels swapped whole: sos.state.tx.us -> sos.state.tx.com.
+        for k in self._stem_labels:
+            if len(cand.name_labels) >= k:
+                hits += [
+                    _Hit(t, LookalikeKind.TLD_SWAP, 0)
+                    for t in self._by_stem.get(cand.tail(k), ())
+                ]
+        return hits
+
+    def _separators(self, cand: _Candidate) -> list[_Hit]:
+        """Hyphens or dots added, moved or dropped: joe-biden, dosmyflorida, democ.rats."""
+        hits: list[_Hit] = []
+        for j in range(1, min(len(cand.name_labels), self._most_labels) + 1):
+            for target in self._by_flat.get(_flat("".join(cand.vlabels[-j:])), ()):
+                raw = cand.tail(j)
+                if _flat(raw) not in {_flat(target.name), _flat(target.stem), _flat(target.host)}:
+                    kind = LookalikeKind.HOMOGLYPH
+                elif j > target.labels and _flat(raw) == _flat(target.name):
+                    kind = LookalikeKind.SUBDOMAIN_ABUSE
+                else:
+                    kind = LookalikeKind.HYPHENATION
+                hits.append(_Hit(target, kind, Levenshtein.distance(raw, target.name)))
+        return hits
+
+    def _brand_spans(self, cand: _Candidate) -> Iterator[tuple[_Target, list[str], bool, int]]:
+        """(target, leftover pieces, token-aligned, added chars) per watched name found.
+
+        The watched name must start or end on a token boundary ('-' or '.') and
+        reach into the registrable label: a watched name sitting only in a
+        subdomain label (gop.example.com) is the subdomain owner's business.
+        """
+        last_tokens = [tok for tok in cand.vlabels[-1].split("-") if tok]
+        for j in range(1, min(len(cand.name_labels), self._most_labels) + 1):
+            tokens = [tok for label in cand.vlabels[-j:] for tok in label.split("-") if tok]
+            joined = "".join(tokens)
+            last_start = len(joined) - sum(len(tok) for tok in last_tokens)
+            bounds = [0]
+            for tok in tokens:
+                bounds.append(bounds[-1] + len(tok))
+            starts, ends = set(bounds[:-1]), set(bounds[1:])
+            spans: set[tuple[int, int]] = set()
+            for length in self._brand_lengths:
+                spans.update((s, s + length) for s in starts if s + length <= len(joined))
+                spans.update((e - length, e) for e in ends if e - length >= 0)
+            for start, end in spans:
+                targets = self._by_brand.get(joined[start:end])
+                if not targets or end <= last_start or (start == 0 and end == len(joined)):
+                    continue
+                leftover = [
+                    piece
+                    for a, b in zip(bounds, bounds[1:])
+                    for piece in (joined[a : min(b, start)], joined[max(a, end) : b])
+                    if piece
+                ]
+                aligned = start in starts and end in ends
+                for target in targets:
+                    yield target, leftover, aligned, len(joined) - (end - start)
+
+    def _added_words(self, cand: _Candidate) -> list[_Hit]:
+        """The watched name plus filler words or numbers: secure-democrats, gop2026, dnc-org."""
+        return [
+            _Hit(target, LookalikeKind.ADDED_WORD, added)
+            for target, leftover, _aligned, added in self._brand_spans(cand)
+            if all(_is_filler(piece, self._words) for piece in leftover)
+        ]
+
+    def _combos(self, cand: _Candidate) -> list[_Hit]:
+        """The watched name combined with arbitrary words.
+
+        A separated token (gop-news) counts for any name; glued to other letters
+        (texasdemocrats, democratsabroad) only for names of six or more characters
+        with at least two extra characters, since short names hide inside ordinary
+        words (devote, peace).
+        """
+        hits: list[_Hit] = []
+        for target, leftover, aligned, added in self._brand_spans(cand):
+            if aligned or (len(target.vflat) >= 6 and all(len(p) >= 2 for p in leftover)):
+                hits.append(_Hit(target, LookalikeKind.COMBOSQUAT, added))
+        return hits
+
+    def _near(self, cand: _Candidate) -> list[_Hit]:
+        """Small edit distance on the visual key: typos, transpositions, near IDN spellings."""
+        hits: list[_Hit] = []
+        for k in self._name_labels:
+            if len(cand.name_labels) < k:
+                break
+            hits += self._near_in(self._name_buckets, cand.vtail(k), cand, cand.tail(k), False)
+        # Whole-host view: typos inside a multi-label suffix or across labels
+        # (sos.state.fl.us -> sos.state.fk.us).
+        for m in self._host_labels:
+            if len(cand.host_vlabels) >= m:
+                query = ".".join(cand.host_vlabels[-m:])
+                raw = ".".join(cand.unicode.split(".")[-m:])
+                hits += self._near_in(self._host_buckets, query, cand, raw, True)
+        return hits
+
+    def _near_in(
+        self,
+        buckets: dict[tuple[int, int], Bucket],
+        query: str,
+        cand: _Candidate,
+        raw: str,
+        by_host: bool,
+    ) -> list[_Hit]:
+        hits: list[_Hit] = []
+        labels = query.count(".") + 1
+        # Two look-alike substitutions cost one visual edit, so look one edit further.
+        reach = _MAX_EDITS + 1
+        for length in range(len(query) - reach, len(query) + reach + 1):
+            bucket = buckets.get((labels, length))
+            if not bucket:
+                continue
+            keys, targets = bucket
+            for key, dist, index in process.extract(
+                query, keys, scorer=OSA.distance, score_cutoff=reach, limit=None
+            ):
+                target = targets[index]
+                # In the whole-host view the suffix is part of the compared text.
+                allowed = max_edits(len(target.vflat), by_host or cand.suffix == target.suffix)
+                if dist == 0 or allowed == 0:
+                    continue
+                if dist <= allowed:
+                    hits.append(_Hit(target, self._near_kind(raw, target, by_host), dist))
+                    continue
+                visual = visual_distance(query, key)
+                if visual <= allowed:
+                    hits.append(_Hit(target, LookalikeKind.HOMOGLYPH, visual))
+        return hits
+
+    @staticmethod
+    def _near_kind(raw: str, target: _Target, by_host: bool) -> LookalikeKind:
+        if not raw.isascii() or is_mixed_script(raw):
+            return LookalikeKind.HOMOGLYPH
+        reference = to_unicode(target.host) if by_host else target.name
+        if OSA.distance(raw, reference) == 1 and Levenshtein.distance(raw, reference) == 2:
+            return LookalikeKind.TRANSPOSITION
+        return LookalikeKind.TYPO

@@ -1,0 +1,192 @@
+"""The message model every check reads: header fields in order, body as bytes.
+
+Header values are kept *raw*: the exact text after the colon, with its leading
+whitespace and folding CRLFs, so that DKIM/ARC canonicalization and a byte
+exact re-serialization are possible. Values are ``str`` decoded from the wire
+bytes as UTF-8 with ``errors="surrogateescape"``: valid UTF-8 (RFC 6532
+headers) reads naturally and any other byte survives as a lone surrogate and
+encodes back to the same byte.
+
+Header section parsing (:meth:`Message.from_bytes`), chosen to match what
+Postfix and Python's email package do with broken input:
+
+* bare LF line endings are turned into CRLF first (files saved on Unix);
+  bare CR is left alone;
+* a line ``field-name *WSP ":" ...`` starts a header field, where
+  field-name is printable ASCII without ":" (RFC 5322 2.2 plus the obsolete
+  whitespace before the colon, which is kept in the stored name so bytes
+  round-trip);
+* a line starting with space or tab continues the previous field;
+* an empty line ends the header section; the body is what follows it;
+* any other line (no colon, a name with spaces or 8-bit bytes, a
+  continuation line with no field before it, an mbox "From " line) ends the
+  header section *without* a separator: that line is the first body line.
+  This is what Postfix's cleanup does and why :attr:`Message.separator` exists.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default as default_policy
+
+__all__ = ["Message"]
+
+_CRLF = b"\r\n"
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_HEADER_START = re.compile(rb"([\x21-\x39\x3b-\x7e]+[ \t]*):")
+_FOLD = re.compile(r"\r?\n")
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _canonical_name(name: str) -> str:
+    """Header names compare case-insensitively, ignoring obsolete WSP before the colon."""
+    return name.rstrip(" \t").lower()
+
+
+@dataclass(frozen=True)
+class Message:
+    """An immutable message: ``headers`` in order, ``body`` bytes exactly as received.
+
+    ``headers`` holds (name, raw value) pairs; raw value is everything after
+    the colon up to, not including, the CRLF that ends the field.
+    ``separator`` is the blank line between header section and body: CRLF
+    normally, empty when the input had none (see the module docstring), so
+    that :meth:`as_bytes` reproduces any CRLF input exactly.
+    """
+
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    separator: bytes = _CRLF
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Message:
+        """Parse a whole message. Never raises; junk becomes body."""
+        data = _BARE_LF.sub(_CRLF, raw)
+        headers: list[tuple[str, str]] = []
+        current: list[bytes] | None = None  # [name, value] of the open field
+        pos = 0
+        size = len(data)
+        while pos < size:
+            end = data.find(_CRLF, pos)
+            if end < 0:
+                end = size
+            line = data[pos:end]
+            if not line:
+                if current is not None:
+                    headers.append((_decode(current[0]), _decode(current[1])))
+                return cls(tuple(headers), data[end + 2 :], _CRLF)
+            if line[:1] in (b" ", b"\t") and current is not None:
+                current[1] += _CRLF + line
+            else:
+                match = _HEADER_START.match(line)
+                if match is None:
+                    break
+                if current is not None:
+                    headers.append((_decode(current[0]), _decode(current[1])))
+                current = [match.group(1), line[match.end() :]]
+            pos = end + 2
+        if current is not None:
+            headers.append((_decode(current[0]), _decode(current[1])))
+        return cls(tuple(headers), data[pos:] if pos < size else b"", b"")
+
+    @classmethod
+    def from_milter(
+        cls,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        leading_space_included: bool = False,
+    ) -> Message:
+        """Rebuild a message from milter header callbacks and the body chunks joined.
+
+        libmilter delivers each value without the one space after the colon
+        (Postfix and Sendmail eat it unless the milter negotiated
+        SMFIP_HDR_LEADSPC; pass ``leading_space_included=True`` then), and
+        with folded lines separated by "\\n" (sometimes "\\r\\n"). We put CRLF
+        folding back and restore the eaten space. That space is ambiguous
+        (``Name:x`` and ``Name: x`` arrive alike), so we assume the common
+        form: a space before a value that starts with a visible character or
+        with a space, none before an empty value or one that starts with a
+        tab or a line break.
+        """
+        rebuilt: list[tuple[str, str]] = []
+        for name, value in headers:
+            value = value.replace("\r\n", "\n").replace("\n", "\r\n")
+            if not leading_space_included and _space_was_eaten(value):
+                value = " " + value
+            rebuilt.append((name, value))
+        return cls(tuple(rebuilt), body, _CRLF)
+
+    def as_bytes(self) -> bytes:
+        """The message on the wire: header fields with CRLF, separator, body."""
+        parts = [_encode(name) + b":" + _encode(value) + _CRLF for name, value in self.headers]
+        parts.append(self.separator)
+        parts.append(self.body)
+        return b"".join(parts)
+
+    def get_all(self, name: str) -> list[str]:
+        """Unfolded values of every field called ``name`` (case-insensitive), in order."""
+        wanted = _canonical_name(name)
+        return [
+            _FOLD.sub("", value).strip(" \t")
+            for field_name, value in self.headers
+            if _canonical_name(field_name) == wanted
+        ]
+
+    def get(self, name: str) -> str | None:
+        """The unfolded value of the first field called ``name``, or None."""
+        wanted = _canonical_name(name)
+        for field_name, value in self.headers:
+            if _canonical_name(field_name) == wanted:
+                return _FOLD.sub("", value).strip(" \t")
+        return None
+
+    def count(self, name: str) -> int:
+        wanted = _canonical_name(name)
+        return sum(1 for field_name, _ in self.headers if _canonical_name(field_name) == wanted)
+
+    def email(self) -> EmailMessage:
+        """The message parsed by Python's email package (policy.default), for MIME walking.
+
+        Parsed once per Message and cached; treat the result as read-only,
+        since every caller shares it.
+        """
+        return self._parsed
+
+    @functools.cached_property
+    def _parsed(self) -> EmailMessage:
+        # cached_property writes straight into the instance __dict__, which a
+        # frozen dataclass (without slots) allows; eq/hash only look at fields.
+        parser = BytesParser(policy=default_policy)
+        return parser.parsebytes(self.as_bytes())
+
+    def without_headers(self, predicate: Callable[[str, str], bool]) -> Message:
+        """A copy without the fields for which ``predicate(name, raw_value)`` is true.
+
+        ``name`` is passed without obsolete whitespace before the colon (as
+        written otherwise), so a forged ``X-Header :`` can not slip past a
+        name comparison.
+        """
+        kept = tuple(
+            (name, value)
+            for name, value in self.headers
+            if not predicate(name.rstrip(" \t"), value)
+        )
+        return Message(kept, self.body, self.separator)
+
+
+def _space_was_eaten(value: str) -> bool:
+    if not value:
+        return False
+    return value[0] not in "\t\r\n"
