@@ -11,8 +11,8 @@ want_test=0
 packages=(gcc libc6-dev python3-dev python3-venv libmilter-dev)
 if [ "$want_test" = 1 ]; then
     # postfix: the end-to-end tests run a throwaway instance; systemd: systemd-analyze for
-    # the unit's hardening test.
-    packages+=(postfix systemd)
+    # the unit's hardening test; openssl: the tests generate DKIM keys with it.
+    packages+=(postfix systemd openssl)
 fi
 
 missing=()
