@@ -26,7 +26,7 @@ import logging
 import re
 import socket
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -656,6 +656,8 @@ class MilterClient:
             raise MilterError(
                 f"the milter already ended this session with {self._session_over.action!r}"
             )
+        if stop_after in ("connect", "helo") and self._session_started:
+            raise ValueError(f"{stop_after} was already sent on this connection")
         if self.negotiated is None:
             self.negotiate()
         try:
@@ -667,7 +669,7 @@ class MilterClient:
         except _Stop as stop:
             return stop.outcome
 
-    def _steps(self, env: _Envelope) -> Iterator[tuple[str, object]]:
+    def _steps(self, env: _Envelope) -> Iterator[tuple[str, Callable[[], None]]]:
         """(stage, callable) pairs in protocol order; a callable raises _Stop to end."""
         refusals: list[RcptRefusal] = []
         if not self._session_started:

@@ -49,7 +49,7 @@ import logging
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -112,7 +112,7 @@ ADDED_WORDS: frozenset[str] = frozenset(
 # A number in visual-key space: 0 and 1 have been folded to o and l, so a run of
 # digits, o and l that holds at least one real digit is a number ("2o26" is 2026).
 _NUMBER = re.compile(r"([0-9ol]*[0-9][0-9ol]*)")
-_VISUAL_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+_VISUAL_PAIRS = (("rn", "m"), ("nn", "m"), ("vv", "w"), ("cl", "d"))
 _NO_SCRIPT = frozenset({"Common", "Inherited", "Unknown"})
 # Scripts that legitimately mix in one word (TR39 treats them as one resolved set).
 _CJK = frozenset({"Han", "Hiragana", "Katakana", "Bopomofo", "Hangul"})
@@ -159,6 +159,22 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", decomposed.translate(_confusable_table()))
 
 
+_LATIN_VARIANT = re.compile(
+    r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])(?: WITH .*)?"
+)
+
+
+@functools.cache
+def _base_letter(char: str) -> str:
+    """A Latin letter with a hook, stroke, tail or in small-capital form reads as its base.
+
+    TR39 leaves such letters (ɾ, ƈ, ᴍ, ʀ, ɢ) as their own prototypes; in a
+    domain name shown at mail-client size they pass for r, c, m, r, g.
+    """
+    found = _LATIN_VARIANT.fullmatch(unicodedata.name(char, ""))
+    return found.group(1).lower() if found else char
+
+
 def visual_key(text: str) -> str:
     """What a reader sees: skeleton, without diacritics, lower-case, letter pairs folded."""
     key = skeleton(text)
@@ -169,6 +185,7 @@ def visual_key(text: str) -> str:
         # Lower-casing can expose a character that has its own prototype (a capital
         # homoglyph whose table entry is on the small letter); one more pass settles it.
         key = "".join(c for c in skeleton(key) if not unicodedata.combining(c)).lower()
+        key = "".join(c if c.isascii() else _base_letter(c) for c in key)
     for pair, single in _VISUAL_PAIRS:
         key = key.replace(pair, single)
     return key
@@ -200,25 +217,29 @@ def is_mixed_script(text: str) -> bool:
 # --------------------------------------------------------------------------- thresholds
 
 
-def max_edits(length: int, same_suffix: bool) -> int:
-    """Edits allowed between a candidate name and a watched name of ``length`` characters.
+def max_edits(length: int, same_suffix: bool) -> float:
+    """Edits allowed between a candidate name and a watched name.
 
-    The rule, with the reason for each step:
+    ``length`` is the shorter of the two names (without separators): a short
+    candidate sits in a dense neighbourhood even when the watched name is
+    longer (winred.com -> wired.com). Look-alike letter swaps (b/d, c/e, m/n,
+    ...) count half an edit. The rule, with the reason for each step:
 
     * n <= 3: 0. Every edit of an acronym gives another live acronym
-      (gop -> gap, goop, gpo), so short names match only visually or structurally.
-    * n 4-5: 1, and only under the same public suffix; across suffixes the
-      neighbourhood of a short word is full of unrelated names.
-    * n 6-9: 1 under any suffix.
+      (gop -> gap, goop, gpo), so short names match only when they look the same,
+      or through separators, added words and suffix swaps.
+    * n 4-5: one look-alike letter swap (0.5), same suffix only. Plain edits of
+      a short word are mostly other words (vote -> note, winred -> wired).
+    * n 6-9: 1 under the same suffix; across suffixes the neighbourhood is too full.
     * n 10-12: 2 under the same suffix, else 1.
     * n >= 13: 2. Long names have sparse neighbourhoods.
     """
     if length <= 3:
         return 0
     if length <= 5:
-        return 1 if same_suffix else 0
+        return 0.5 if same_suffix else 0
     if length <= 9:
-        return 1
+        return 1 if same_suffix else 0
     if length <= 12:
         return 2 if same_suffix else 1
     return 2
@@ -282,14 +303,11 @@ class _Target:
 
     @property
     def brands(self) -> frozenset[str]:
-        """Separator-free visual spellings: name, and host without its TLD when different."""
-        return frozenset({self.vflat, _flat(_vkey_labels(self.stem))})
+        """Separator-free visual spellings: name, and host without its TLD when different.
 
-    @property
-    def flats(self) -> frozenset[str]:
-        """What a separator-only change can produce: brands plus the whole host (democratsorg)."""
-        return self.brands | {_flat(self.host_vkey)}
-
+        Separators are dropped before folding, so r-nc folds like rnc.
+        """
+        return frozenset({visual_key(_flat(self.name)), visual_key(_flat(self.stem))})
 
 @dataclass(frozen=True)
 class _Candidate:
@@ -312,16 +330,23 @@ class _Hit:
     target: _Target
     kind: LookalikeKind
     distance: float
+    suffix_spelled: bool = False  # the added words spell the target's suffix (vote-gov)
 
-    def rank(self, suffix: str) -> tuple[bool, float, bool, int]:
+    def rank(self, suffix: str) -> tuple[bool, float, bool, bool, int]:
         """Closest first, then the target under the candidate's suffix, then the longest.
 
         For added words the suffix decides first: gop-vote.com imitates gop.com
-        rather than vote.org, whichever name is longer.
+        rather than vote.org, and vote-gov.com imitates vote.gov.
         """
-        other_suffix = self.target.suffix != suffix
+        other_suffix = self.target.suffix != suffix and not self.suffix_spelled
         structural = self.kind in (LookalikeKind.ADDED_WORD, LookalikeKind.COMBOSQUAT)
-        return (structural and other_suffix, self.distance, other_suffix, -len(self.target.host))
+        return (
+            structural and other_suffix,
+            self.distance,
+            other_suffix,
+            not self.suffix_spelled,
+            -len(self.target.host),
+        )
 
 
 Bucket = tuple[tuple[str, ...], tuple[_Target, ...]]
@@ -384,25 +409,23 @@ class LookalikeMatcher:
         self._by_name = _index((t.name, t) for t in targets)
         self._by_stem = _index((t.stem, t) for t in targets if t.stem != t.name)
         self._by_vkey = _index((t.vkey, t) for t in targets)
-        self._by_flat = _index((f, t) for t in targets for f in t.flats)
         self._by_brand = _index((b, t) for t in targets for b in t.brands)
         self._by_host_vkey = _index((t.host_vkey, t) for t in targets)
         self._name_labels = tuple(sorted({t.labels for t in targets}))
-        self._stem_labels = tuple(sorted({t.stem.count(".") + 1 for t in self._flat_stems(targets)}))
+        self._stem_labels = tuple(
+            sorted({t.stem.count(".") + 1 for t in targets if t.stem != t.name})
+        )
         self._host_labels = tuple(sorted({t.host_vkey.count(".") + 1 for t in targets}))
         self._most_labels = max((t.stem.count(".") + 1 for t in targets), default=1) + 1
         self._brand_lengths = tuple(sorted({len(b) for b in self._by_brand}))
         self._words = frozenset(visual_key(w) for w in ADDED_WORDS)
         self._name_buckets = _buckets((t.vkey, t) for t in targets)
+        self._raw_buckets = _buckets((t.name, t) for t in targets)
         # Whole-host comparison for names whose suffix has several labels or that
         # have several labels themselves (sos.state.tx.us, elections.alaska.gov).
         self._host_buckets = _buckets(
             (t.host_vkey, t) for t in targets if t.labels > 1 or "." in t.suffix
         )
-
-    @staticmethod
-    def _flat_stems(targets: Iterable[_Target]) -> list[_Target]:
-        return [t for t in targets if t.stem != t.name]
 
     # -- preparation ---------------------------------------------------------------
 
@@ -454,7 +477,11 @@ class LookalikeMatcher:
     # -- matching ------------------------------------------------------------------
 
     def match(self, domain: str) -> LookalikeMatch | None:
-        """The watched domain ``domain`` imitates and how, or None."""
+        """The watched domain ``domain`` imitates and how, or None.
+
+        Accepts an A-label or U-label domain (an address is cut at its last '@');
+        malformed input, public suffixes and single labels give None.
+        """
         cand = self._candidate(domain)
         if cand is None or not self._has_targets or self._is_own(cand):
             return None
@@ -510,7 +537,9 @@ class LookalikeMatcher:
         for k in self._name_labels:
             if len(cand.name_labels) < k:
                 break
-            hits += [_Hit(t, LookalikeKind.TLD_SWAP, 0) for t in self._by_name.get(cand.tail(k), ())]
+            hits += [
+                _Hit(t, LookalikeKind.TLD_SWAP, 0) for t in self._by_name.get(cand.tail(k), ())
+            ]
             hits += [
                 _Hit(t, LookalikeKind.HOMOGLYPH, 0)
                 for t in self._by_vkey.get(cand.vtail(k), ())
@@ -529,9 +558,9 @@ class LookalikeMatcher:
         """Hyphens or dots added, moved or dropped: joe-biden, dosmyflorida, democ.rats."""
         hits: list[_Hit] = []
         for j in range(1, min(len(cand.name_labels), self._most_labels) + 1):
-            for target in self._by_flat.get(_flat("".join(cand.vlabels[-j:])), ()):
-                raw = cand.tail(j)
-                if _flat(raw) not in {_flat(target.name), _flat(target.stem), _flat(target.host)}:
+            raw = cand.tail(j)
+            for target in self._by_brand.get(visual_key(_flat(raw)), ()):
+                if _flat(raw) not in {_flat(target.name), _flat(target.stem)}:
                     kind = LookalikeKind.HOMOGLYPH
                 elif j > target.labels and _flat(raw) == _flat(target.name):
                     kind = LookalikeKind.SUBDOMAIN_ABUSE
@@ -577,7 +606,7 @@ class LookalikeMatcher:
     def _added_words(self, cand: _Candidate) -> list[_Hit]:
         """The watched name plus filler words or numbers: secure-democrats, gop2026, dnc-org."""
         return [
-            _Hit(target, LookalikeKind.ADDED_WORD, added)
+            _Hit(target, LookalikeKind.ADDED_WORD, added, _flat(target.suffix) in leftover)
             for target, leftover, _aligned, added in self._brand_spans(cand)
             if all(_is_filler(piece, self._words) for piece in leftover)
         ]
@@ -602,14 +631,20 @@ class LookalikeMatcher:
         for k in self._name_labels:
             if len(cand.name_labels) < k:
                 break
-            hits += self._near_in(self._name_buckets, cand.vtail(k), cand, cand.tail(k), False)
+            # The spelling as typed first (a typo), then the visual key (a typo
+            # hidden behind look-alike characters, or look-alikes alone).
+            hits += self._near_in(self._raw_buckets, cand.tail(k), cand, cand.tail(k), False)
+            if not hits:
+                hits += self._near_in(
+                    self._name_buckets, cand.vtail(k), cand, cand.tail(k), False, visual=True
+                )
         # Whole-host view: typos inside a multi-label suffix or across labels
         # (sos.state.fl.us -> sos.state.fk.us).
         for m in self._host_labels:
             if len(cand.host_vlabels) >= m:
                 query = ".".join(cand.host_vlabels[-m:])
                 raw = ".".join(cand.unicode.split(".")[-m:])
-                hits += self._near_in(self._host_buckets, query, cand, raw, True)
+                hits += self._near_in(self._host_buckets, query, cand, raw, True, visual=True)
         return hits
 
     def _near_in(
@@ -619,6 +654,7 @@ class LookalikeMatcher:
         cand: _Candidate,
         raw: str,
         by_host: bool,
+        visual: bool = False,
     ) -> list[_Hit]:
         hits: list[_Hit] = []
         labels = query.count(".") + 1
@@ -634,22 +670,31 @@ class LookalikeMatcher:
             ):
                 target = targets[index]
                 # In the whole-host view the suffix is part of the compared text.
-                allowed = max_edits(len(target.vflat), by_host or cand.suffix == target.suffix)
+                shorter = len(target.vflat)
+                if not by_host:
+                    shorter = min(shorter, len(_flat(key)), len(_flat(query)))
+                allowed = max_edits(shorter, by_host or cand.suffix == target.suffix)
                 if dist == 0 or allowed == 0:
                     continue
                 if dist <= allowed:
-                    hits.append(_Hit(target, self._near_kind(raw, target, by_host), dist))
+                    hits.append(_Hit(target, self._near_kind(raw, target, by_host, allowed), dist))
                     continue
-                visual = visual_distance(query, key)
-                if visual <= allowed:
-                    hits.append(_Hit(target, LookalikeKind.HOMOGLYPH, visual))
+                # Only look-alike swaps, at half an edit each, can still bring it in.
+                if visual and dist <= 2 * allowed:
+                    weighted = visual_distance(query, key)
+                    if weighted <= allowed:
+                        hits.append(_Hit(target, LookalikeKind.HOMOGLYPH, weighted))
         return hits
 
     @staticmethod
-    def _near_kind(raw: str, target: _Target, by_host: bool) -> LookalikeKind:
+    def _near_kind(raw: str, target: _Target, by_host: bool, allowed: float) -> LookalikeKind:
+        """Homoglyph when non-ASCII, mixed-script or only near once folded; else the edit."""
+        reference = to_unicode(target.host) if by_host else target.name
         if not raw.isascii() or is_mixed_script(raw):
             return LookalikeKind.HOMOGLYPH
-        reference = to_unicode(target.host) if by_host else target.name
-        if OSA.distance(raw, reference) == 1 and Levenshtein.distance(raw, reference) == 2:
+        typed = OSA.distance(raw, reference)
+        if typed > allowed:
+            return LookalikeKind.HOMOGLYPH
+        if typed == 1 and Levenshtein.distance(raw, reference) == 2:
             return LookalikeKind.TRANSPOSITION
         return LookalikeKind.TYPO

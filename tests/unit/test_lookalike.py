@@ -1,0 +1,366 @@
+"""Lookalike-domain detection: which watched domain is imitated, and how."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from spoofwatch.detect.domains import registrable_domain, to_ascii, to_unicode
+from spoofwatch.detect.lookalike import (
+    LookalikeMatch,
+    LookalikeMatcher,
+    WatchedDomain,
+    is_mixed_script,
+    max_edits,
+    skeleton,
+    visual_key,
+)
+
+DNC = "Democratic National Committee"
+RNC = "Republican National Committee"
+TRUMP = "Trump campaign"
+BIDEN = "Biden campaign"
+VOTE = "Vote.org"
+ALASKA = "Alaska Division of Elections"
+TEXAS = "Texas Secretary of State"
+WINRED = "WinRed"
+
+WATCHED = (
+    WatchedDomain("democrats.org", DNC),
+    WatchedDomain("gop.com", RNC),
+    WatchedDomain("donaldjtrump.com", TRUMP),
+    WatchedDomain("joebiden.com", BIDEN),
+    WatchedDomain("vote.org", VOTE),
+    WatchedDomain("elections.alaska.gov", ALASKA),
+    WatchedDomain("sos.state.tx.us", TEXAS),
+    WatchedDomain("winred.com", WINRED),
+)
+# A state party (legitimate neighbour) and a retailer one letter from gop.com.
+DISTINCT = ("texasdemocrats.org", "gap.com")
+
+
+@pytest.fixture(scope="module")
+def matcher() -> LookalikeMatcher:
+    return LookalikeMatcher(WATCHED, distinct=DISTINCT)
+
+
+def expect(matcher: LookalikeMatcher, domain: str, kind: str, target: str, org: str) -> None:
+    hit = matcher.match(domain)
+    assert hit is not None, f"{domain} should imitate {target}"
+    assert (hit.kind, hit.target, hit.org) == (kind, target, org)
+
+
+# --------------------------------------------------------------------------- per kind
+
+
+@pytest.mark.parametrize(
+    ("domain", "target", "org"),
+    [
+        ("democrat.org", "democrats.org", DNC),  # omission
+        ("democratss.org", "democrats.org", DNC),  # repetition
+        ("demokrats.org", "democrats.org", DNC),  # replacement
+        ("democrsts.org", "democrats.org", DNC),  # keyboard neighbour
+        ("donaldjtrunp.com", "donaldjtrump.com", TRUMP),
+        ("donaldtrump.com", "donaldjtrump.com", TRUMP),  # omission in a long name
+        ("joebidden.com", "joebiden.com", BIDEN),
+        ("sos.state.tk.us", "sos.state.tx.us", TEXAS),  # typo inside a multi-label suffix
+    ],
+)
+def test_typo_matches(matcher, domain, target, org) -> None:
+    expect(matcher, domain, "typo", target, org)
+
+
+@pytest.mark.parametrize(
+    ("domain", "target", "org"),
+    [
+        ("demcorats.org", "democrats.org", DNC),
+        ("donaldjturmp.com", "donaldjtrump.com", TRUMP),
+        ("joebdien.com", "joebiden.com", BIDEN),
+        ("elections.alsaka.gov", "elections.alaska.gov", ALASKA),
+    ],
+)
+def test_transposition_matches(matcher, domain, target, org) -> None:
+    expect(matcher, domain, "transposition", target, org)
+
+
+@pytest.mark.parametrize(
+    ("domain", "target", "org"),
+    [
+        ("dem0crats.org", "democrats.org", DNC),  # digit zero
+        ("dernocrats.org", "democrats.org", DNC),  # rn for m
+        ("vvinred.com", "winred.com", WINRED),  # vv for w
+        ("xn--demcrats-pbh.org", "democrats.org", DNC),  # Cyrillic о, mixed script
+        ("demоcrats.org", "democrats.org", DNC),  # the same, given as a U-label
+        ("xn--dmocrats-b1a.org", "democrats.org", DNC),  # é
+        ("xn--n1ae72d.com", "gop.com", RNC),  # all-Cyrillic ԍор
+        ("g0p.com", "gop.com", RNC),  # short names still match visually
+        ("bcmocrats.org", "democrats.org", DNC),  # two look-alike letter swaps
+        ("xn--denocrts-0od.org", "democrats.org", DNC),  # ɑ plus n for m: near IDN
+    ],
+)
+def test_homoglyph_matches(matcher, domain, target, org) -> None:
+    expect(matcher, domain, "homoglyph", target, org)
+
+
+def test_homoglyph_reports_both_forms(matcher) -> None:
+    hit = matcher.match("xn--demcrats-pbh.org")
+    assert hit == LookalikeMatch(
+        domain="xn--demcrats-pbh.org",
+        unicode="demоcrats.org",
+        target="democrats.org",
+        org=DNC,
+        kind="homoglyph",
+        distance=0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("domain", "target", "org"),
+    [
+        ("democrats.net", "democrats.org", DNC),
+        ("www.democrats.net", "democrats.org", DNC),
+        ("democrats.co.uk", "democrats.org", DNC),
+        ("gop.net", "gop.com", RNC),
+        ("vote.com", "vote.org", VOTE),
+        ("elections.alaska.com", "elections.alaska.gov", ALASKA),
+        ("sos.state.tx.com", "sos.state.tx.us", TEXAS),  # multi-label suffix swapped whole
+    ],
+)
+def test_tld_swap_matches(matcher, domain, target, org) -> None:
+    expect(matcher, domain, "tld_swap", target, org)
+
+
+@pytest.mark.parametrize(
+    ("domain", "target", "org"),
+    [
+        ("joe-biden.com", "joebiden.com", BIDEN),
+        ("donald-j-trump.com", "donaldjtrump.com", TRUMP),
+        ("demo-crats.org", "democrats.org", DNC),
+        ("g-op.com", "gop.com", RNC),
+        ("elections-alaska.gov", "elections.alaska.gov", ALASKA),  # dot turned into a hyphen
+        ("electionsalaska.gov", "elections.alaska.gov", ALASKA),  # dot dropped
+    ],
+)
+def test_hyphenation_matches(matcher, domain, target, org) -> None:
+    expect(matcher, domain, "hyphenation", target, org)
+
+
+@pytest.mark.parametrize(
+    ("domain", "target", "org"),
+    [
+        ("secure-democrats.org", "democrats.org", DNC),
+        ("democrats-2026.org", "democrats.org", DNC),
+        ("democrats-org.com", "democrats.org", DNC),
+        ("democratsorg.com", "democrats.org", DNC),
+        ("gop-vote.com", "gop.com", RNC),  # gop.com, not vote.org: same suffix wins
+        ("gop2026.com", "gop.com", RNC),
+        ("vote-donate.org", "vote.org", VOTE),
+        ("officialdonaldjtrump.com", "donaldjtrump.com", TRUMP),
+        ("joebiden-secure-login.com", "joebiden.com", BIDEN),
+        ("dem0crats-vote.org", "democrats.org", DNC),  # with a homoglyph as well
+    ],
+)
+def test_added_word_matches(matcher, domain, target, org) -> None:
+    expect(matcher, domain, "added_word", target, org)
+
+
+@pytest.mark.parametrize(
+    ("domain", "target", "org"),
+    [
+        ("democrats.org.example.com", "democrats.org", DNC),
+        ("www.democrats.org.mailer.net", "democrats.org", DNC),
+        ("democrats-org.example.com", "democrats.org", DNC),
+        ("gop.com.evil.net", "gop.com", RNC),
+        ("democ.rats.org", "democrats.org", DNC),  # a dot inside the name
+    ],
+)
+def test_subdomain_abuse_matches(matcher, domain, target, org) -> None:
+    expect(matcher, domain, "subdomain_abuse", target, org)
+
+
+@pytest.mark.parametrize(
+    ("domain", "target", "org"),
+    [
+        ("democratsabroad.org", "democrats.org", DNC),
+        ("joebidenfanclub.com", "joebiden.com", BIDEN),
+        ("gop-hq-newsroom.com", "gop.com", RNC),  # short names need a separator
+        ("trumpstore-donaldjtrump.com", "donaldjtrump.com", TRUMP),
+    ],
+)
+def test_combosquat_matches(matcher, domain, target, org) -> None:
+    expect(matcher, domain, "combosquat", target, org)
+
+
+def test_added_word_distance_counts_added_characters(matcher) -> None:
+    hit = matcher.match("secure-democrats.org")
+    assert hit is not None and hit.distance == 6.0
+
+
+def test_typo_distance_is_the_edit_count(matcher) -> None:
+    hit = matcher.match("donaldtrump.com")
+    assert hit is not None and hit.distance == 1.0
+
+
+# --------------------------------------------------------------------------- never flagged
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "democrats.org",
+        "DEMOCRATS.ORG.",
+        "www.democrats.org",
+        "mail.gop.com",
+        "elections.alaska.gov",
+        "x.sos.state.tx.us",
+    ],
+)
+def test_watched_domains_and_their_subdomains_are_not_lookalikes(matcher, domain) -> None:
+    assert matcher.match(domain) is None
+
+
+@pytest.mark.parametrize("domain", ["alaska.gov", "vote.alaska.gov", "state.tx.us"])
+def test_names_under_a_watched_registrable_domain_are_not_lookalikes(matcher, domain) -> None:
+    assert matcher.match(domain) is None
+
+
+@pytest.mark.parametrize(
+    "domain", ["texasdemocrats.org", "mail.texasdemocrats.org", "gap.com", "www.gap.com"]
+)
+def test_distinct_neighbours_are_not_lookalikes(matcher, domain) -> None:
+    assert matcher.match(domain) is None
+
+
+def test_the_retailer_is_a_typo_only_when_not_listed_distinct() -> None:
+    # gop.com -> gap.com is one edit, but a three-letter name never matches on
+    # edits alone; the distinct list is the second guard.
+    assert LookalikeMatcher(WATCHED).match("gap.com") is None
+
+
+def test_the_state_party_is_a_combosquat_unless_listed_distinct() -> None:
+    hit = LookalikeMatcher(WATCHED).match("texasdemocrats.org")
+    assert hit is not None and (hit.kind, hit.target) == ("combosquat", "democrats.org")
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "goop.com",  # one letter from gop.com: a short name matches only visually
+        "gpo.gov",  # transposed acronym, another agency
+        "go.com",
+        "gopro.com",
+        "wired.com",  # one deletion from winred.com, but a five-letter word
+        "note.org",
+        "devote.com",  # vote hidden inside a word
+        "rockthevote.org",
+        "alaska.com",  # the registrable label alone is not the watched identity
+        "alaskaair.com",
+        "gop.example.com",  # a bare name in someone's subdomain
+        "vote.nyc.gov",
+        "democracy.org",
+        "google.com",
+        "wikipedia.org",
+    ],
+)
+def test_unrelated_neighbours_are_not_lookalikes(matcher, domain) -> None:
+    assert matcher.match(domain) is None
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["", "   ", "localhost", "com", "co.uk", "not a domain", "-bad-.com", "a..b", "\udcff"],
+)
+def test_malformed_or_suffix_only_input_is_no_match(matcher, domain) -> None:
+    assert matcher.match(domain) is None
+
+
+def test_a_matcher_without_watched_domains_matches_nothing() -> None:
+    assert LookalikeMatcher([]).match("dem0crats.org") is None
+
+
+def test_an_unusable_watched_domain_is_ignored() -> None:
+    matcher = LookalikeMatcher([WatchedDomain("org", "bad"), WatchedDomain("gop.com", RNC)])
+    assert matcher.match("g0p.com") is not None
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def test_skeleton_maps_cyrillic_to_latin_prototypes() -> None:
+    assert skeleton("раypal") == "paypal"
+
+
+def test_skeleton_follows_tr39_for_m() -> None:
+    assert skeleton("m") == "rn"
+
+
+def test_visual_key_folds_digits_diacritics_and_letter_pairs() -> None:
+    assert visual_key("Dém0crats") == visual_key("dernocrats") == "democrats"
+
+
+def test_visual_key_folds_small_capitals() -> None:
+    assert visual_key("ԍор") == "gop"
+
+
+@pytest.mark.parametrize(
+    ("text", "mixed"),
+    [
+        ("pаypal", True),  # Cyrillic а among Latin letters
+        ("пример", False),
+        ("paypal", False),
+        ("東京タワー", False),  # Han with Katakana is one writing system
+        ("a-2026", False),
+    ],
+)
+def test_mixed_script(text, mixed) -> None:
+    assert is_mixed_script(text) is mixed
+
+
+@pytest.mark.parametrize(
+    ("length", "same_suffix", "edits"),
+    [(3, True, 0), (5, True, 0.5), (5, False, 0), (8, True, 1), (8, False, 0), (11, True, 2),
+     (11, False, 1), (13, False, 2)],
+)
+def test_edit_threshold_scales_with_name_length(length, same_suffix, edits) -> None:
+    assert max_edits(length, same_suffix) == edits
+
+
+def test_registrable_domain_uses_the_public_suffix_list() -> None:
+    assert registrable_domain("Mail.Example.CO.UK.") == "example.co.uk"
+    assert registrable_domain("sos.state.tx.us") == "state.tx.us"
+
+
+@pytest.mark.parametrize("domain", ["co.uk", "", "localhost"])
+def test_registrable_domain_of_a_suffix_or_nothing_is_empty(domain) -> None:
+    assert registrable_domain(domain) == ""
+
+
+def test_idna_helpers_round_trip() -> None:
+    assert to_ascii("Démocrats.org") == "xn--dmocrats-b1a.org"
+    assert to_unicode("xn--dmocrats-b1a.org") == "démocrats.org"
+
+
+@pytest.mark.parametrize("text", ["xn--zz--.org", "\udcff.com", "a" * 300, "..", "xn--.com"])
+def test_idna_helpers_never_raise(text) -> None:
+    assert isinstance(to_ascii(text), str)
+    assert isinstance(to_unicode(text), str)
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def test_match_is_sub_millisecond_with_thousands_of_watched_domains() -> None:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    watched = list(WATCHED) + [
+        WatchedDomain(
+            "".join(letters[(i * 7 + j * 3) % 26] for j in range(5 + i % 9)) + f"{i}.org", f"o{i}"
+        )
+        for i in range(3000)
+    ]
+    matcher = LookalikeMatcher(watched)
+    queries = ["example.com", "dem0crats.org", "secure-democrats.org", "mail.example.co.uk"] * 50
+    start = time.perf_counter()
+    for query in queries:
+        matcher.match(query)
+    assert (time.perf_counter() - start) / len(queries) < 0.001
