@@ -117,7 +117,7 @@ class Detection:
 
     watchlist: Watchlist = EMPTY_WATCHLIST
     matcher: Any = None  # detect.lookalike.LookalikeMatcher over the watched domains
-    patterns: tuple[Any, ...] = ()  # detect.content.ThreatPattern
+    patterns: Any = None  # detect.content.PatternSet
     dnsbl_zones: tuple[str, ...] = ()
 
 

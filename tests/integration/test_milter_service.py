@@ -98,11 +98,11 @@ def test_authenticated_newsletter_gets_exact_results_and_is_clean(
     assert outcome.action == "accept"
     ar = _added(outcome, "Authentication-Results")
     assert ar == [
-        f"{AUTHSERV};\n\tspf=pass smtp.mailfrom=news@campaign.example;\n"
-        f"\tspf=pass smtp.helo=mail.campaign.example;\n"
+        f"{AUTHSERV};\n\tspf=pass (sender SPF authorized) smtp.mailfrom=news@campaign.example;\n"
+        f"\tspf=pass (sender SPF authorized) smtp.helo=mail.campaign.example;\n"
         f"\tdkim=pass (signature verified) header.d=campaign.example header.b={_b_prefix(raw)} "
         f"header.s=s1 header.a=rsa-sha256;\n"
-        f"\tarc=none;\n\tdmarc=pass (p=reject) header.from=campaign.example"
+        f"\tarc=none (no ARC sets);\n\tdmarc=pass (p=reject) header.from=campaign.example"
     ]
     # the A-R header goes to the very top (RFC 8601 section 5)
     assert Modification("insheader", (0, "Authentication-Results", ar[0])) in outcome.modifications
@@ -124,7 +124,7 @@ def test_forged_mail_from_enforcing_domain_is_spoof_and_tagged(
         "spoof; score=6; findings=dmarc_fail_reject"
     ]
     [ar] = _added(outcome, "Authentication-Results")
-    assert "spf=fail smtp.mailfrom=x@campaign.example" in ar
+    assert "spf=fail (SPF fail - not authorized) smtp.mailfrom=x@campaign.example;" in ar
     assert "dmarc=fail (p=reject) header.from=campaign.example policy.dmarc=reject" in ar
     assert Modification("chgheader", (1, "Subject", "[SPOOF?] Donate now")) in (
         outcome.modifications

@@ -29,6 +29,8 @@ def write_config(
     authserv_id: str = "mx.test.example",
     extra: str = "",
     trusted_networks: tuple[str, ...] = ("10.99.0.0/16",),
+    socket_group: str = "",
+    watchlist: Path | None = POLICIES / "watchlist.example.yaml",
 ) -> Path:
     """A service configuration for tests: DNS at the loopback test server, no cache.
 
@@ -39,6 +41,7 @@ def write_config(
     text = f"""authserv_id: {authserv_id}
 milter:
   socket: {socket_spec}
+  socket_group: "{socket_group}"
   timeout: 30
 dns:
   nameservers: [127.0.0.1]
@@ -49,6 +52,7 @@ dns:
   cache_size: 0
 trusted_networks:{nets}
 policy: {policy}
+watchlist: "{watchlist or ''}"
 {extra}
 """
     path = directory / "spoofwatch.yaml"

@@ -341,3 +341,13 @@ def send(port: int, raw: bytes, *, client_ip: str, helo: str, mail_from: str,
         text = reply.decode(errors="replace")
         match = _QUEUED.search(text)
         return SendResult(code, text, match.group(1) if match else "")
+
+
+@dataclass
+class Mta:
+    """The end-to-end rig: Postfix, its sink, and the spoofwatch process it uses."""
+
+    postfix: PostfixInstance
+    sink: SmtpSink
+    milter: object  # support.milterproc.MilterProcess
+    base: Path
