@@ -108,7 +108,22 @@ class MilterConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
-    json_file: str = ""
+    json_file: str = ""  # decision log: one JSON line per message ("" = off)
+    json_max_bytes: int = 50 * 1_048_576  # rotate the decision log at this size
+    json_backups: int = 5
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = False
+    listen: str = "127.0.0.1:9464"  # HOST:PORT of the Prometheus endpoint
+
+
+@dataclass(frozen=True)
+class QuarantineConfig:
+    directory: str = "/var/lib/spoofwatch/quarantine"  # "" disables our own store
+    retention_days: int = 30  # purge records older than this (0 = keep forever)
+    release_key_file: str = ""  # HMAC key for release headers; "" = DIRECTORY/release.key
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,8 @@ class Config:
     policy: Policy
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     detection: Detection = field(default_factory=Detection)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
 
     def is_trusted_client(self, ip: str) -> bool:
         try:
@@ -198,10 +215,34 @@ def _load_dns(sec: Section) -> DnsConfig:
     return cfg
 
 
-def _load_logging(sec: Section) -> LoggingConfig:
+def _load_logging(sec: Section, base: Path) -> LoggingConfig:
+    json_file = sec.str("json_file", "")
     cfg = LoggingConfig(
         level=sec.choice("level", ("debug", "info", "warning", "error"), "info"),
-        json_file=sec.str("json_file", ""),
+        json_file=str(_resolve(base, json_file)) if json_file else "",
+        json_max_bytes=sec.int("json_max_bytes", LoggingConfig.json_max_bytes, minimum=4096),
+        json_backups=sec.int("json_backups", LoggingConfig.json_backups, minimum=0),
+    )
+    sec.done()
+    return cfg
+
+
+def _load_metrics(sec: Section) -> MetricsConfig:
+    listen = sec.str("listen", MetricsConfig.listen)
+    if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}", listen):
+        raise sec.error("listen", f"must be HOST:PORT such as 127.0.0.1:9464; got {listen!r}")
+    cfg = MetricsConfig(enabled=sec.bool("enabled", False), listen=listen)
+    sec.done()
+    return cfg
+
+
+def _load_quarantine(sec: Section, base: Path) -> QuarantineConfig:
+    directory = sec.str("directory", QuarantineConfig.directory)
+    key_file = sec.str("release_key_file", "")
+    cfg = QuarantineConfig(
+        directory=str(_resolve(base, directory)) if directory else "",
+        retention_days=sec.int("retention_days", QuarantineConfig.retention_days, minimum=0),
+        release_key_file=str(_resolve(base, key_file)) if key_file else "",
     )
     sec.done()
     return cfg
@@ -232,8 +273,10 @@ def load_config(path: str | Path) -> Config:
         trusted_arc_sealers=tuple(s.lower() for s in top.str_list("trusted_arc_sealers", ())),
         fail_safe=top.choice("fail_safe", FAIL_SAFE, "accept"),
         policy=policy,
-        logging=_load_logging(top.section("logging")),
+        logging=_load_logging(top.section("logging"), path),
         detection=_load_detection(top, path),
+        metrics=_load_metrics(top.section("metrics")),
+        quarantine=_load_quarantine(top.section("quarantine"), path),
     )
     top.done()
     return config
