@@ -241,9 +241,9 @@ def plan(report_verdict: Verdict, message: Message, config: Config,
     if "subject_tag" in wanted:
         enforcing.extend(_subject_tag(message, policy.subject_tag))
     if "quarantine" in wanted:
-        reasons = "; ".join(ascii_safe(r, 120) for r in report_verdict.reasons)
-        enforcing.append(Quarantine(ascii_safe(
-            f"spoofwatch {report_verdict.level.value}: {reasons}", 400)))
+        names = ", ".join(dict.fromkeys(f.name for f in report_verdict.findings if f.weight))
+        enforcing.append(Quarantine(
+            f"spoofwatch {report_verdict.level.value} (score {report_verdict.score:g}): {names}"))
     if "reject" in wanted:
         enforcing.append(Reply.parse("reject", policy.reject_reply))
     elif "tempfail" in wanted:
@@ -253,12 +253,16 @@ def plan(report_verdict: Verdict, message: Message, config: Config,
     return tuple(actions + enforcing), ()
 
 
+def banner_reasons(verdict: Verdict) -> str:
+    return " ".join(ascii_safe(r, 300) for r in verdict.reasons) or "no reasons recorded"
+
+
 def _banner(message: Message, policy: Policy, verdict: Verdict) -> list[Action]:
-    reasons = [ascii_safe(r, 300) for r in verdict.reasons] or ["no reasons recorded"]
+    reasons = banner_reasons(verdict)
     result = add_banner(
         message,
-        policy.banner_text.replace("{reasons}", " ".join(reasons)),
-        policy.banner_html.replace("{reasons}", html.escape(" ".join(reasons))),
+        policy.banner_text.replace("{reasons}", reasons),
+        policy.banner_html.replace("{reasons}", html.escape(reasons)),
     )
     if result is None:
         return []

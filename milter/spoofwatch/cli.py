@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .actions import AddHeader, describe
+from .actions import AddHeader, ReplaceBody, describe
 from .analyze import Report, analyze
 from .config import Config, ConfigError, load_config
 from .message import Message
@@ -124,7 +124,14 @@ def report_json(report: Report, notes: list[str]) -> str:
     return json.dumps(data, indent=2, sort_keys=True)
 
 
-def report_text(report: Report, notes: list[str]) -> str:
+def banner_preview(report: Report, config: Config) -> str:
+    """The warning the reader will see, as the banner action inserts it."""
+    from .analyze import banner_reasons
+
+    return config.policy.banner_text.replace("{reasons}", banner_reasons(report.verdict))
+
+
+def report_text(report: Report, notes: list[str], config: Config | None = None) -> str:
     lines = [f"Verdict: {report.level.value} (score {report.verdict.score:g}, policy {report.policy})"]
     if report.skipped:
         lines.append(f"Checks skipped: {report.skipped}")
@@ -144,6 +151,10 @@ def report_text(report: Report, notes: list[str]) -> str:
         lines.append("")
         lines.append("Monitor mode: enforcement would also have done:")
         lines.extend(f"  {w}" for w in report.would_have)
+    if config is not None and any(isinstance(a, ReplaceBody) for a in report.actions):
+        lines.append("")
+        lines.append("Banner added to the text and HTML parts:")
+        lines.extend("  | " + line for line in banner_preview(report, config).splitlines())
     return terminal_safe("\n".join(lines))
 
 
@@ -173,7 +184,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     message = Message.from_bytes(raw)
     envelope, notes = build_envelope(args, message)
     report = analyze(envelope, message, config, make_resolver(config).for_message())
-    print(report_json(report, notes) if args.json else report_text(report, notes))
+    print(report_json(report, notes) if args.json else report_text(report, notes, config))
     return EXIT_BY_LEVEL[report.level]
 
 
