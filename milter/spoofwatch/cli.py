@@ -132,7 +132,8 @@ def banner_preview(report: Report, config: Config) -> str:
 
 
 def report_text(report: Report, notes: list[str], config: Config | None = None) -> str:
-    lines = [f"Verdict: {report.level.value} (score {report.verdict.score:g}, policy {report.policy})"]
+    verdict = report.verdict
+    lines = [f"Verdict: {report.level.value} (score {verdict.score:g}, policy {report.policy})"]
     if report.skipped:
         lines.append(f"Checks skipped: {report.skipped}")
     for note in notes:

@@ -181,7 +181,8 @@ def _parse_mode(value: object) -> int:
 def _load_milter(sec: Section) -> MilterConfig:
     socket = sec.str("socket", MilterConfig.socket)
     if not _SOCKET_RE.match(socket):
-        raise sec.error("socket", f"must be unix:/PATH, inet:HOST:PORT or inet:PORT@HOST; got {socket!r}")
+        raise sec.error(
+            "socket", f"must be unix:/PATH, inet:HOST:PORT or inet:PORT@HOST; got {socket!r}")
     cfg = MilterConfig(
         socket=socket,
         socket_mode=sec.parsed("socket_mode", _parse_mode, "0660"),
@@ -254,7 +255,8 @@ def load_config(path: str | Path) -> Config:
     top = Section(path, load_yaml(path))
     authserv_id = top.str("authserv_id")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,252}", authserv_id):
-        raise top.error("authserv_id", f"must be a host name such as mx.example.org; got {authserv_id!r}")
+        raise top.error(
+            "authserv_id", f"must be a host name such as mx.example.org; got {authserv_id!r}")
     policy_file = top.str("policy", "default.yaml")
     policy_path = _resolve(path, policy_file)
     try:
@@ -324,7 +326,8 @@ def _load_actions(sec: Section) -> tuple[tuple[Level, tuple[ActionName, ...]], .
         names = sec.str_list(level.value, ["headers"])
         for name in names:
             if name not in ACTION_NAMES:
-                raise sec.error(level.value, f"unknown action {name!r}; known: {', '.join(ACTION_NAMES)}")
+                known = ", ".join(ACTION_NAMES)
+                raise sec.error(level.value, f"unknown action {name!r}; known: {known}")
         if "reject" in names and "tempfail" in names:
             raise sec.error(level.value, "reject and tempfail exclude each other")
         if "headers" not in names:
@@ -381,7 +384,8 @@ def load_policy(path: str | Path) -> Policy:
         weights=_load_weights(top.section("weights")),
         actions=_load_actions(top.section("actions")),
         subject_tag=tag,
-        reject_reply=_reply(top, "reject_reply", "550 5.7.1 Message rejected as a forgery (spoofwatch)"),
+        reject_reply=_reply(top, "reject_reply",
+                            "550 5.7.1 Message rejected as a forgery (spoofwatch)"),
         tempfail_reply=_reply(top, "tempfail_reply", "451 4.7.1 Message deferred by spoofwatch"),
         banner_text=banner_text,
         banner_html=banner_html,

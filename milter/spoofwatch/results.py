@@ -119,7 +119,10 @@ class FromAddress:
 
 @dataclass(frozen=True)
 class FromProblem:
-    """Why no single usable From domain exists (no header, several headers, several addresses, unparseable)."""
+    """Why no single usable From domain exists.
+
+    No header, several headers, several addresses in different domains, or unparseable.
+    """
 
     code: str  # "missing", "multiple_headers", "multiple_addresses", "unparseable", "no_domain"
     detail: str
