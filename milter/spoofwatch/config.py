@@ -132,7 +132,7 @@ class Detection:
 
     watchlist: Watchlist = EMPTY_WATCHLIST
     matcher: Any = None  # detect.lookalike.LookalikeMatcher over the watched domains
-    patterns: Any = None  # detect.content.PatternSet
+    patterns: tuple[Any, ...] = ()  # detect.content.ThreatPattern
     dnsbl_zones: tuple[str, ...] = ()
 
 
