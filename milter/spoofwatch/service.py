@@ -1,8 +1,15 @@
 """The milter adapter: pymilter callbacks -> Envelope + Message -> analyze() -> milter calls.
 
 This module holds no detection logic. Each SMTP connection gets its own
-``SpoofwatchMilter`` object; what connections share is read-only (the current
-``Runtime``: configuration and resolver), swapped as a whole on reload.
+``SpoofwatchMilter`` object; what connections share is the ``Service``: the current
+``Runtime`` (configuration and resolver, read-only, swapped as a whole on reload), the
+metrics, the decision log and the count of messages in flight.
+
+``run()`` is what ``spoofwatch run`` calls: a supervisor process (supervisor.py) that
+handles the signals and forks the worker, ``worker_main()``, which runs libmilter. Why
+two processes: libmilter's own signal thread takes SIGHUP, SIGTERM and SIGINT and stops
+on every one of them, and Python signal handlers never run while the main thread is in
+libmilter's loop. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import grp
 import logging
 import os
+import signal
 import socket
 import stat
 import tempfile
@@ -22,17 +30,31 @@ import Milter
 import milter
 
 from . import actions as act
+from .actions import action_names
 from .analyze import Report, analyze
 from .config import Config, load_config
-from .dns import Resolver
-from .logline import message_log_line
+from .dns import Resolver, ResolverStats
+from .logline import (
+    DecisionLog,
+    DecisionLogSettings,
+    SafeFormatter,
+    decision_record,
+    envelope_log_line,
+    message_log_line,
+)
 from .message import Message
+from .metrics import Endpoint, Metrics
 from .results import Envelope
+from .textsafe import ascii_safe
 
 log = logging.getLogger("spoofwatch.service")
 
 MILTER_NAME = "spoofwatch"
 _BODY_CHUNK = 65535
+# On stop, messages already in flight get this long to finish.
+DRAIN_SECONDS = 15.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+_STOP_SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,12 @@ class Runtime:
 
     config: Config
     resolver: Resolver
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    error: str = ""  # what is wrong with the new file (file:line: key: problem)
 
 
 class RuntimeHolder:
@@ -54,19 +82,19 @@ class RuntimeHolder:
     def current(self) -> Runtime:
         return self._runtime
 
-    def reload(self, path: str) -> bool:
+    def reload(self, path: str) -> ReloadResult:
         """Re-read the configuration; keep the running one if the new one is broken."""
         with self._lock:
             try:
                 config = load_config(path)
             except Exception as exc:  # noqa: BLE001 - any failure keeps the old config
                 log.error("reload failed, keeping the running configuration: %s", exc)
-                return False
+                return ReloadResult(False, str(exc))
             old = self._runtime
             resolver = old.resolver if config.dns == old.config.dns else make_resolver(config)
             self._runtime = Runtime(config, resolver)
             log.info("configuration reloaded from %s (policy %s)", path, config.policy.name)
-            return True
+            return ReloadResult(True)
 
 
 def make_resolver(config: Config) -> Resolver:
@@ -75,6 +103,94 @@ def make_resolver(config: Config) -> Resolver:
         nameservers=dns.nameservers, port=dns.port, timeout=dns.timeout, lifetime=dns.lifetime,
         cache_size=dns.cache_size, message_budget=dns.message_budget,
     )
+
+
+def _decision_settings(config: Config) -> DecisionLogSettings:
+    lc = config.logging
+    return DecisionLogSettings(lc.json_file, lc.json_max_bytes, lc.json_backups)
+
+
+class InFlight:
+    """Messages between MAIL FROM and their end, so that a stop can let them finish.
+
+    Once draining has begun, new messages are counted apart: the stop waits only for
+    the ones that started before it (new ones are answered with a 4xx, see eom()).
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._draining = False
+        self._cond = threading.Condition()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def enter(self) -> bool:
+        """Count a new message; False when it arrived during draining (not waited for)."""
+        with self._cond:
+            if self._draining:
+                return False
+            self._count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Refuse new messages from now on; wait until the earlier ones are done."""
+        with self._cond:
+            self._draining = True
+            return self._cond.wait_for(lambda: self._count <= 0, timeout)
+
+
+@dataclass(frozen=True)
+class Service:
+    """Everything the sessions of one worker process share."""
+
+    holder: RuntimeHolder
+    metrics: Metrics
+    decisions: DecisionLog
+    inflight: InFlight = field(default_factory=InFlight)
+
+    @classmethod
+    def create(cls, config: Config) -> Service:
+        holder = RuntimeHolder(Runtime(config, make_resolver(config)))
+
+        def dns_stats() -> ResolverStats:
+            return holder.current.resolver.stats
+
+        metrics = Metrics(dns_stats)
+        decisions = DecisionLog(_decision_settings(config),
+                                on_error=metrics.decision_log_errors.inc)
+        return cls(holder, metrics, decisions)
+
+    def reload(self, path: str) -> ReloadResult:
+        before = self.holder.current.config
+        result = self.holder.reload(path)
+        self.metrics.reloads.labels("success" if result.ok else "failure").inc()
+        if result.ok:
+            self.apply(self.holder.current.config, before)
+        return result
+
+    def apply(self, config: Config, before: Config | None = None) -> None:
+        """Settings that live outside the Runtime: log level, decision log, exception policy."""
+        logging.getLogger().setLevel(config.logging.level.upper())
+        self.decisions.reconfigure(_decision_settings(config))
+        milter.set_exception_policy(
+            milter.TEMPFAIL if config.fail_safe == "tempfail" else milter.ACCEPT)
+        if before is not None:
+            for what, old, new in (("milter", before.milter, config.milter),
+                                   ("metrics", before.metrics, config.metrics)):
+                if old != new:
+                    log.warning("the %s settings changed: they take effect at the next restart",
+                                what)
 
 
 def _strip_brackets(address: str) -> str:
@@ -96,10 +212,12 @@ class _Transaction:
     size: int = 0
     oversized: bool = False
     started: float = 0.0
+    error: BaseException | None = None  # spooling failed (disk full, ...): fail-safe at the end
+    counted: bool = False  # in InFlight's count (False: arrived while the service drains)
 
 
 class SpoofwatchMilter(Milter.Base):
-    holder: RuntimeHolder  # set by serve() before the first connection
+    service: Service  # set by serve() before the first connection
 
     def __init__(self) -> None:
         self.client_ip = ""
@@ -128,12 +246,13 @@ class SpoofwatchMilter(Milter.Base):
         self._discard_body()
         # A message starts here: it keeps the configuration it started with, whatever a
         # reload does meanwhile.
-        self.runtime = self.holder.current
+        self.runtime = self.service.holder.current
         self.tx = _Transaction(
             mail_from=_strip_brackets(mailfrom),
             auth_user=self.getsymval("{auth_authen}") or "",
             started=time.monotonic(),
         )
+        self.tx.counted = self.service.inflight.enter()
         threshold = self.runtime.config.milter.spool_threshold
         self.tx.body = tempfile.SpooledTemporaryFile(max_size=threshold)
         return Milter.CONTINUE
@@ -162,23 +281,33 @@ class SpoofwatchMilter(Milter.Base):
 
     @Milter.noreply
     def body(self, chunk: bytes) -> int:
-        if self.tx is not None and not self.tx.oversized:
+        tx = self.tx
+        if tx is not None and not tx.oversized and tx.error is None:
             self._count(len(chunk))
-            if not self.tx.oversized:
-                self.tx.body.write(chunk)
+            if not tx.oversized:
+                try:
+                    tx.body.write(chunk)
+                except OSError as exc:
+                    # Spooling to disk failed (full, gone): answer at the end of the
+                    # message with the configured fail-safe action, not pymilter's.
+                    tx.error = exc
         return Milter.CONTINUE
 
     def eom(self) -> int:
-        runtime = self.runtime or self.holder.current
+        runtime = self.runtime or self.service.holder.current
         tx = self.tx
         try:
             if tx is None:
                 return Milter.ACCEPT
+            if tx.error is not None:
+                raise tx.error
+            if not tx.counted:
+                # Started after the stop began: the sender retries, with the next instance.
+                self.setreply("451", "4.3.2", "spoofwatch is restarting, try again later")
+                return Milter.TEMPFAIL
             return self._finish(runtime, tx)
-        except Exception:  # noqa: BLE001 - one bad message must never kill the service
-            log.exception("internal error on queue id %s; fail-safe action %s",
-                          self.getsymval("i") or "?", runtime.config.fail_safe)
-            return Milter.TEMPFAIL if runtime.config.fail_safe == "tempfail" else Milter.ACCEPT
+        except Exception as exc:  # noqa: BLE001 - one bad message must never kill the service
+            return self._fail_safe(runtime, tx, exc)
         finally:
             self._discard_body()
 
@@ -198,9 +327,17 @@ class SpoofwatchMilter(Milter.Base):
             self.tx.oversized = True
 
     def _discard_body(self) -> None:
-        if self.tx is not None and self.tx.body is not None:
-            self.tx.body.close()
+        tx = self.tx
+        if tx is None:
+            return
         self.tx = None
+        if tx.counted:
+            self.service.inflight.leave()
+        if tx.body is not None:
+            try:
+                tx.body.close()
+            except OSError:
+                pass
 
     def _envelope(self, tx: _Transaction) -> Envelope:
         return Envelope(
@@ -213,11 +350,31 @@ class SpoofwatchMilter(Milter.Base):
             auth_user=tx.auth_user,
         )
 
+    def _fail_safe(self, runtime: Runtime, tx: _Transaction | None, exc: Exception) -> int:
+        outcome = "fail_safe_" + runtime.config.fail_safe
+        service = self.service
+        service.metrics.internal_errors.inc()
+        if tx is None:
+            log.exception("internal error; %s", outcome)
+        else:
+            envelope = self._envelope(tx)
+            log.error("internal error (%s: %s); %s", type(exc).__name__,
+                      ascii_safe(str(exc), 300), envelope_log_line(envelope, outcome),
+                      exc_info=exc)
+            service.decisions.write(decision_record(
+                envelope, None, outcome, time.monotonic() - tx.started,
+                note=f"internal error: {type(exc).__name__}"))
+        return Milter.TEMPFAIL if runtime.config.fail_safe == "tempfail" else Milter.ACCEPT
+
     def _finish(self, runtime: Runtime, tx: _Transaction) -> int:
         envelope = self._envelope(tx)
+        service = self.service
         if tx.oversized:
-            log.warning("queue id %s: message larger than %d bytes accepted unchecked",
-                        envelope.queue_id or "?", runtime.config.milter.max_message_size)
+            note = f"larger than {runtime.config.milter.max_message_size} bytes: not checked"
+            log.warning("%s", envelope_log_line(envelope, "accept", note))
+            service.metrics.skipped.labels("oversized").inc()
+            service.decisions.write(decision_record(
+                envelope, None, "accept", time.monotonic() - tx.started, note=note))
             return Milter.ACCEPT
         tx.body.seek(0)
         message = Message.from_milter(tx.headers, tx.body.read())
@@ -226,7 +383,18 @@ class SpoofwatchMilter(Milter.Base):
         result = self._apply(report)
         elapsed = time.monotonic() - tx.started
         log.info("%s", message_log_line(report, elapsed))
+        self._record(report, result, elapsed)
         return result
+
+    def _record(self, report: Report, result: int, elapsed: float) -> None:
+        service = self.service
+        outcome = {Milter.REJECT: "reject", Milter.TEMPFAIL: "tempfail"}.get(result, "accept")
+        service.decisions.write(decision_record(report.envelope, report, outcome, elapsed))
+        service.metrics.observe_message(report.level.value, action_names(report.actions),
+                                        report.timings, elapsed)
+        if report.skipped:
+            reason = "authenticated" if report.skipped.startswith("auth") else "trusted_client"
+            service.metrics.skipped.labels(reason).inc()
 
     def _apply(self, report: Report) -> int:
         outcome = Milter.ACCEPT
@@ -254,22 +422,49 @@ class SpoofwatchMilter(Milter.Base):
 
 
 # --- the socket ----------------------------------------------------------------------
-def _prepare_unix_socket(path: str) -> None:
+def _group_id(group: str) -> int | None:
+    if not group:
+        return None
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        log.warning("socket group %r does not exist; the socket keeps its group", group)
+        return None
+
+
+def _prepare_unix_socket(path: str, group: str) -> None:
+    """Create the socket's directory so that the socket group can reach the socket.
+
+    A directory we create is 0750 with the socket group (0755 without one): Postfix's
+    smtpd runs as user postfix and must traverse it. A directory that exists (systemd's
+    RuntimeDirectory) is left as the admin made it.
+    """
     directory = os.path.dirname(path)
-    if directory and not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o750, exist_ok=True)
+    if not directory or os.path.isdir(directory):
+        return
+    gid = _group_id(group)
+    os.makedirs(directory, exist_ok=True)
+    try:
+        if gid is not None:
+            os.chown(directory, -1, gid)
+            os.chmod(directory, 0o750)
+        else:
+            os.chmod(directory, 0o755)
+    except OSError as exc:
+        log.warning("could not set the owner or mode of %s: %s", directory, exc)
 
 
 def _fix_unix_socket(path: str, mode: int, group: str) -> None:
     """Let Postfix's smtpd (user postfix) connect: the process umask must not decide."""
-    if group:
-        try:
-            gid = grp.getgrnam(group).gr_gid
-        except KeyError:
-            log.warning("socket group %r does not exist; socket keeps its group", group)
-        else:
+    gid = _group_id(group)
+    try:
+        if gid is not None:
             os.chown(path, -1, gid)
-    os.chmod(path, mode)
+        os.chmod(path, mode)
+    except OSError as exc:
+        # Without capabilities only a group we belong to is allowed: say so, keep serving.
+        log.error("could not give the socket %s group %r and mode %o: %s; Postfix may be "
+                  "unable to connect", path, group, mode, exc)
 
 
 def _set_nodelay_on_listener(port: int) -> bool:
@@ -318,11 +513,8 @@ def socket_port(spec: str) -> int | None:
     return int(rest.rsplit(":", 1)[1])
 
 
-def serve(holder: RuntimeHolder) -> None:
-    """Open the socket and run libmilter's loop until it stops."""
-    config = holder.current.config
-    spec = config.milter.socket
-    SpoofwatchMilter.holder = holder
+def _register_callbacks(service: Service) -> None:
+    SpoofwatchMilter.service = service
     Milter.factory = SpoofwatchMilter
     milter.set_flags(milter.ADDHDRS | milter.CHGHDRS | milter.CHGBODY | milter.QUARANTINE)
     milter.set_connect_callback(Milter.connect_callback)
@@ -335,8 +527,24 @@ def serve(holder: RuntimeHolder) -> None:
     milter.set_eom_callback(lambda ctx: ctx.getpriv().eom())
     milter.set_abort_callback(lambda ctx: ctx.getpriv().abort())
     milter.set_close_callback(Milter.close_callback)
+
+
+def _socket_identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISSOCK(st.st_mode) else None
+
+
+def serve(service: Service) -> None:
+    """Open the socket and run libmilter's loop until it stops (SIGTERM, SIGINT, SIGHUP)."""
+    config = service.holder.current.config
+    spec = config.milter.socket
+    _register_callbacks(service)
+    service.apply(config)
     if spec.startswith("unix:"):
-        _prepare_unix_socket(spec[5:])
+        _prepare_unix_socket(spec[5:], config.milter.socket_group)
     milter.setconn(libmilter_socket(spec))
     milter.settimeout(config.milter.timeout)
     milter.register(
@@ -346,18 +554,126 @@ def serve(holder: RuntimeHolder) -> None:
         negotiate=Milter.negotiate_callback,
     )
     milter.opensocket(True)
+    ours = None
     if spec.startswith("unix:"):
         _fix_unix_socket(spec[5:], config.milter.socket_mode, config.milter.socket_group)
+        ours = _socket_identity(spec[5:])
     else:
         port = socket_port(spec)
         if port is not None and not _set_nodelay_on_listener(port):
             log.warning("could not set TCP_NODELAY on the listening socket")
     log.info("spoofwatch listening on %s (policy %s)", spec, config.policy.name)
     milter.main()
+    # Remove the socket only if it is still the one we made (a new instance may own it now).
+    if ours is not None and _socket_identity(spec[5:]) == ours:
+        try:
+            os.unlink(spec[5:])
+        except OSError as exc:
+            log.warning("could not remove the socket %s: %s", spec[5:], exc)
+
+
+def drain_and_stop(service: Service) -> None:
+    """Let the messages in flight finish (bounded), then stop libmilter.
+
+    libmilter's own stop cuts every open session at once, and its sessions then get no
+    more callbacks: so the draining happens here, while libmilter still runs.
+    """
+    log.info("stopping: %d message(s) in flight; new ones are deferred with 451",
+             service.inflight.count)
+    if not service.inflight.drain(DRAIN_SECONDS):
+        log.warning("%d message(s) still in flight after %gs; the MTA applies its "
+                    "milter_default_action to them", service.inflight.count, DRAIN_SECONDS)
+    # libmilter's signal thread takes it from here (every thread blocks SIGTERM).
+    os.kill(os.getpid(), signal.SIGTERM)
+    _wake_listener(service.holder.current.config.milter.socket)
+
+
+def _wake_listener(spec: str) -> None:
+    """Connect to our own socket until the process ends.
+
+    libmilter's listener notices a stop only when its poll() returns, which without
+    traffic takes up to 5 s; a connection makes it return at once. The connections
+    close immediately, so libmilter's sessions for them end without a callback.
+    """
+    for _ in range(50):
+        time.sleep(0.1)
+        try:
+            if spec.startswith("unix:"):
+                with socket.socket(socket.AF_UNIX) as sock:
+                    sock.settimeout(1)
+                    sock.connect(spec[5:])
+            else:
+                host = spec.split(":", 1)[1]
+                port = socket_port(spec)
+                host = host.split("@", 1)[1] if "@" in host else host.rsplit(":", 1)[0]
+                with socket.create_connection((host, port or 0), timeout=1):
+                    pass
+        except OSError:
+            return  # the listener is closed: libmilter is stopping
+
+
+def _control_reader(fd: int, service: Service, config_path: str) -> None:
+    """Commands from the supervisor, one per line; end of file means it is gone."""
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        for line in iter(pipe.readline, b""):
+            command = line.strip()
+            if command == b"reload":
+                service.reload(config_path)
+            elif command == b"stop":
+                drain_and_stop(service)
+                return
+            else:
+                log.warning("unknown control command %s", ascii_safe(line.decode("latin-1")))
+    log.warning("the supervisor is gone: stopping")
+    drain_and_stop(service)
+
+
+def _start_metrics(service: Service, config: Config) -> Endpoint | None:
+    if not config.metrics.enabled:
+        return None
+    try:
+        return service.metrics.serve(config.metrics.listen)
+    except OSError as exc:
+        # Mail comes first: run without the endpoint rather than not at all.
+        log.error("cannot serve metrics on %s: %s; running without them",
+                  config.metrics.listen, exc)
+        return None
+
+
+def worker_main(config_path: str, control_fd: int | None) -> int:
+    """The libmilter process. Returns its exit status."""
+    # Before any thread exists: libmilter's signal thread sigwait()s these, which only
+    # works when every thread blocks them (threads inherit the mask of their creator).
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    config = load_config(config_path)
+    service = Service.create(config)
+    endpoint = _start_metrics(service, config)
+    if control_fd is not None:
+        threading.Thread(target=_control_reader, args=(control_fd, service, config_path),
+                         name="control", daemon=True).start()
+    try:
+        serve(service)
+    except milter.error as exc:
+        log.error("cannot run the milter on %s: %s", config.milter.socket, exc)
+        return 71  # EX_OSERR
+    finally:
+        service.decisions.close()
+        if endpoint is not None:
+            endpoint.close()
+    log.info("stopped")
+    return 0
+
+
+def use_safe_log_format() -> None:
+    """Every handler of the root logger escapes what it prints (see logline.SafeFormatter)."""
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(SafeFormatter(LOG_FORMAT))
 
 
 def run(config_path: str) -> int:
-    config = load_config(config_path)
-    holder = RuntimeHolder(Runtime(config, make_resolver(config)))
-    serve(holder)
-    return 0
+    """``spoofwatch run``: the supervisor, which forks the libmilter worker."""
+    from .supervisor import supervise
+
+    use_safe_log_format()
+    load_config(config_path)  # fail before forking when the file is broken
+    return supervise(lambda control_fd: worker_main(config_path, control_fd))

@@ -31,11 +31,13 @@ def write_config(
     trusted_networks: tuple[str, ...] = ("10.99.0.0/16",),
     socket_group: str = "",
     watchlist: Path | None = POLICIES / "watchlist.example.yaml",
+    quarantine_dir: Path | None = None,
 ) -> Path:
     """A service configuration for tests: DNS at the loopback test server, no cache.
 
     The cache is off because the test DNS server's zones change between tests while one
-    service process may outlive several of them.
+    service process may outlive several of them. spoofwatch's own quarantine store is off
+    unless ``quarantine_dir`` is given, so no test writes to the system's store.
     """
     nets = "".join(f"\n  - {n}" for n in trusted_networks)
     text = f"""authserv_id: {authserv_id}
@@ -46,13 +48,15 @@ milter:
 dns:
   nameservers: [127.0.0.1]
   port: {dns_port}
-  timeout: 0.5
-  lifetime: 1.0
-  message_budget: 3.0
+  timeout: 2.0
+  lifetime: 3.0
+  message_budget: 6.0
   cache_size: 0
 trusted_networks:{nets}
 policy: {policy}
 watchlist: "{watchlist or ''}"
+quarantine:
+  directory: "{quarantine_dir or ''}"
 {extra}
 """
     path = directory / "spoofwatch.yaml"
@@ -60,13 +64,40 @@ watchlist: "{watchlist or ''}"
     return path
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat_line = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        # the command may contain spaces and parentheses: fields start after the last ")"
+        fields = stat_line.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            out.append(int(name))
+    return out
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 class MilterProcess:
     """``spoofwatch run --config FILE`` in a subprocess; started and stopped by PID."""
 
-    def __init__(self, config: Path, socket_spec: str, log_path: Path) -> None:
+    def __init__(self, config: Path, socket_spec: str, log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.config = config
         self.socket_spec = socket_spec
         self.log_path = log_path
+        self.env = env  # extra environment variables for the service
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> None:
@@ -74,6 +105,7 @@ class MilterProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "spoofwatch.cli", "run", "--config", str(self.config)],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
+            env={**os.environ, **self.env} if self.env else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -110,6 +142,39 @@ class MilterProcess:
         assert self.proc is not None
         os.kill(self.proc.pid, sig)
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def worker_pid(self, timeout: float = 10.0) -> int:
+        """The PID of the libmilter worker: the supervisor's one child process."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            children = _children(self.pid)
+            if len(children) == 1:
+                return children[0]
+            time.sleep(0.02)
+        raise RuntimeError(f"spoofwatch {self.pid} has no single worker: {_children(self.pid)}")
+
+    def wait_for_log(self, text: str, count: int = 1, timeout: float = 15.0) -> str:
+        """Poll the log until ``text`` occurs ``count`` times; returns the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if log.count(text) >= count:
+                return log
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} not logged {count} time(s) within {timeout}s:\n"
+                             f"{self.log()}")
+
+    def wait(self, timeout: float = 15.0) -> int:
+        """Wait for the service to exit on its own; its exit status."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout=timeout)
+        self._log.close()
+        return code
+
     def stop(self) -> int | None:
         if self.proc is None:
             return None
@@ -120,5 +185,6 @@ class MilterProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
         return self.proc.returncode

@@ -1,0 +1,240 @@
+"""Reload, stop and crash of the real service process, driven by signals to its PID.
+
+``spoofwatch run`` is a supervisor (the PID an admin or systemd signals) and one
+libmilter worker it forks. These tests send real signals and real milter traffic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from support.dnsserver import DnsTestServer
+from support.mailfactory import make_message
+from support.milterclient import MilterClient, MilterOutcome
+from support.milterproc import POLICIES, MilterProcess, free_port, process_alive, write_config
+
+FOREIGN_IP = "203.0.113.66"
+FORGED = make_message("Campaign <news@campaign.example>", "voter@recipient.example",
+                      "Donate now", "Send money.\n")
+TAGGED_SUBJECT = ("chgheader", (1, "Subject", "[SPOOF?] Donate now"))
+
+
+@pytest.fixture()
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="spoofwatch-reload-"))
+    yield path
+    for child in sorted(path.rglob("*"), reverse=True):
+        child.unlink() if not child.is_dir() else child.rmdir()
+    path.rmdir()
+
+
+def _zone(dns: DnsTestServer) -> None:
+    dns.add("campaign.example", "TXT", "v=spf1 ip4:198.51.100.10 -all")
+    dns.add("_dmarc.campaign.example", "TXT", "v=DMARC1; p=reject")
+
+
+def _send_forged(spec: str) -> MilterOutcome:
+    with MilterClient(spec, timeout=20) as client:
+        return client.send_raw(FORGED, client_ip=FOREIGN_IP, helo="bulk.sender.example",
+                               mail_from="<x@campaign.example>")
+
+
+def _tagged(outcome: MilterOutcome) -> bool:
+    return any((m.kind, m.args) == TAGGED_SUBJECT for m in outcome.modifications)
+
+
+def _scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+@dataclass
+class _Sent:
+    started: float
+    outcome: MilterOutcome | None = None
+    error: BaseException | None = None
+
+
+class _Traffic:
+    """Four client threads sending the forged message back to back until stopped."""
+
+    def __init__(self, spec: str, threads: int = 4) -> None:
+        self.spec = spec
+        self.sent: list[_Sent] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def __enter__(self) -> _Traffic:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            record = _Sent(time.monotonic())
+            try:
+                record.outcome = _send_forged(self.spec)
+            except BaseException as exc:  # noqa: BLE001 - reported by the test
+                record.error = exc
+            with self._lock:
+                self.sent.append(record)
+
+    def wait_started_after(self, moment: float, count: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                done = [s for s in self.sent if s.started > moment]
+            if len(done) >= count:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"fewer than {count} messages after the reload within {timeout}s")
+
+
+def test_sighup_reloads_good_config_and_keeps_running_one_when_broken_under_load(
+    dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
+) -> None:
+    _zone(dns)
+    spec = f"unix:{workdir}/spoofwatch.sock"
+    metrics_port = free_port()
+    extra = f"metrics:\n  enabled: true\n  listen: 127.0.0.1:{metrics_port}\n"
+    config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec, extra=extra)
+    proc = MilterProcess(config, spec, workdir / "milter.log")
+    proc.start()
+    try:
+        with _Traffic(spec) as traffic:
+            traffic.wait_started_after(0.0, 8)
+            before_good_reload = time.monotonic()
+            write_config(workdir, dns_port=dns_server.port, socket_spec=spec, extra=extra,
+                         policy=POLICIES / "monitor.yaml")
+            proc.signal(signal.SIGHUP)
+            proc.wait_for_log("configuration reloaded from")
+            after_good_reload = time.monotonic()
+            traffic.wait_started_after(after_good_reload, 8)
+
+            text = config.read_text().replace("timeout: 0.5", "timeout: fast")
+            config.write_text(text)
+            broken_line = text.splitlines().index("  timeout: fast") + 1
+            proc.signal(signal.SIGHUP)
+            proc.wait_for_log("reload failed")
+            after_bad_reload = time.monotonic()
+            traffic.wait_started_after(after_bad_reload, 8)
+        scraped = _scrape(metrics_port)
+    finally:
+        code = proc.stop()
+    sent = traffic.sent
+    assert [s.error for s in sent if s.error is not None] == []
+    assert all(s.outcome is not None and s.outcome.action == "accept" for s in sent)
+    # every message got its outcome and the service logged a decision for each
+    log = proc.log()
+    assert log.count(" level=spoof ") == len(sent)
+    assert scraped['spoofwatch_messages_total{level="spoof"}'] == len(sent)
+    assert all(_tagged(s.outcome) for s in sent if s.started < before_good_reload)
+    assert not any(_tagged(s.outcome) for s in sent if s.started > after_good_reload)
+    assert log.count(" policy=monitor ") == sum(
+        1 for s in sent if s.outcome is not None and not _tagged(s.outcome))
+    assert (f"reload failed, keeping the running configuration: {config}:{broken_line}: "
+            "dns.timeout: must be a number, got str 'fast'") in log
+    assert scraped['spoofwatch_config_reloads_total{result="success"}'] == 1.0
+    assert scraped['spoofwatch_config_reloads_total{result="failure"}'] == 1.0
+    assert code == 0
+
+
+def test_sigterm_stops_with_exit_0_and_removes_only_its_socket(
+    dns_server: DnsTestServer, workdir: Path
+) -> None:
+    spec = f"unix:{workdir}/spoofwatch.sock"
+    config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
+    neighbour = workdir / "other.sock.keep"
+    neighbour.write_text("not ours")
+    proc = MilterProcess(config, spec, workdir / "milter.log")
+    proc.start()
+    worker = proc.worker_pid()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert not process_alive(worker)
+    assert sorted(p.name for p in workdir.iterdir()) == [
+        "milter.log", "other.sock.keep", "spoofwatch.yaml"]
+    log = proc.log()
+    assert f"SIGTERM: stopping worker {worker}" in log
+    assert f"worker {worker} stopped" in log
+    assert "Traceback" not in log
+
+
+def test_sigterm_lets_the_message_in_flight_finish_and_defers_new_ones(
+    dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
+) -> None:
+    _zone(dns)
+    spec = f"unix:{workdir}/spoofwatch.sock"
+    config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
+    proc = MilterProcess(config, spec, workdir / "milter.log")
+    proc.start()
+    try:
+        with MilterClient(spec, timeout=20) as client:
+            client.send_until("body", FORGED, client_ip=FOREIGN_IP, helo="bulk.sender.example",
+                              mail_from="<x@campaign.example>")
+            proc.signal(signal.SIGTERM)
+            proc.wait_for_log("stopping: 1 message(s) in flight; new ones are deferred with 451")
+            latecomer = _send_forged(spec)
+            client.send_packet(b"E")  # end of message
+            answer = client._read_answer("eom")
+        assert answer.action == "accept"
+        assert any((m.kind, m.args) == TAGGED_SUBJECT for m in answer.modifications)
+        assert (latecomer.action, latecomer.reply) == (
+            "replycode", "451 4.3.2 spoofwatch is restarting, try again later")
+        assert proc.wait(timeout=15) == 0
+    finally:
+        proc.stop()
+
+
+def test_worker_killed_makes_the_service_exit_non_zero_for_a_restart(
+    dns_server: DnsTestServer, workdir: Path
+) -> None:
+    spec = f"unix:{workdir}/spoofwatch.sock"
+    config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
+    proc = MilterProcess(config, spec, workdir / "milter.log")
+    proc.start()
+    worker = proc.worker_pid()
+    os.kill(worker, signal.SIGKILL)
+    assert proc.wait(timeout=15) == 128 + signal.SIGKILL
+    assert (f"worker {worker} killed by SIGKILL unexpectedly; exiting so the service "
+            "manager can restart spoofwatch") in proc.log()
+
+
+def test_worker_stops_when_its_supervisor_is_killed(
+    dns_server: DnsTestServer, workdir: Path
+) -> None:
+    spec = f"unix:{workdir}/spoofwatch.sock"
+    config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
+    proc = MilterProcess(config, spec, workdir / "milter.log")
+    proc.start()
+    worker = proc.worker_pid()
+    proc.signal(signal.SIGKILL)
+    proc.wait(timeout=15)
+    deadline = time.monotonic() + 15
+    while process_alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not process_alive(worker)
+    assert re.search(r"the supervisor is gone: stopping", proc.log())
+    assert not Path(spec[5:]).exists()
