@@ -133,7 +133,7 @@ def test_sighup_reloads_good_config_and_keeps_running_one_when_broken_under_load
             after_good_reload = time.monotonic()
             traffic.wait_started_after(after_good_reload, 8)
 
-            text = config.read_text().replace("timeout: 0.5", "timeout: fast")
+            text = config.read_text().replace("  timeout: 2.0", "  timeout: fast")
             config.write_text(text)
             broken_line = text.splitlines().index("  timeout: fast") + 1
             proc.signal(signal.SIGHUP)
