@@ -35,6 +35,7 @@ from .config import Config, Policy
 from .detect.findings import DetectionInput, detect
 from .dns import Lookup
 from .message import Message
+from .quarantine.release import release_actions, verify_release
 from .results import (
     ArcResult,
     AuthResult,
@@ -48,7 +49,7 @@ from .results import (
     SpfResult,
 )
 from .textsafe import ascii_safe
-from .verdict import Verdict, decide
+from .verdict import Verdict, decide, header_value, reasons_value, safe_reason
 
 log = logging.getLogger(__name__)
 
@@ -216,13 +217,11 @@ def _dmarc_findings(dmarc: DmarcResult | None, policy: Policy) -> list[Finding]:
 
 
 def verdict_header(verdict: Verdict) -> str:
-    names = ",".join(dict.fromkeys(f.name for f in verdict.findings)) or "none"
-    return f"{verdict.level.value}; score={verdict.score:g}; findings={names}"
+    return header_value(verdict)
 
 
 def reasons_header(verdict: Verdict) -> str:
-    reasons = [ascii_safe(r, 300) for r in verdict.reasons] or ["No problems found."]
-    return "\n\t".join(reasons)
+    return reasons_value(verdict)
 
 
 def plan(report_verdict: Verdict, message: Message, config: Config,
@@ -244,7 +243,12 @@ def plan(report_verdict: Verdict, message: Message, config: Config,
         names = ", ".join(dict.fromkeys(f.name for f in report_verdict.findings if f.weight))
         enforcing.append(Quarantine(
             f"spoofwatch {report_verdict.level.value} (score {report_verdict.score:g}): {names}"))
-    if "reject" in wanted:
+    dns_failed = any(f.name == "dmarc_temperror" for f in report_verdict.findings)
+    if "reject" in wanted and dns_failed:
+        # A verdict reached while DNS failed may be wrong: a permanent 550 would bounce
+        # real mail for good, a 451 makes the sender try again once DNS answers.
+        enforcing.append(Reply.parse("tempfail", policy.tempfail_reply))
+    elif "reject" in wanted:
         enforcing.append(Reply.parse("reject", policy.reject_reply))
     elif "tempfail" in wanted:
         enforcing.append(Reply.parse("tempfail", policy.tempfail_reply))
@@ -254,7 +258,7 @@ def plan(report_verdict: Verdict, message: Message, config: Config,
 
 
 def banner_reasons(verdict: Verdict) -> str:
-    return " ".join(ascii_safe(r, 300) for r in verdict.reasons) or "no reasons recorded"
+    return " ".join(safe_reason(r) for r in verdict.reasons) or "no reasons recorded"
 
 
 def _banner(message: Message, policy: Policy, verdict: Verdict) -> list[Action]:
@@ -279,8 +283,19 @@ def _subject_tag(message: Message, tag: str) -> list[Action]:
     return [ChangeHeader("Subject", 1, f"{tag} {current}")]
 
 
-def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup) -> Report:
-    """Authenticate, detect, decide and plan for one message. Never raises on bad input."""
+def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup,
+            release_key: bytes = b"") -> Report:
+    """Authenticate, detect, decide and plan for one message. Never raises on bad input.
+
+    ``release_key`` is the quarantine's release key: a message re-injected by
+    ``spoofwatch quarantine release`` carries a header signed with it and passes
+    unchanged (only that header is removed); it was judged when it first arrived.
+    """
+    released = verify_release(message, release_key)
+    if released is not None:
+        return Report(envelope, None, None, None, None, None, Verdict(Level.CLEAN, 0.0, ()),
+                      release_actions(message), config.policy.name,
+                      skipped=f"released from quarantine (record {released})")
     skipped = skip_reason(envelope, config)
     policy = config.policy
     if skipped:
@@ -295,9 +310,9 @@ def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup
     if isinstance(sender, FromProblem):
         findings.append(_from_finding(sender, policy))
     findings.extend(_dmarc_findings(dmarc, policy))
-    if isinstance(sender, FromAddress):
-        inp = DetectionInput(envelope, message, sender, dkim, dmarc)
-        findings.extend(_timed(timings, "detect", lambda: detect(inp, config, lookup)))
+    # with an unusable From too: threatening content and the DNSBL are still judged
+    inp = DetectionInput(envelope, message, sender, dkim, dmarc)
+    findings.extend(_timed(timings, "detect", lambda: detect(inp, config, lookup)))
     verdict = decide(tuple(findings), policy)
     ar_value = build_header_value(config.authserv_id, spf, dkim, arc, dmarc)
     actions, would_have = plan(verdict, message, config, ar_value)

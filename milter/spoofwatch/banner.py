@@ -1,147 +1,322 @@
 """The visible warning: a banner added to the text and HTML parts of a message.
 
-The MIME structure is kept: only leaf ``text/plain`` and ``text/html`` parts that are not
-attachments change, each keeping its transfer encoding where it can carry the new text
-(a 7bit part that gains non-ASCII text becomes quoted-printable), and each keeping its
-charset where the banner fits in it (otherwise it becomes UTF-8). The top-level headers
-are never regenerated; when the message is a single text part whose encoding had to
-change, the new Content-Type / Content-Transfer-Encoding are returned for the milter to set.
+Only the displayed text leaves change: ``text/plain`` and ``text/html`` parts that are not
+attachments (no ``attachment`` disposition, no file name), outside attached messages
+(``message/rfc822``) and outside signed or encrypted containers (``multipart/signed``,
+``multipart/encrypted``: a banner inside would break the signature the reader checks).
 
-Written with the standard ``email`` package (compat32, so untouched parts are emitted as
-they came): no library does "insert a notice into every displayed part" safely.
+Everything else stays byte for byte as it came: the MIME tree is walked over the raw bytes
+and only the byte ranges of the changed leaves are replaced, so boundaries, preambles,
+epilogues, attachments and every untouched header line are exactly the original bytes.
+The email package is used for what it does well (parameters, transfer decoding), never to
+regenerate the message.
+
+A changed leaf keeps its charset where the banner fits in it (otherwise it becomes UTF-8)
+and its transfer encoding where that can carry the new text (7bit text that gains
+non-ASCII characters becomes quoted-printable). Its ``Content-Type`` / ``Content-Transfer-
+Encoding`` lines are rewritten only when they must change. For a single-part message those
+headers are the message's own: the new values are returned for the milter to set, again
+only when they changed. Broken MIME (a multipart without its boundary, a transfer encoding
+we do not know) is left alone; ``add_banner`` then returns None rather than guess.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import email
+import email.message
 import email.policy
 import logging
 import quopri
 import re
-from dataclasses import dataclass
-from email.generator import BytesGenerator
-from email.message import Message as EmailMessage
-from io import BytesIO
+from dataclasses import dataclass, field
 
 from .message import Message
 
 log = logging.getLogger(__name__)
 
-_POLICY = email.policy.compat32.clone(linesep="\r\n")
+_CRLF = b"\r\n"
+_POLICY = email.policy.compat32
 _BODY_TAG = re.compile(r"<body\b[^>]*>", re.I)
+_HEAD_END = re.compile(r"</head\s*>", re.I)
+_HTML_TAG = re.compile(r"<html\b[^>]*>", re.I)
 _MAX_PARTS = 200
+_MAX_DEPTH = 20
+_IDENTITY = ("7bit", "8bit", "binary", "")
+_KNOWN_CTE = (*_IDENTITY, "base64", "quoted-printable")
+_OPAQUE_MULTIPART = ("signed", "encrypted")
+
+
+class _Broken(Exception):
+    """The MIME structure cannot be followed: leave the message alone."""
 
 
 @dataclass(frozen=True)
 class BannerResult:
     body: bytes
     content_type: str = ""  # set when the top-level Content-Type must change
-    content_transfer_encoding: str = ""
+    content_transfer_encoding: str = ""  # set when the top-level CTE must change
     parts_changed: int = 0
 
 
-def _is_attachment(part: EmailMessage) -> bool:
-    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
-    return disposition == "attachment"
+@dataclass(frozen=True)
+class _Fields:
+    """The MIME header fields of one entity, parsed leniently."""
+
+    content_type: str  # raw unfolded value, "" when absent
+    cte: str  # lower-case token, "" when absent
+    disposition: str  # raw unfolded value, "" when absent
+
+    def parsed(self, default: str) -> email.message.Message:
+        msg = email.message.Message(policy=_POLICY)
+        msg.set_default_type(default)
+        if self.content_type:
+            msg["Content-Type"] = self.content_type
+        if self.disposition:
+            msg["Content-Disposition"] = self.disposition
+        return msg
 
 
-def _charset_can_encode(charset: str, text: str) -> bool:
-    try:
-        text.encode(charset)
-    except (LookupError, UnicodeError):
+@dataclass
+class _Edit:
+    """A byte range of the body to replace, and header changes of a single-part root."""
+
+    start: int
+    end: int
+    data: bytes
+    root_headers: dict[str, str] = field(default_factory=dict)
+
+
+def _unfold(value: str) -> str:
+    return re.sub(r"\r?\n(?=[ \t])", "", value).strip(" \t")
+
+
+def _fields_of(headers: tuple[tuple[str, str], ...]) -> _Fields:
+    wanted = {"content-type": "", "content-transfer-encoding": "", "content-disposition": ""}
+    for name, value in headers:
+        key = name.rstrip(" \t").lower()
+        if key in wanted and not wanted[key]:
+            wanted[key] = _unfold(value)
+    cte = wanted["content-transfer-encoding"].split(";")[0].strip().lower()
+    return _Fields(wanted["content-type"], cte, wanted["content-disposition"])
+
+
+def _is_displayed_text(fields: _Fields, msg: email.message.Message) -> bool:
+    if msg.get_content_type() not in ("text/plain", "text/html"):
         return False
-    return True
+    if msg.get_content_disposition() == "attachment":
+        return False
+    # A text part with a file name is an attached file for most mail readers.
+    return msg.get_filename() is None and msg.get_param("name") is None
 
 
-def _decoded_text(part: EmailMessage) -> tuple[str, str] | None:
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
+def _split_entity(data: bytes) -> tuple[bytes, bytes] | None:
+    """(header block with its final CRLF, body) of a MIME entity; None without a header end."""
+    if data.startswith(_CRLF):
+        return b"", data[2:]
+    end = data.find(_CRLF + _CRLF)
+    if end < 0:
         return None
-    charset = part.get_content_charset() or "us-ascii"
+    return data[: end + 2], data[end + 4 :]
+
+
+def _delimiters(body: bytes, boundary: str) -> list[tuple[int, int, bool]]:
+    """(start of the line break before, end of the delimiter line, closing?) per delimiter."""
+    pattern = re.compile(
+        rb"(?:^|\r\n)--" + re.escape(boundary.encode("utf-8", "surrogateescape"))
+        + rb"(--)?[ \t]*(?:\r\n|$)"
+    )
+    found: list[tuple[int, int, bool]] = []
+    pos = 0
+    while True:
+        match = pattern.search(body, pos)
+        if match is None:
+            return found
+        found.append((match.start(), match.end(), match.group(1) is not None))
+        if match.group(1) is not None:
+            return found
+        # the line break that ends a delimiter line may begin the next one
+        pos = match.end() - 2 if body[match.end() - 2 : match.end()] == _CRLF else match.end()
+
+
+class _Walker:
+    def __init__(self, banner_text: str, banner_html: str) -> None:
+        self.banner_text = banner_text
+        self.banner_html = banner_html
+        self.parts = 0
+        self.edits: list[_Edit] = []
+
+    def entity(self, headers: tuple[tuple[str, str], ...], header_block: bytes, body: bytes,
+               offset: int, depth: int, default: str, root: bool) -> None:
+        """Look at one entity whose body starts at ``offset`` of the message body."""
+        self.parts += 1
+        if self.parts > _MAX_PARTS or depth > _MAX_DEPTH:
+            raise _Broken("too many parts or too deep")
+        fields = _fields_of(headers)
+        msg = fields.parsed(default)
+        if msg.get_content_maintype() == "multipart":
+            self.multipart(msg, body, offset, depth)
+            return
+        if not _is_displayed_text(fields, msg) or fields.cte not in _KNOWN_CTE:
+            return
+        edit = _leaf_edit(header_block, body, fields, msg, self.banner_text, self.banner_html,
+                          root)
+        if edit is not None:
+            new_header, new_body, changed = edit
+            if root:
+                self.edits.append(_Edit(offset, offset + len(body), new_body, changed))
+            else:
+                # the part starts with its header block and the empty line after it
+                start = offset - len(header_block) - 2
+                self.edits.append(_Edit(start, offset + len(body),
+                                        new_header + _CRLF + new_body))
+
+    def multipart(self, msg: email.message.Message, body: bytes, offset: int,
+                  depth: int) -> None:
+        if msg.get_content_subtype() in _OPAQUE_MULTIPART:
+            return
+        boundary = msg.get_boundary()
+        if not boundary:
+            raise _Broken("multipart without a boundary")
+        marks = _delimiters(body, boundary)
+        if not marks or marks[0][2]:
+            raise _Broken("multipart without parts")
+        default = "message/rfc822" if msg.get_content_subtype() == "digest" else "text/plain"
+        ends = [*marks[1:], (len(body), 0, True)]
+        for (_, line_end, _), (next_start, _, _) in zip(marks, ends, strict=True):
+            part = body[line_end:next_start]
+            split = _split_entity(part)
+            if split is None:
+                continue  # a part without a header end: not something a reader displays
+            header_block, part_body = split
+            headers = Message.from_bytes(header_block + _CRLF).headers if header_block else ()
+            body_offset = offset + line_end + len(header_block) + 2
+            self.entity(headers, header_block, part_body, body_offset, depth + 1, default,
+                        root=False)
+
+
+def _decode(payload: bytes, charset: str) -> str | None:
     try:
-        return payload.decode(charset), charset
-    except (LookupError, UnicodeDecodeError):
-        return None  # an unknown charset or undecodable bytes: leave the part alone
+        return payload.decode(charset, "surrogateescape")
+    except (LookupError, UnicodeError, ValueError):
+        return None
+
+
+def _encode(text: str, charset: str) -> bytes | None:
+    try:
+        return text.encode(charset, "surrogateescape")
+    except (LookupError, UnicodeError, ValueError):
+        return None
 
 
 def _with_banner(text: str, subtype: str, banner_text: str, banner_html: str) -> str:
-    if subtype == "html":
-        match = _BODY_TAG.search(text)
-        if match:
-            return text[: match.end()] + banner_html + text[match.end():]
-        return banner_html + text
     newline = "\r\n" if "\r\n" in text else "\n"
-    return banner_text.replace("\n", newline) + newline + newline + text
+    if subtype == "html":
+        for tag in (_BODY_TAG, _HEAD_END, _HTML_TAG):
+            match = tag.search(text)
+            if match:
+                return text[: match.end()] + banner_html + text[match.end():]
+        return banner_html + newline + text
+    return banner_text.replace("\r\n", "\n").replace("\n", newline) + newline + newline + text
 
 
-def _set_text(part: EmailMessage, text: str, charset: str) -> None:
-    """Replace a part's text, keeping its charset and transfer encoding where possible."""
-    old_cte = (part.get("Content-Transfer-Encoding") or "7bit").strip().lower()
-    if charset.lower() in ("us-ascii", "ascii") or not _charset_can_encode(charset, text):
-        charset = "us-ascii" if text.isascii() else "utf-8"
-    data = text.replace("\r\n", "\n").encode(charset)
-    if old_cte in ("base64", "quoted-printable"):
-        cte = old_cte
-    elif data.isascii():
-        cte = "7bit" if old_cte in ("7bit", "") else old_cte
-    else:
-        cte = "8bit" if old_cte in ("8bit", "binary") else "quoted-printable"
+def _transfer_encode(data: bytes, cte: str) -> bytes:
+    """``data`` (LF line ends) in transfer encoding ``cte``, with CRLF line ends."""
     if cte == "base64":
-        payload = base64.encodebytes(data).decode("ascii")
-    elif cte == "quoted-printable":
-        payload = quopri.encodestring(data).decode("ascii")
-    else:
-        # BytesGenerator writes str payloads back with surrogateescape: raw 8-bit survives
-        payload = data.decode("ascii", "surrogateescape")
-    part.set_payload(payload)
-    del part["Content-Transfer-Encoding"]
-    part["Content-Transfer-Encoding"] = cte
-    if part.get_param("charset") is not None or charset != "us-ascii":
-        part.set_param("charset", charset)
+        return base64.encodebytes(data.replace(b"\n", _CRLF)).replace(b"\n", _CRLF)
+    if cte == "quoted-printable":
+        return quopri.encodestring(data).replace(b"\n", _CRLF)
+    return data.replace(b"\n", _CRLF)
+
+
+def _leaf_edit(header_block: bytes, body: bytes, fields: _Fields, msg: email.message.Message,
+               banner_text: str, banner_html: str,
+               root: bool) -> tuple[bytes, bytes, dict[str, str]] | None:
+    """(new header block, new body, changed header values) for one displayed text leaf."""
+    leaf = email.message_from_bytes(header_block + _CRLF + body, policy=_POLICY)
+    try:
+        payload = leaf.get_payload(decode=True)
+    except (ValueError, binascii.Error, AssertionError):
+        return None
+    if not isinstance(payload, bytes):
+        return None
+    charset = msg.get_content_charset() or "us-ascii"
+    text = _decode(payload, charset)
+    if text is None:
+        return None
+    new_text = _with_banner(text, msg.get_content_subtype(), banner_text, banner_html)
+    new_text = new_text.replace("\r\n", "\n")
+    data = _encode(new_text, charset)
+    if data is None or (not data.isascii() and charset.lower() in ("us-ascii", "ascii")):
+        charset = "utf-8"
+        data = _encode(new_text, charset)
+        if data is None:
+            return None
+    cte = fields.cte
+    if not data.isascii() and cte in ("7bit", "") and payload.isascii():
+        # our text brought the first 8-bit bytes; a part that already carried them
+        # undeclared (common with 8BITMIME) travels as it did
+        cte = "quoted-printable"
+    changed: dict[str, str] = {}
+    if charset != (msg.get_content_charset() or "us-ascii"):
+        ctype = email.message.Message(policy=_POLICY)
+        ctype["Content-Type"] = fields.content_type or "text/plain"
+        ctype.set_param("charset", charset)
+        changed["Content-Type"] = str(ctype["Content-Type"])
+    if cte != fields.cte:
+        changed["Content-Transfer-Encoding"] = cte
+    new_body = _transfer_encode(data, cte)
+    # keep the original's last line break (the one before a delimiter belongs to it)
+    if body.endswith(_CRLF) and not new_body.endswith(_CRLF):
+        new_body += _CRLF
+    elif not body.endswith(_CRLF) and new_body.endswith(_CRLF):
+        new_body = new_body[:-2]
+    if root:
+        return header_block, new_body, changed
+    return _rewrite_headers(header_block, changed), new_body, changed
+
+
+def _rewrite_headers(header_block: bytes, changed: dict[str, str]) -> bytes:
+    """The header block with only the changed fields replaced (or added), others as they were."""
+    if not changed:
+        return header_block
+    fields = list(Message.from_bytes(header_block + _CRLF).headers) if header_block else []
+    todo = dict(changed)
+    out: list[tuple[str, str]] = []
+    for name, value in fields:
+        key = next((k for k in todo if k.lower() == name.rstrip(" \t").lower()), None)
+        if key is None:
+            out.append((name, value))
+        else:
+            out.append((name, " " + todo.pop(key)))
+    out.extend((name, " " + value) for name, value in todo.items())
+    return Message(tuple(out), b"", b"").as_bytes()
 
 
 def add_banner(message: Message, banner_text: str, banner_html: str) -> BannerResult | None:
-    """The new body with the banner in every displayed text part; None if nothing changed."""
+    """The new body with the banner in every displayed text part; None if nothing changed
+    (no displayed text part, or MIME too broken to change safely)."""
+    walker = _Walker(banner_text, banner_html)
     try:
-        root = email.message_from_bytes(message.as_bytes(), policy=_POLICY)
-    except Exception:  # noqa: BLE001 - the email package can fail on hostile input
-        log.warning("banner: message could not be parsed; left unchanged", exc_info=True)
+        root_block = Message(message.headers, b"", b"").as_bytes()
+        walker.entity(message.headers, root_block, message.body, 0, 0, "text/plain", root=True)
+    except _Broken as exc:
+        log.info("banner: message left unchanged: %s", exc)
         return None
-    html_banner = banner_html
-    changed = 0
-    for count, part in enumerate(root.walk()):
-        if count > _MAX_PARTS:
-            break
-        if part.is_multipart() or _is_attachment(part):
-            continue
-        if part.get_content_maintype() != "text":
-            continue
-        subtype = part.get_content_subtype()
-        if subtype not in ("plain", "html"):
-            continue
-        decoded = _decoded_text(part)
-        if decoded is None:
-            continue
-        text, charset = decoded
-        _set_text(part, _with_banner(text, subtype, banner_text, html_banner), charset)
-        changed += 1
-    if not changed:
+    except Exception:
+        log.warning("banner: message could not be walked; left unchanged", exc_info=True)
         return None
-    out = BytesIO()
-    BytesGenerator(out, mangle_from_=False, maxheaderlen=0, policy=_POLICY).flatten(root)
-    generated = out.getvalue()
-    head, sep, body = generated.partition(b"\r\n\r\n")
-    if not sep:
+    if not walker.edits:
         return None
-    result = BannerResult(body=body, parts_changed=changed)
-    if not root.is_multipart():
-        original = message.email()
-        before = (original.get_content_type(), (original.get_content_charset() or "us-ascii"),
-                  str(original.get("Content-Transfer-Encoding", "7bit")).strip().lower())
-        after = (root.get_content_type(), (root.get_content_charset() or "us-ascii"),
-                 str(root.get("Content-Transfer-Encoding", "7bit")).strip().lower())
-        if before != after:
-            result = BannerResult(body, str(root.get("Content-Type", "")), after[2], changed)
-    return result
-
+    body = message.body
+    root_headers: dict[str, str] = {}
+    for edit in sorted(walker.edits, key=lambda e: e.start, reverse=True):
+        body = body[: edit.start] + edit.data + body[edit.end :]
+        root_headers.update(edit.root_headers)
+    return BannerResult(
+        body=body,
+        content_type=_unfold(root_headers.get("Content-Type", "")),
+        content_transfer_encoding=root_headers.get("Content-Transfer-Encoding", ""),
+        parts_changed=len(walker.edits),
+    )

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__
+from . import __version__, cli_quarantine
 from .actions import AddHeader, ReplaceBody, describe
 from .analyze import Report, analyze
 from .config import Config, ConfigError, load_config
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--mail-from", help="envelope sender (default: from Return-Path)")
     scan.add_argument("--rcpt", action="append", default=[], help="envelope recipient")
     scan.add_argument("--json", action="store_true", help="machine-readable output")
+    cli_quarantine.add_parser(sub)
     return parser
 
 
@@ -203,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"run": cmd_run, "scan": cmd_scan, "check-config": cmd_check_config}
+    handlers = {"run": cmd_run, "scan": cmd_scan, "check-config": cmd_check_config,
+                "quarantine": cli_quarantine.run}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

@@ -44,6 +44,9 @@ from .logline import (
 )
 from .message import Message
 from .metrics import Endpoint, Metrics
+from .quarantine.release import ReleaseKeyError, key_path, load_or_create_key
+from .quarantine.render import held_copy
+from .quarantine.store import QuarantineStore, start_retention
 from .results import Envelope
 from .textsafe import ascii_safe
 
@@ -63,6 +66,20 @@ class Runtime:
 
     config: Config
     resolver: Resolver
+    release_key: bytes = b""  # quarantine release key (b"" = releases are not honoured)
+    store: QuarantineStore | None = None  # our own quarantine store (None = disabled)
+
+
+def make_runtime(config: Config, resolver: Resolver) -> Runtime:
+    """A Runtime with the quarantine store and release key the configuration names."""
+    q = config.quarantine
+    key = b""
+    if q.directory or q.release_key_file:
+        try:
+            key = load_or_create_key(key_path(q.directory, q.release_key_file))
+        except ReleaseKeyError as exc:
+            log.error("quarantine releases will not pass: %s", exc)
+    return Runtime(config, resolver, key, QuarantineStore(q.directory) if q.directory else None)
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,7 @@ class RuntimeHolder:
                 return ReloadResult(False, str(exc))
             old = self._runtime
             resolver = old.resolver if config.dns == old.config.dns else make_resolver(config)
-            self._runtime = Runtime(config, resolver)
+            self._runtime = make_runtime(config, resolver)
             log.info("configuration reloaded from %s (policy %s)", path, config.policy.name)
             return ReloadResult(True)
 
@@ -161,7 +178,7 @@ class Service:
 
     @classmethod
     def create(cls, config: Config) -> Service:
-        holder = RuntimeHolder(Runtime(config, make_resolver(config)))
+        holder = RuntimeHolder(make_runtime(config, make_resolver(config)))
 
         def dns_stats() -> ResolverStats:
             return holder.current.resolver.stats
@@ -379,8 +396,12 @@ class SpoofwatchMilter(Milter.Base):
         tx.body.seek(0)
         message = Message.from_milter(tx.headers, tx.body.read())
         lookup = runtime.resolver.for_message()
-        report = analyze(envelope, message, runtime.config, lookup)
+        report = analyze(envelope, message, runtime.config, lookup, runtime.release_key)
         result = self._apply(report)
+        if runtime.store is not None and any(isinstance(a, act.Quarantine)
+                                             for a in report.actions):
+            # never raises: Postfix holds the message whether or not our copy is saved
+            runtime.store.save(held_copy(message, report.actions), report, envelope.queue_id)
         elapsed = time.monotonic() - tx.started
         log.info("%s", message_log_line(report, elapsed))
         self._record(report, result, elapsed)
@@ -648,6 +669,12 @@ def worker_main(config_path: str, control_fd: int | None) -> int:
     config = load_config(config_path)
     service = Service.create(config)
     endpoint = _start_metrics(service, config)
+
+    def retention() -> tuple[str, int]:
+        q = service.holder.current.config.quarantine
+        return q.directory, q.retention_days
+
+    start_retention(retention, threading.Event())
     if control_fd is not None:
         threading.Thread(target=_control_reader, args=(control_fd, service, config_path),
                          name="control", daemon=True).start()

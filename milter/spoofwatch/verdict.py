@@ -13,6 +13,12 @@ from dataclasses import dataclass, replace
 
 from .config import Policy
 from .results import LEVEL_ORDER, Finding, Level
+from .textsafe import ascii_safe, fold_header
+
+VERDICT_HEADER = "X-Spoofwatch-Verdict"
+REASONS_HEADER = "X-Spoofwatch-Reasons"
+_REASON_MAX = 300
+_LINE_MAX = 998 - len(VERDICT_HEADER) - 2
 
 # Findings that say "this content threatens or coerces the reader".
 THREAT_CONTENT = frozenset({"threat_content"})
@@ -49,6 +55,18 @@ class Verdict:
         return tuple(f.name for f in self.findings)
 
 
+def score_of(findings: tuple[Finding, ...]) -> float:
+    """The sum of the weights, each finding name counted once (its largest weight).
+
+    A name is one piece of evidence: the same lookalike domain seen in From and in the
+    envelope sender, or two Reply-To addresses, must not add up to a higher level.
+    """
+    best: dict[str, float] = {}
+    for f in findings:
+        best[f.name] = max(best.get(f.name, f.weight), f.weight)
+    return round(sum(best.values()), 2)
+
+
 def decide(findings: tuple[Finding, ...], policy: Policy) -> Verdict:
     names = {f.name for f in findings if f.weight > 0}
     has_threat = bool(names & THREAT_CONTENT)
@@ -61,7 +79,7 @@ def decide(findings: tuple[Finding, ...], policy: Policy) -> Verdict:
             if f.name in THREAT_CONTENT else f
             for f in findings
         )
-    score = round(sum(f.weight for f in findings), 2)
+    score = score_of(findings)
     level = Level.CLEAN
     for candidate, threshold in policy.thresholds:
         if score >= threshold:
@@ -71,3 +89,38 @@ def decide(findings: tuple[Finding, ...], policy: Policy) -> Verdict:
     if has_threat and has_spoof and LEVEL_ORDER[level] >= LEVEL_ORDER[Level.SPOOF]:
         level = Level.THREAT
     return Verdict(level=level, score=score, findings=findings)
+
+
+def header_value(verdict: Verdict) -> str:
+    """``<level>; score=<n>; findings=<names>`` on one line.
+
+    This header is a contract that filters (Sieve, procmail, the MTA's header_checks)
+    match on one line, so it is not folded. It cannot grow past RFC 5322's 998-character
+    limit: finding names come from spoofwatch, never from the message (each is a short
+    identifier, passed through ``ascii_safe`` all the same), and each appears once.
+    """
+    names = ",".join(dict.fromkeys(ascii_safe(f.name, 64) for f in verdict.findings)) or "none"
+    return f"{verdict.level.value}; score={verdict.score:g}; findings={names}"[:_LINE_MAX]
+
+
+def safe_reason(text: str, limit: int = _REASON_MAX) -> str:
+    """A finding's sentence for a header or a banner: printable ASCII, at most ``limit``.
+
+    Sentences are built ASCII-safe already (a Cyrillic letter in a display name reads
+    ``\\u0435``); escaping them a second time would double every backslash and show the
+    reader ``\\\\u0435``. So only text that is not printable ASCII is escaped here.
+    """
+    if all(" " <= c <= "~" for c in text):
+        return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+    return ascii_safe(text, limit)
+
+
+def reasons_value(verdict: Verdict) -> str:
+    """One sentence per weighted finding, each on its own folded line.
+
+    Sentences quote what the message claims (display names, domains) after
+    ``ascii_safe``; folding never splits inside a word and removes any line break, so
+    nothing from the message can start a header line of its own.
+    """
+    reasons = [safe_reason(r) for r in verdict.reasons] or ["No problems found."]
+    return "\n\t".join(fold_header(REASONS_HEADER, r) for r in reasons)

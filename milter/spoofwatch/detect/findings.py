@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..config import Config
 from ..dns import Lookup
 from ..message import Message
-from ..results import DkimResult, DmarcResult, Envelope, Finding, FromAddress
+from ..results import DkimResult, DmarcResult, Envelope, Finding, FromAddress, FromProblem
 from ..textsafe import ascii_safe
 from .content import score_text
 from .dnsbl import listed_zones
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class DetectionInput:
     envelope: Envelope
     message: Message
-    sender: FromAddress
+    sender: FromAddress | FromProblem  # with an unusable From only content and DNSBL run
     dkim: DkimResult | None
     dmarc: DmarcResult | None
 
@@ -38,7 +38,7 @@ def threat_findings(message: Message, config: Config) -> list[Finding]:
     policy = config.policy
     try:
         text = normalize_text(extract_text(message.email()))
-    except Exception:  # noqa: BLE001 - a hostile MIME tree must not stop the other checks
+    except Exception:
         log.warning("text extraction failed; content not scored", exc_info=True)
         return []
     result = score_text(text, config.detection.patterns)
@@ -69,6 +69,11 @@ def dnsbl_findings(envelope: Envelope, config: Config, lookup: Lookup) -> list[F
 def detect(inp: DetectionInput, config: Config, lookup: Lookup) -> list[Finding]:
     det = config.detection
     weight = config.policy.weight
+    if not isinstance(inp.sender, FromAddress):
+        # An unusable From is spoof evidence in itself (from_header_invalid); threatening
+        # words next to it must still be seen, or two From headers would hide a threat.
+        return threat_findings(inp.message, config) + dnsbl_findings(inp.envelope, config,
+                                                                     lookup)
     imp = ImpersonationInput(inp.envelope, inp.message, inp.sender, inp.dmarc, inp.dkim,
                              det.watchlist, det.matcher)
     findings: list[Finding] = []

@@ -18,35 +18,86 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
-from ..addresses import domain_of, parse_address_header
+from ..addresses import domain_of, normalize_domain, parse_address_header
 from ..message import Message
 from ..results import AuthResult, DkimResult, DmarcResult, Envelope, Finding, FromAddress
 from ..textsafe import ascii_safe
-from .lookalike import LookalikeMatch, LookalikeMatcher
+from .lookalike import LookalikeMatch, LookalikeMatcher, skeleton
 from .posture import mail_posture
-from .textextract import normalize_text
 from .watchlist import Organization, Watchlist
 
 Weight = Callable[[str], float]
 
-_PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
-_SPACES = re.compile(r"\s+")
-# Display-name shapes of mailing lists and ticket systems ("Alice via DemList",
-# "X on behalf of Y") name a real person relaying for a list: not impersonation.
-_RELAY_SHAPES = re.compile(r"\b(via|on behalf of|through|per)\b", re.I)
-_FUZZY_MIN_LEN = 8
-_FUZZY_RATIO = 90.0
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+# Digits and letters a reader takes for one another, folded after case folding: "Dem0crats",
+# "ProudBoys" written with a capital I, "Dernocrats".
+_DIGIT_FOLD = str.maketrans({"0": "o", "1": "i", "l": "i"})
+_PAIR_FOLD = (("rn", "m"), ("vv", "w"))
+# Relay shapes of mailing lists and ticket systems: "Alice via DemList" (Mailman, Google
+# Groups), "Assistant on behalf of Alice" (Exchange). Only the author's side is judged:
+# the left of "via", the right of "on behalf of". The list's own name is not a claim.
+_VIA = re.compile(r"\s+via\s+", re.I)
+_ON_BEHALF = re.compile(r"\s+on\s+behalf\s+of\s+", re.I)
+# Words an impersonator adds around a name to look official ("DNC Official Notice",
+# "Team Trump HQ 2026"). A short alias (DNC, GOP, CISA) matches only alone or with these,
+# so a person or a group whose longer name merely contains it (Cisa Johnson, Alaska GOP,
+# House Democrats) is not taken for the organization.
+_FILLER_TEXT = """
+    the of for and from a an official officials notice notices notification alert alerts
+    team hq headquarters office staff admin administrator support help helpdesk desk center
+    centre service services news newsletter update updates info information mail email
+    mailer noreply no reply donotreply security secure department dept national committee
+    election elections vote voting voter voters campaign us usa america american inc org
+"""
+_MISSPELT_MIN = 8  # letters (spaces and punctuation removed) before one edit counts
+_MISSPELT_TWO = 16  # letters before two edits count
+_DOMAIN_TOKEN = re.compile(r"[\w-]+(?:\.[\w-]+)+")
+
+
+def _fold_char(char: str) -> str:
+    if char.isascii():
+        return char
+    # TR39 prototype (Cyrillic and Greek letters drawn like Latin ones), accents dropped.
+    folded = unicodedata.normalize("NFD", skeleton(char))
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+def _fold(text: str) -> str:
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")  # zero-width, bidi
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(map(_fold_char, text)).casefold()
+    text = "".join(map(_fold_char, text))  # case folding can expose another look-alike
+    return text.replace("|", "l")
+
+
+def _fold_word(word: str) -> str:
+    if word.isdigit():
+        return word  # a number ("2026") stays a number; 0 and 1 read as letters only in words
+    word = word.translate(_DIGIT_FOLD)
+    for pair, single in _PAIR_FOLD:
+        word = word.replace(pair, single)
+    return word
+
+
+def name_words(text: str) -> tuple[str, ...]:
+    """The words of a name as a reader sees them: case, punctuation, spacing, accents,
+    zero-width characters and look-alike letters of other scripts folded away."""
+    return tuple(_fold_word(w) for w in _WORD_SPLIT.split(_fold(text)) if w)
 
 
 def normalize_name(text: str) -> str:
-    """Case, punctuation, spacing, Unicode confusables and zero-width characters folded."""
-    text = normalize_text(text)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = _PUNCT.sub(" ", text)
-    return _SPACES.sub(" ", text).strip().lower()
+    """``name_words`` joined by single spaces."""
+    return " ".join(name_words(text))
+
+
+def author_part(display_name: str) -> str:
+    """The part of a relayed display name that names the author (see ``_VIA``)."""
+    parts = _ON_BEHALF.split(display_name, maxsplit=1)
+    if len(parts) == 2:
+        return parts[1]
+    return _VIA.split(display_name, maxsplit=1)[0]
 
 
 @dataclass(frozen=True)
@@ -56,48 +107,106 @@ class NameMatch:
     how: str  # "exact", "phrase", "misspelt", "address"
 
 
+def _address_match(display_name: str, watchlist: Watchlist) -> NameMatch | None:
+    """A watched domain (or an address in it) written in the display name."""
+    for token in _DOMAIN_TOKEN.findall(display_name.lower()):
+        domain = normalize_domain(token.rpartition("@")[2])
+        owner = watchlist.owner_of(domain)
+        if owner is not None:
+            return NameMatch(owner[0], owner[1].domain, "address")
+    return None
+
+
+# compared after folding, like the names ("official" reads as "officiai")
+FILLER_WORDS = frozenset(name_words(_FILLER_TEXT))
+
+
+def _contains(words: tuple[str, ...], target: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Spans of ``words`` whose letters spell ``target`` (spacing inside words ignored)."""
+    want = "".join(target)
+    spans = []
+    for start in range(len(words)):
+        joined = ""
+        for end in range(start, len(words)):
+            joined += words[end]
+            if joined == want:
+                spans.append((start, end + 1))
+            if len(joined) >= len(want):
+                break
+    return spans
+
+
+def _match_alias(words: tuple[str, ...], alias: str, primary: bool,
+                 fuzzy: bool) -> str | None:
+    target = name_words(alias)
+    if not target:
+        return None
+    compact, want = "".join(words), "".join(target)
+    if compact == want:
+        return "exact"
+    if fuzzy:
+        return _misspelt(words, want)
+    for start, end in _contains(words, target):
+        rest = words[:start] + words[end:]
+        if all(w in FILLER_WORDS or w.isdigit() for w in rest):
+            return "phrase"
+        # The organization's full name is distinctive enough inside a short longer name
+        # ("Proud Boys Florida"); its aliases are not ("House Democrats").
+        if primary and len(target) >= 2 and len(rest) <= 3:
+            return "phrase"
+    return None
+
+
+def _misspelt(words: tuple[str, ...], want: str) -> str | None:
+    """One edit from an alias of 8+ letters, two from one of 16+ ("Demokrats"), alone or
+    with filler words."""
+    compact = "".join(words)
+    core = "".join(w for w in words if w not in FILLER_WORDS and not w.isdigit())
+    allowed = 2 if len(want) >= _MISSPELT_TWO else 1 if len(want) >= _MISSPELT_MIN else 0
+    for candidate in dict.fromkeys((compact, core)):
+        if allowed and Levenshtein.distance(candidate, want, score_cutoff=allowed) <= allowed:
+            return "misspelt"
+    return None
+
+
 def match_display_name(display_name: str, watchlist: Watchlist) -> NameMatch | None:
+    """The watched organization a display name presents the message as coming from."""
     if not display_name.strip():
         return None
-    raw = display_name.lower()
-    for org in watchlist.organizations:
-        for info in org.domains:
-            if re.search(r"@" + re.escape(info.domain) + r"\b", raw) or raw.strip() == info.domain:
-                return NameMatch(org, info.domain, "address")
-    name = normalize_name(display_name)
-    if not name or _RELAY_SHAPES.search(name):
+    author = author_part(display_name)
+    found = _address_match(author, watchlist)
+    if found is not None:
+        return found
+    words = name_words(author)
+    if not words:
         return None
-    padded = f" {name} "
-    for org in watchlist.organizations:
-        for alias in org.names():
-            target = normalize_name(alias)
-            if not target:
-                continue
-            if name == target:
-                return NameMatch(org, alias, "exact")
-            # A multi-word alias (or a long one) inside a short display name: "DNC Official
-            # Notice", "Proud Boys Florida". Short single words ("GOP") only match whole names.
-            if (" " in target or len(target) >= _FUZZY_MIN_LEN) and f" {target} " in padded:
-                if len(name.split()) <= len(target.split()) + 3:
-                    return NameMatch(org, alias, "phrase")
-            if len(target) >= _FUZZY_MIN_LEN and fuzz.ratio(name, target) >= _FUZZY_RATIO:
-                return NameMatch(org, alias, "misspelt")
+    for fuzzy in (False, True):  # an exact or phrase match anywhere wins over a misspelling
+        for org in watchlist.organizations:
+            for alias in org.names():
+                how = _match_alias(words, alias, alias == org.name, fuzzy)
+                if how is not None:
+                    return NameMatch(org, alias, how)
     return None
+
+
+def signed_by(org: Organization, dkim: DkimResult | None, watchlist: Watchlist) -> bool:
+    """A valid DKIM signature of the organization or of a service that sends for it."""
+    if dkim is None:
+        return False
+    own = watchlist.signing_domains(org)
+    return any(domain == d or domain.endswith("." + d)
+               for domain in dkim.passing_domains() for d in own)
 
 
 def authenticated_as(org: Organization, from_domain: str, dmarc: DmarcResult | None,
                      dkim: DkimResult | None, watchlist: Watchlist) -> bool:
-    """Is the message really from ``org``? DMARC pass (or a trusted ARC override) for the
-    From domain, or a passing DKIM signature of one of the org's signing domains."""
+    """Is mail from ``from_domain`` (one of ``org``'s) really from ``org``? DMARC pass (or a
+    trusted ARC override) for that From domain, or a passing DKIM signature of one of the
+    org's signing domains."""
     if dmarc is not None and dmarc.from_domain == from_domain:
         if dmarc.result is AuthResult.PASS or (dmarc.override and dmarc.result is AuthResult.FAIL):
             return True
-    if dkim is not None:
-        own = watchlist.signing_domains(org)
-        for domain in dkim.passing_domains():
-            if any(domain == d or domain.endswith("." + d) for d in own):
-                return True
-    return False
+    return signed_by(org, dkim, watchlist)
 
 
 @dataclass(frozen=True)
@@ -130,24 +239,36 @@ def from_domain_findings(inp: ImpersonationInput, weight: Weight) -> list[Findin
                     org=org.name, detail=(("domain", inp.sender.domain),))]
 
 
+def _quoted(text: str, limit: int) -> str:
+    return '"' + ascii_safe(text, limit).replace('"', "'") + '"'
+
+
 def display_name_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]:
     match = match_display_name(inp.sender.display_name, inp.watchlist)
-    if match is None or _owned_by(match.org, inp.sender.domain):
+    if match is None:
         return []
-    text = (f"The sender's name {ascii_safe(inp.sender.display_name, 60)!r} presents the "
-            f"message as coming from {ascii_safe(match.org.name, 80)}, but the address "
+    org, domain = match.org, inp.sender.domain
+    # The organization's own address, a legitimate neighbour (a state party named "Florida
+    # Democratic Party"), or mail signed by the organization or its sending service.
+    if (_owned_by(org, domain) or inp.watchlist.is_distinct(domain, org)
+            or signed_by(org, inp.dkim, inp.watchlist)):
+        return []
+    text = (f"The sender's name {_quoted(inp.sender.display_name, 60)} presents the "
+            f"message as coming from {ascii_safe(org.name, 80)}, but the address "
             f"{ascii_safe(inp.sender.address, 80)} is not theirs.")
     return [Finding("display_name_impersonation", weight("display_name_impersonation"), text,
-                    org=match.org.name, detail=(("match", match.how), ("alias", match.alias)))]
+                    org=org.name, detail=(("match", match.how), ("alias", match.alias)))]
 
 
 def _reply_to_domains(message: Message) -> list[str]:
+    """Normalized (lower-case A-label) domains of every Reply-To mailbox, literals left out."""
     domains: list[str] = []
     for value in message.get_all("Reply-To"):
         parsed = parse_address_header(value)
         if isinstance(parsed, list):
-            domains.extend(m.domain for m in parsed if getattr(m, "domain", ""))
-    return domains
+            domains.extend(normalize_domain(m.domain) for m in parsed
+                           if m.domain and not m.is_literal)
+    return list(dict.fromkeys(domains))
 
 
 def lookalike_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]:
@@ -160,7 +281,7 @@ def lookalike_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]
     findings: list[Finding] = []
     seen: set[str] = set()
     for where, domain in candidates:
-        if not domain or domain in seen:
+        if not domain or domain in seen or domain.startswith("["):
             continue
         seen.add(domain)
         match: LookalikeMatch | None = inp.matcher.match(domain)
@@ -176,20 +297,33 @@ def lookalike_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]
 
 
 def reply_to_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]:
+    """Mail presenting itself as from a watched organization (its From domain or its name)
+    whose replies would go to a domain that is neither the organization's nor the From
+    domain itself (a display-name impersonation from gmail.com replying to gmail.com is
+    already counted as such)."""
     owner = inp.watchlist.owner_of(inp.sender.domain)
-    org = owner[0] if owner else None
-    if org is None:
+    if owner is not None:
+        org = owner[0]
+        if authenticated_as(org, inp.sender.domain, inp.dmarc, inp.dkim, inp.watchlist):
+            return []  # the organization itself chose where replies go
+    else:
         match = match_display_name(inp.sender.display_name, inp.watchlist)
-        org = match.org if match else None
-    if org is None:
-        return []
+        if match is None or signed_by(match.org, inp.dkim, inp.watchlist):
+            return []
+        org = match.org
+        if inp.watchlist.is_distinct(inp.sender.domain, org):
+            return []
+    own = inp.watchlist.signing_domains(org)
     for domain in _reply_to_domains(inp.message):
-        if domain and not _owned_by(org, domain):
-            text = (f"Replies to this message, which presents itself as from "
-                    f"{ascii_safe(org.name, 80)}, would go to {ascii_safe(domain, 80)}, "
-                    "which is not theirs.")
-            return [Finding("reply_to_diversion", weight("reply_to_diversion"), text,
-                            org=org.name, detail=(("reply_to_domain", domain),))]
+        if _owned_by(org, domain) or domain == inp.sender.domain:
+            continue
+        if any(domain == d or domain.endswith("." + d) for d in own):
+            continue
+        text = (f"Replies to this message, which presents itself as from "
+                f"{ascii_safe(org.name, 80)}, would go to {ascii_safe(domain, 80)}, "
+                "which is not theirs.")
+        return [Finding("reply_to_diversion", weight("reply_to_diversion"), text,
+                        org=org.name, detail=(("reply_to_domain", domain),))]
     return []
 
 
@@ -203,6 +337,8 @@ def non_mail_findings(inp: ImpersonationInput, lookup: object, weight: Weight) -
         return [Finding("non_mail_domain", weight("non_mail_domain"), text, org=owner[0].name)]
     if inp.dmarc is not None and inp.dmarc.result is AuthResult.PASS:
         return []  # it authenticated: its DNS evidently lets it send
+    if inp.dkim is not None and inp.sender.domain in inp.dkim.passing_domains():
+        return []  # it signs its own mail, so it does send mail (whatever its MX says)
     posture = mail_posture(inp.sender.domain, lookup)  # type: ignore[arg-type]
     if not posture.reason:
         return []

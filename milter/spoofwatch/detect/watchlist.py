@@ -59,6 +59,16 @@ class Watchlist:
             out.extend(org.distinct)
         return tuple(dict.fromkeys(out))
 
+    def is_distinct(self, domain: str, org: Organization | None = None) -> bool:
+        """Is ``domain`` (or a parent of it) a listed legitimate neighbour: globally, or of
+        ``org`` when given (of any organization when not)?"""
+        domain = domain.lower().rstrip(".")
+        listed = list(self.distinct)
+        for other in self.organizations:
+            if org is None or other == org:
+                listed.extend(other.distinct)
+        return any(domain == d or domain.endswith("." + d) for d in listed)
+
     def signing_domains(self, org: Organization) -> set[str]:
         domains = {info.domain for info in org.domains}
         for info in org.domains:
@@ -127,7 +137,7 @@ def load_watchlist(path: str | Path) -> Watchlist:
         for info in org.domains:
             if info.domain in seen and seen[info.domain] != org.name:
                 raise ConfigError(path, None, "organizations",
-                                  f"domain {info.domain} is listed under both {seen[info.domain]!r} "
-                                  f"and {org.name!r}")
+                                  f"domain {info.domain} is listed under both "
+                                  f"{seen[info.domain]!r} and {org.name!r}")
             seen[info.domain] = org.name
     return watchlist

@@ -1,0 +1,335 @@
+"""``spoofwatch quarantine``: list, show, release, delete, purge and count held messages.
+
+Exit status: 0 done, 1 no such record, 2 usage error, 3 the store cannot be used
+(permissions, damaged index, I/O), 4 the disk is full, 5 the record is damaged, 6 a
+Postfix command failed, 7 already released (``--again`` delivers another copy), 78 the
+configuration is invalid. Every failure prints one clear sentence on stderr; nothing is
+changed when a command fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import logging
+import os
+import pwd
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .config import ConfigError, load_config
+from .quarantine.index import Filter
+from .quarantine.mta import MtaError, Postfix
+from .quarantine.record import Record, ReleaseEvent
+from .quarantine.release import ReleaseKeyError, add_release_header, key_path, load_or_create_key
+from .quarantine.review import format_time, record_table, show_json, show_text, stats_text
+from .quarantine.store import Problem, QuarantineStore, StoreError
+
+__all__ = ["add_parser", "main", "run"]
+
+EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_STORE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
+EXIT_DAMAGED, EXIT_MTA, EXIT_ALREADY, EXIT_CONFIG = 5, 6, 7, 78
+DEFAULT_CONFIG = "/etc/spoofwatch/spoofwatch.yaml"
+LEVELS = ("clean", "suspect", "spoof", "threat")
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_duration(text: str) -> float:
+    """"30d", "12h", "90m", "2w", "45s" -> seconds."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise UsageError(f"{text!r} is not a duration such as 30d, 12h, 90m or 2w")
+    return int(match.group(1)) * _UNIT[match.group(2)]
+
+
+def parse_since(text: str, now: float) -> float:
+    """A duration back from now ("7d") or a UTC date/time ("2024-10-01", "2024-10-01T12:00")."""
+    if _DURATION.match(text.strip()):
+        return now - parse_duration(text)
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return float(calendar.timegm(time.strptime(text.strip(), fmt)))
+        except ValueError:
+            continue
+    raise UsageError(f"--since {text!r}: give a duration (7d, 12h) or a UTC date (2024-10-01)")
+
+
+# --- the parser -----------------------------------------------------------------------------
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=DEFAULT_CONFIG,
+                        help=f"spoofwatch configuration (default {DEFAULT_CONFIG})")
+    common.add_argument("--store", metavar="DIR",
+                        help="quarantine directory (default: quarantine.directory of --config)")
+    common.add_argument("--postfix-config", metavar="DIR", default="",
+                        help="Postfix configuration directory for postqueue/postsuper/"
+                             "sendmail (default: the system's)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    return common
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``quarantine`` and its commands to the main ``spoofwatch`` parser."""
+    common = _common()
+    parser = subparsers.add_parser("quarantine", help="review and release quarantined mail",
+                                   description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="quarantine_command", required=True,
+                                parser_class=type(parser))
+
+    lst = sub.add_parser("list", parents=[common], help="list quarantined messages, newest first")
+    lst.add_argument("--since", help="only since a duration ago (7d) or a UTC date (2024-10-01)")
+    lst.add_argument("--level", action="append", choices=LEVELS, default=[],
+                     help="only this level (repeatable)")
+    lst.add_argument("--org", default="", help="only messages concerning this organization")
+    lst.add_argument("--from-domain", default="", help="only this sending domain (and below)")
+    lst.add_argument("--rcpt", default="", help="only messages to this envelope recipient")
+    lst.add_argument("--limit", type=int, default=50, help="records per page (default 50)")
+    lst.add_argument("--offset", type=int, default=0, help="skip this many records")
+
+    show = sub.add_parser("show", parents=[common], help="show one quarantined message")
+    show.add_argument("id")
+    show.add_argument("--raw", action="store_true",
+                      help="write the message itself to standard output (not to a terminal)")
+
+    release = sub.add_parser("release", parents=[common], help="deliver a quarantined message")
+    release.add_argument("id")
+    release.add_argument("--to", action="append", default=[], metavar="ADDR",
+                         help="deliver a copy to ADDR instead of the original recipients "
+                              "(repeatable); Postfix keeps holding the original")
+    release.add_argument("--again", action="store_true",
+                         help="deliver even though the message was released before")
+
+    delete = sub.add_parser("delete", parents=[common],
+                            help="delete a message from the store and from Postfix's hold queue")
+    delete.add_argument("id")
+
+    purge = sub.add_parser("purge", parents=[common], help="delete old records")
+    purge.add_argument("--older-than", metavar="AGE",
+                       help="age such as 30d (default: quarantine.retention_days)")
+
+    stats = sub.add_parser("stats", parents=[common], help="counts by level, organization, "
+                                                           "sending domain and day")
+    stats.add_argument("--since", help="a duration ago (7d) or a UTC date (default: all)")
+    return parser
+
+
+# --- the context ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Context:
+    store: QuarantineStore
+    key_file: str
+    retention_days: int
+    postfix: Postfix
+
+
+def _context(args: argparse.Namespace) -> Context:
+    key_file, retention = "", 30
+    directory = args.store
+    if not directory:
+        config = load_config(args.config)
+        directory = config.quarantine.directory
+        key_file = config.quarantine.release_key_file
+        retention = config.quarantine.retention_days
+        if not directory:
+            raise StoreError("disabled", f"the quarantine store is disabled in {args.config} "
+                                         "(quarantine.directory is empty)")
+    store = QuarantineStore(directory)
+    return Context(store, str(key_path(directory, key_file)), retention,
+                   Postfix(args.postfix_config))
+
+
+def _actor() -> str:
+    """Who runs the command: the admin behind sudo, else the login user."""
+    for var in ("SUDO_USER", "USER", "LOGNAME"):
+        value = os.environ.get(var, "")
+        if value:
+            return value
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid {os.getuid()}"
+
+
+def _emit(args: argparse.Namespace, text: str, data: Any) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True))
+    else:
+        print(text)
+
+
+def _problem(problem: Problem) -> int:
+    print(f"spoofwatch quarantine: {problem.message}", file=sys.stderr)
+    return EXIT_NOT_FOUND if problem.kind == "not_found" else EXIT_DAMAGED
+
+
+# --- commands -------------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
+    if args.limit < 1 or args.offset < 0:
+        raise UsageError("--limit must be at least 1 and --offset at least 0")
+    since = parse_since(args.since, time.time()) if args.since else None
+    flt = Filter(since=since, levels=tuple(args.level), org=args.org,
+                 from_domain=args.from_domain, rcpt=args.rcpt, limit=args.limit,
+                 offset=args.offset)
+    page = ctx.store.list(flt)
+    data = {"total": page.total, "offset": args.offset, "limit": args.limit,
+            "records": [r.to_json() for r in page.records]}
+    _emit(args, record_table(page.records, page.total, args.offset), data)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
+    loaded = ctx.store.read(args.id)
+    if isinstance(loaded, Problem):
+        return _problem(loaded)
+    record, raw = loaded
+    if args.raw:
+        if sys.stdout.isatty():
+            raise UsageError("--raw writes the message bytes as they are, escape sequences "
+                             "included: redirect it to a file")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    _emit(args, show_text(record, raw), show_json(record, raw))
+    return EXIT_OK
+
+
+def _release_key(ctx: Context) -> bytes:
+    try:
+        return load_or_create_key(Path(ctx.key_file))
+    except ReleaseKeyError as exc:
+        raise StoreError("permissions", str(exc)) from None
+
+
+def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
+    loaded = ctx.store.read(args.id)
+    if isinstance(loaded, Problem):
+        return _problem(loaded)
+    record, raw = loaded
+    if record.released and not args.again:
+        last = [e for e in record.events if e.action == "release"][-1]
+        print(f"spoofwatch quarantine: {record.id} was already released by {last.actor} at "
+              f"{format_time(last.time)}; use --again to deliver another copy",
+              file=sys.stderr)
+        return EXIT_ALREADY
+    targets = tuple(args.to) or record.rcpts
+    use_hold = not args.to and ctx.postfix.held(record.queue_id, record.mail_from, record.rcpts)
+    event = ReleaseEvent("release", time.time(), _actor(), "hold" if use_hold else "reinject",
+                         targets)
+    key = b"" if use_hold else _release_key(ctx)
+    with ctx.store.recording(record.id, event):  # committed only if Postfix took it
+        if use_hold:
+            ctx.postfix.release(record.queue_id)
+        else:
+            ctx.postfix.reinject(add_release_header(record.id, raw, key), record.mail_from,
+                                 targets)
+    how = (f"released from Postfix's hold queue (queue id {record.queue_id})" if use_hold
+           else f"stored copy re-injected to {', '.join(targets)}")
+    _emit(args, f"{record.id}: {how}; released by {event.actor}.",
+          {"id": record.id, "method": event.method, "recipients": list(targets),
+           "actor": event.actor, "time": event.time})
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
+    found = ctx.store.get(args.id)
+    if isinstance(found, Problem):
+        return _problem(found)
+    record: Record = found
+    ctx.store.writable_check()  # a store that cannot record the delete stops us here
+    in_hold = ctx.postfix.held(record.queue_id, record.mail_from, record.rcpts)
+    if in_hold:
+        ctx.postfix.delete_held(record.queue_id)
+    problem = ctx.store.delete(record.id)
+    if problem is not None:
+        return _problem(problem)
+    where = f" and from Postfix's hold queue ({record.queue_id})" if in_hold else ""
+    _emit(args, f"{record.id}: deleted from the quarantine store{where}.",
+          {"id": record.id, "deleted": True, "postfix_hold": in_hold})
+    return EXIT_OK
+
+
+def cmd_purge(args: argparse.Namespace, ctx: Context) -> int:
+    if args.older_than:
+        age = parse_duration(args.older_than)
+    elif ctx.retention_days > 0:
+        age = ctx.retention_days * 86400.0
+    else:
+        _emit(args, "Retention is 0 (keep forever): nothing purged.", {"removed": []})
+        return EXIT_OK
+    result = ctx.store.purge(age)
+    text = f"Purged {len(result.removed)} record(s) older than {format_time(time.time() - age)}."
+    if result.failed:
+        text += f" {len(result.failed)} could not be deleted (see the log)."
+    _emit(args, text, {"removed": list(result.removed), "failed": list(result.failed)})
+    return EXIT_STORE if result.failed else EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
+    since = parse_since(args.since, time.time()) if args.since else None
+    stats = ctx.store.stats(since)
+    data = {"since": since, "total": stats.total, "released": stats.released,
+            "by_level": dict(stats.by_level), "by_org": dict(stats.by_org),
+            "by_domain": dict(stats.by_domain), "by_day": dict(stats.by_day)}
+    _emit(args, stats_text(stats, since), data)
+    return EXIT_OK
+
+
+_COMMANDS = {"list": cmd_list, "show": cmd_show, "release": cmd_release,
+             "delete": cmd_delete, "purge": cmd_purge, "stats": cmd_stats}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed ``quarantine`` command; returns the exit status."""
+    # The store logs for the service's log; here every outcome is said once, on stderr.
+    logging.getLogger("spoofwatch.quarantine").setLevel(logging.CRITICAL)
+    try:
+        ctx = _context(args)
+        return _COMMANDS[args.quarantine_command](args, ctx)
+    except UsageError as exc:
+        print(f"spoofwatch quarantine: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"spoofwatch quarantine: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreError as exc:
+        if exc.kind == "disk_full":
+            print(f"spoofwatch quarantine: the disk is full: {exc}; nothing was changed",
+                  file=sys.stderr)
+            return EXIT_DISK_FULL
+        print(f"spoofwatch quarantine: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    except MtaError as exc:
+        print(f"spoofwatch quarantine: {exc}; nothing was changed", file=sys.stderr)
+        return EXIT_MTA
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m spoofwatch.cli_quarantine ...``: the same as ``spoofwatch quarantine ...``."""
+    parser = _Parser(prog="spoofwatch")
+    add_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
+    args = parser.parse_args(["quarantine", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
