@@ -414,7 +414,9 @@ class SpoofwatchMilter(Milter.Base):
         service.metrics.observe_message(report.level.value, action_names(report.actions),
                                         report.timings, elapsed)
         if report.skipped:
-            reason = "authenticated" if report.skipped.startswith("auth") else "trusted_client"
+            reason = ("authenticated" if report.skipped.startswith("auth")
+                      else "released" if report.skipped.startswith("released")
+                      else "trusted_client")
             service.metrics.skipped.labels(reason).inc()
 
     def _apply(self, report: Report) -> int:
