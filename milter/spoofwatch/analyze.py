@@ -283,6 +283,46 @@ def _subject_tag(message: Message, tag: str) -> list[Action]:
     return [ChangeHeader("Subject", 1, f"{tag} {current}")]
 
 
+def _authenticated_for(domain: str, dmarc: DmarcResult | None, dkim: DkimResult | None) -> bool:
+    """DMARC pass for the From domain, or a passing DKIM signature of it (or a parent)."""
+    if dmarc is not None and dmarc.from_domain == domain and dmarc.result is AuthResult.PASS:
+        return True
+    if dkim is None:
+        return False
+    return any(domain == d or domain.endswith("." + d) for d in dkim.passing_domains())
+
+
+def allowlisted(sender: FromAddress | FromProblem, dmarc: DmarcResult | None,
+                dkim: DkimResult | None, allowlist: tuple[str, ...]) -> str:
+    """The allowlist entry that clears this message, or "".
+
+    An entry (a domain, covering its subdomains, or an address) only applies when the
+    message is authenticated for its From domain: a spoofer can write any From address,
+    but cannot make DMARC or DKIM pass for it.
+    """
+    if not allowlist or not isinstance(sender, FromAddress):
+        return ""
+    address = sender.address.lower()
+    domain = sender.domain
+    for entry in allowlist:
+        matches = (address == entry) if "@" in entry else (
+            domain == entry or domain.endswith("." + entry))
+        if matches and _authenticated_for(domain, dmarc, dkim):
+            return entry
+    return ""
+
+
+def _allowlist_finding(entry: str, sender: FromAddress | FromProblem,
+                       findings: list[Finding]) -> Finding:
+    cleared = ",".join(dict.fromkeys(f.name for f in findings if f.weight)) or "none"
+    return Finding(
+        "allowlisted", 0.0,
+        f"The authenticated sender {ascii_safe(sender.domain, 80)} is on the allowlist "
+        f"({ascii_safe(entry, 80)}); findings cleared: {cleared}.",
+        detail=(("entry", entry), ("cleared", cleared)),
+    )
+
+
 def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup,
             release_key: bytes = b"") -> Report:
     """Authenticate, detect, decide and plan for one message. Never raises on bad input.
@@ -313,6 +353,9 @@ def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup
     # with an unusable From too: threatening content and the DNSBL are still judged
     inp = DetectionInput(envelope, message, sender, dkim, dmarc)
     findings.extend(_timed(timings, "detect", lambda: detect(inp, config, lookup)))
+    allowed = allowlisted(sender, dmarc, dkim, config.allowlist)
+    if allowed:
+        findings = [_allowlist_finding(allowed, sender, findings)]
     verdict = decide(tuple(findings), policy)
     ar_value = build_header_value(config.authserv_id, spf, dkim, arc, dmarc)
     actions, would_have = plan(verdict, message, config, ar_value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .addresses import normalize_domain
 from .detect.watchlist import EMPTY as EMPTY_WATCHLIST
 from .detect.watchlist import Watchlist, load_watchlist
 from .results import Level
@@ -151,6 +152,7 @@ class Config:
     detection: Detection = field(default_factory=Detection)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
+    allowlist: tuple[str, ...] = ()  # domains or addresses; apply only when authenticated
 
     def is_trusted_client(self, ip: str) -> bool:
         try:
@@ -228,6 +230,17 @@ def _load_logging(sec: Section, base: Path) -> LoggingConfig:
     return cfg
 
 
+def _load_allowlist(top: Section) -> tuple[str, ...]:
+    entries = []
+    for entry in top.str_list("allowlist", ()):
+        local, at, domain = entry.strip().rpartition("@")
+        normalized = normalize_domain(domain)
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.\-]{0,251}[a-z0-9])?\.[a-z0-9\-]{2,63}", normalized):
+            raise top.error("allowlist", f"{entry!r} is neither a domain nor an address")
+        entries.append(f"{local.lower()}@{normalized}" if at else normalized)
+    return tuple(entries)
+
+
 def _load_metrics(sec: Section) -> MetricsConfig:
     listen = sec.str("listen", MetricsConfig.listen)
     if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}", listen):
@@ -279,6 +292,7 @@ def load_config(path: str | Path) -> Config:
         detection=_load_detection(top, path),
         metrics=_load_metrics(top.section("metrics")),
         quarantine=_load_quarantine(top.section("quarantine"), path),
+        allowlist=_load_allowlist(top),
     )
     top.done()
     return config
