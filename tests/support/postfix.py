@@ -337,7 +337,10 @@ def send(port: int, raw: bytes, *, client_ip: str, helo: str, mail_from: str,
             code, reply = smtp.rcpt(rcpt)
             if code not in (250, 251):
                 return SendResult(code, reply.decode(errors="replace"), "")
-        code, reply = smtp.data(raw)
+        try:
+            code, reply = smtp.data(raw)
+        except smtplib.SMTPDataError as exc:  # a reject or tempfail at end of data
+            return SendResult(exc.smtp_code, exc.smtp_error.decode(errors="replace"), "")
         text = reply.decode(errors="replace")
         match = _QUEUED.search(text)
         return SendResult(code, text, match.group(1) if match else "")
