@@ -312,8 +312,7 @@ def allowlisted(sender: FromAddress | FromProblem, dmarc: DmarcResult | None,
     return ""
 
 
-def _allowlist_finding(entry: str, sender: FromAddress | FromProblem,
-                       findings: list[Finding]) -> Finding:
+def _allowlist_finding(entry: str, sender: FromAddress, findings: list[Finding]) -> Finding:
     cleared = ",".join(dict.fromkeys(f.name for f in findings if f.weight)) or "none"
     return Finding(
         "allowlisted", 0.0,
@@ -354,7 +353,7 @@ def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup
     inp = DetectionInput(envelope, message, sender, dkim, dmarc)
     findings.extend(_timed(timings, "detect", lambda: detect(inp, config, lookup)))
     allowed = allowlisted(sender, dmarc, dkim, config.allowlist)
-    if allowed:
+    if allowed and isinstance(sender, FromAddress):
         findings = [_allowlist_finding(allowed, sender, findings)]
     verdict = decide(tuple(findings), policy)
     ar_value = build_header_value(config.authserv_id, spf, dkim, arc, dmarc)

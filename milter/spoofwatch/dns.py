@@ -224,15 +224,17 @@ class _Exchange:
         self._deadline = time.monotonic() + lifetime
         self._problems: list[str] = []  # non-timeout failures, first one is reported
 
-    def run(self, request: dns.message.Message) -> dns.message.Message | str:
+    def run(self, request: dns.message.Message) -> dns.message.QueryMessage | str:
         """The first usable response, or the reason there is none."""
         while self._servers:
             for server in list(self._servers):
                 if self._left() <= 0:
                     return "timeout"
                 response = self._ask(request, server)
-                if response is not None:
+                if isinstance(response, dns.message.QueryMessage):
                     return response
+                if response is not None:  # answers to queries are QueryMessages
+                    return "bad response: not a query response"
         return self._problems[0] if self._problems else "no name server configured"
 
     def _left(self) -> float:
@@ -299,8 +301,8 @@ class Resolver:
     """The process-wide DNS resolver: cached, thread-safe, never raising.
 
     ``nameservers`` empty means the servers in the system's /etc/resolv.conf;
-    either way they are asked on ``port``. ``timeout`` bounds each attempt and ``lifetime`` one whole
-    lookup (retries, TCP fallback). ``clock`` (monotonic seconds) drives cache
+    either way they are asked on ``port``. ``timeout`` bounds each attempt and ``lifetime``
+    one whole lookup (retries, TCP fallback). ``clock`` (monotonic seconds) drives cache
     expiry and message budgets; tests inject a fake one to age the cache
     without sleeping. The network waits themselves always use real time.
     """

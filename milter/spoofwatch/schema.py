@@ -18,8 +18,17 @@ T = TypeVar("T")
 _MISSING: Any = object()
 
 
+# Section's methods are named after the types they return (str, int, bool ...), which
+# shadows those names inside the class body: annotations there use these aliases.
+_Str = str
+_Int = int
+_Float = float
+_Bool = bool
+_List = list
+
+
 class Section:
-    def __init__(self, path: str | Path, data: Any, prefix: str = "", line: int | None = None):
+    def __init__(self, path: _Str | Path, data: Any, prefix: str = "", line: _Int | None = None):
         self.path = Path(path)
         self.prefix = prefix
         if data is None:
@@ -27,25 +36,25 @@ class Section:
             data.lines, data.line = {}, line or 1
         if not isinstance(data, dict):
             raise ConfigError(self.path, line, prefix or "(top)", "must be a mapping of keys")
-        self.data: dict[str, Any] = data
+        self.data: dict[_Str, Any] = data
         self.line = getattr(data, "line", line)
-        self._used: set[str] = set()
+        self._used: set[_Str] = set()
 
-    def key(self, name: str) -> str:
+    def key(self, name: _Str) -> _Str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def line_of(self, name: str) -> int | None:
+    def line_of(self, name: _Str) -> int | None:
         if isinstance(self.data, LineDict):
             return self.data.line_of(name)
         return self.line
 
-    def error(self, name: str, problem: str) -> ConfigError:
+    def error(self, name: _Str, problem: _Str) -> ConfigError:
         return ConfigError(self.path, self.line_of(name), self.key(name), problem)
 
-    def has(self, name: str) -> bool:
+    def has(self, name: _Str) -> _Bool:
         return name in self.data
 
-    def raw(self, name: str, default: Any = _MISSING) -> Any:
+    def raw(self, name: _Str, default: Any = _MISSING) -> Any:
         self._used.add(name)
         if name not in self.data or self.data[name] is None:
             if default is _MISSING:
@@ -53,13 +62,13 @@ class Section:
             return default
         return self.data[name]
 
-    def str(self, name: str, default: Any = _MISSING) -> str:
+    def str(self, name: _Str, default: Any = _MISSING) -> _Str:
         value = self.raw(name, default)
         if not isinstance(value, str):
             raise self.error(name, f"must be a string, got {_kind(value)}")
         return value
 
-    def int(self, name: str, default: Any = _MISSING, minimum: int | None = None) -> int:
+    def int(self, name: _Str, default: Any = _MISSING, minimum: _Int | None = None) -> _Int:
         value = self.raw(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(name, f"must be an integer, got {_kind(value)}")
@@ -68,9 +77,9 @@ class Section:
         return value
 
     def float(
-        self, name: str, default: Any = _MISSING, minimum: float | None = None,
-        maximum: float | None = None,
-    ) -> float:
+        self, name: _Str, default: Any = _MISSING, minimum: _Float | None = None,
+        maximum: _Float | None = None,
+    ) -> _Float:
         value = self.raw(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(name, f"must be a number, got {_kind(value)}")
@@ -80,19 +89,19 @@ class Section:
             raise self.error(name, f"must be at most {maximum}, got {value}")
         return float(value)
 
-    def bool(self, name: str, default: Any = _MISSING) -> bool:
+    def bool(self, name: _Str, default: Any = _MISSING) -> _Bool:
         value = self.raw(name, default)
         if not isinstance(value, bool):
             raise self.error(name, f"must be true or false, got {_kind(value)}")
         return value
 
-    def choice(self, name: str, choices: Sequence[str], default: Any = _MISSING) -> str:
+    def choice(self, name: _Str, choices: Sequence[_Str], default: Any = _MISSING) -> _Str:
         value = self.str(name, default)
         if value not in choices:
             raise self.error(name, f"must be one of {', '.join(choices)}; got {value!r}")
         return value
 
-    def str_list(self, name: str, default: Any = _MISSING) -> tuple[str, ...]:
+    def str_list(self, name: _Str, default: Any = _MISSING) -> tuple[_Str, ...]:
         value = self.raw(name, default)
         if isinstance(value, str):
             value = [value]
@@ -103,13 +112,13 @@ class Section:
                 raise self.error(name, f"must be a list of strings; item {item!r} is not")
         return tuple(value)
 
-    def list(self, name: str, default: Any = _MISSING) -> list[Any]:
+    def list(self, name: _Str, default: Any = _MISSING) -> _List[Any]:
         value = self.raw(name, default)
         if not isinstance(value, list | tuple):
             raise self.error(name, f"must be a list, got {_kind(value)}")
         return list(value)
 
-    def networks(self, name: str, default: Any = _MISSING) -> tuple[Any, ...]:
+    def networks(self, name: _Str, default: Any = _MISSING) -> tuple[Any, ...]:
         out = []
         for item in self.str_list(name, default):
             try:
@@ -118,11 +127,11 @@ class Section:
                 raise self.error(name, f"{item!r} is not an IP network") from None
         return tuple(out)
 
-    def section(self, name: str, required: bool = False) -> Section:
+    def section(self, name: _Str, required: _Bool = False) -> Section:
         value = self.raw(name, _MISSING if required else None)
         return Section(self.path, value, self.key(name), self.line_of(name))
 
-    def sections(self, name: str) -> list[Section]:
+    def sections(self, name: _Str) -> _List[Section]:
         items = self.list(name, [])
         line = getattr(self.data.get(name), "line", self.line_of(name))
         return [
@@ -130,7 +139,7 @@ class Section:
             for i, item in enumerate(items)
         ]
 
-    def parsed(self, name: str, parse: Callable[[Any], T], default: Any = _MISSING) -> T:
+    def parsed(self, name: _Str, parse: Callable[[Any], T], default: Any = _MISSING) -> T:
         value = self.raw(name, default)
         try:
             return parse(value)
@@ -145,7 +154,7 @@ class Section:
             raise self.error(name, "unknown key")
 
 
-def _kind(value: Any) -> str:
+def _kind(value: Any) -> _Str:
     if isinstance(value, LineList | list):
         return "a list"
     if isinstance(value, dict):

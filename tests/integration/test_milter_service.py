@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.dnsserver import DnsTestServer
 from support.mailfactory import dkim_sign, make_message, publish_key, rsa_key
-from support.milterclient import MilterClient, Modification, MilterOutcome
+from support.milterclient import MilterClient, MilterOutcome, Modification
 from support.milterproc import REPO, MilterProcess, free_port, write_config
 
 AUTHSERV = "mx.test.example"
@@ -139,7 +140,8 @@ def test_forged_authentication_results_claiming_our_id_is_removed(
         "Campaign News <news@campaign.example>", "voter@recipient.example", "Hi", "Body\n",
         extra_headers=[
             ("Authentication-Results", "other.example; dkim=pass header.d=x.example"),
-            ("Authentication-Results", f"{AUTHSERV.upper()}; dmarc=pass header.from=campaign.example"),
+            ("Authentication-Results",
+             f"{AUTHSERV.upper()}; dmarc=pass header.from=campaign.example"),
             ("Authentication-Results", f"(comment) {AUTHSERV} ; spf=pass"),
             ("X-Spoofwatch-Verdict", "clean; score=0; findings=none"),
         ],

@@ -249,7 +249,7 @@ class DnsTestServer:
     def _handle(self, data: bytes, tcp: bool) -> bytes | None:
         try:
             request = DNSRecord.parse(data)
-        except Exception as exc:  # a garbled packet must not kill the server thread
+        except Exception as exc:  # noqa: BLE001 - a garbled packet must not kill the server thread
             log.debug("unparseable query: %s", exc)
             return None
         if not request.questions:

@@ -128,7 +128,9 @@ POSTFIX_PROTOCOL = Proto(0x1FFFFF)
 
 STAGES = ("connect", "helo", "mail", "rcpt", "data", "header", "eoh", "body", "eom")
 # SMFIM_* numbers the milter uses to ask for a macro list per stage.
-_MACRO_STAGE_BY_NUMBER = {0: "connect", 1: "helo", 2: "mail", 3: "rcpt", 4: "data", 5: "eom", 6: "eoh"}
+_MACRO_STAGE_BY_NUMBER = {
+    0: "connect", 1: "helo", 2: "mail", 3: "rcpt", 4: "data", 5: "eom", 6: "eoh",
+}
 # The commands libmilter accepts macros for, keyed by our stage names.
 _MACRO_COMMAND = {
     "connect": Cmd.CONNECT,
@@ -837,7 +839,8 @@ class MilterClient:
                     raise MilterProtocolError(f"SKIP not allowed at {stage}")
                 return _Answer("skip", "", tuple(mods))
             elif reply in _FINAL_ACTIONS:
-                text = _unescape_percent(_decode(data.rstrip(b"\0"))) if reply is Reply.REPLYCODE else ""
+                text = (_unescape_percent(_decode(data.rstrip(b"\0")))
+                        if reply is Reply.REPLYCODE else "")
                 return _Answer(_FINAL_ACTIONS[reply], text, tuple(mods))
             elif stage == "eom":
                 _append_modification(mods, reply, data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from spoofwatch.config import ConfigError, load_config, load_policy
 from spoofwatch.results import Level
 
@@ -100,7 +101,8 @@ def test_policy_thresholds_must_rise(tmp_path: Path) -> None:
     path = _write(tmp_path, "thresholds:\n  suspect: 8\n  spoof: 6\n", "p.yaml")
     with pytest.raises(ConfigError) as err:
         load_policy(path)
-    assert str(err.value) == f"{path}:3: thresholds.spoof: thresholds must rise: suspect <= spoof <= threat"
+    assert str(err.value) == (
+        f"{path}:3: thresholds.spoof: thresholds must rise: suspect <= spoof <= threat")
 
 
 def test_policy_unknown_action_is_an_error(tmp_path: Path) -> None:
@@ -111,7 +113,8 @@ def test_policy_unknown_action_is_an_error(tmp_path: Path) -> None:
 
 def test_policy_reply_must_be_an_smtp_reply(tmp_path: Path) -> None:
     path = _write(tmp_path, "reject_reply: 'go away'\n", "p.yaml")
-    with pytest.raises(ConfigError, match=r"p.yaml:1: reject_reply: must look like '550 5.7.1 text'"):
+    with pytest.raises(ConfigError,
+                       match=r"p.yaml:1: reject_reply: must look like '550 5.7.1 text'"):
         load_policy(path)
 
 

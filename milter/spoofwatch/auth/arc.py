@@ -80,7 +80,7 @@ def verify_arc(raw_message: bytes, lookup: Lookup) -> ArcResult:
     raw = bytes(raw_message)
     try:
         verifier = dkim.ARC(raw, logger=QuietDkimpyLog())
-    except Exception as exc:  # dkimpy's parser raises assorted errors on junk (even IndexError)
+    except Exception as exc:  # noqa: BLE001 - dkimpy's parser raises assorted errors on junk (even IndexError)
         return _unparseable(raw, exc)
     chain = _collect(verifier.headers)
     if not chain.sets and not chain.problem:
@@ -97,7 +97,7 @@ def verify_arc(raw_message: bytes, lookup: Lookup) -> ArcResult:
     fetcher = KeyFetcher(lookup)
     try:
         status, _, reason = verifier.verify(dnsfunc=fetcher)
-    except Exception as exc:  # third-party code on hostile input: never let it crash the milter
+    except Exception as exc:  # noqa: BLE001 - third-party code on hostile input: never let it crash the milter
         log.info("dkimpy failed on the ARC chain: %r", exc)
         return result(AuthResult.FAIL, f"verifier error ({type(exc).__name__})")
     if status == dkim.CV_Pass:
@@ -210,7 +210,7 @@ def _dmarc_of(aar: bytes) -> tuple[str, str] | None:
     try:
         payload = unfolded[match.end() :].decode("utf-8")
         header = authres.AuthenticationResultsHeader.parse("Authentication-Results: " + payload)
-    except Exception:  # authres raises several error types on malformed input; ignore the AAR
+    except Exception:  # noqa: BLE001 - authres raises several error types on malformed input; ignore the AAR
         return None
     for clause in header.results:
         if str(clause.method).lower() == "dmarc" and clause.result:

@@ -308,7 +308,7 @@ def verify_dkim(raw_message: bytes, lookup: Lookup, now: float | None = None) ->
     raw = bytes(raw_message)
     try:
         verifier = dkim.DKIM(raw, logger=QuietDkimpyLog(), minkey=MIN_KEY_BITS)
-    except Exception as exc:  # dkimpy's parser raises assorted errors on junk (even IndexError)
+    except Exception as exc:  # noqa: BLE001 - dkimpy's parser raises assorted errors on junk (even IndexError)
         return _unparseable(raw, exc)
     values = [value for name, value in verifier.headers if name.lower() == _SIGNATURE_HEADER]
     if len(values) > MAX_REPORTED:
@@ -403,7 +403,7 @@ def _run(verifier: dkim.DKIM, index: int, fetcher: KeyFetcher) -> Outcome:
         return Outcome(AuthResult.NEUTRAL, f"malformed signature: {_exception_text(exc)}")
     except dkim.DKIMException as exc:
         return Outcome(AuthResult.PERMERROR, _exception_text(exc))
-    except Exception as exc:  # third-party code on hostile input: never let it crash the milter
+    except Exception as exc:  # noqa: BLE001 - third-party code on hostile input: never let it crash the milter
         log.info("dkimpy failed on signature %d: %r", index, exc)
         return Outcome(AuthResult.PERMERROR, f"verifier error ({type(exc).__name__})")
     if valid:

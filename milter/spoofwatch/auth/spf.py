@@ -187,7 +187,7 @@ def _run_pyspf(lookup: Lookup, ip: str, domain: str, sender: str,
         return AuthResult.TEMPERROR, _explain(f"SPF Temporary Error: {exc}")
     except pyspf.PermError as exc:
         return AuthResult.PERMERROR, _explain(f"SPF Permanent Error: {exc}")
-    except Exception as exc:  # hostile records must never crash the milter
+    except Exception as exc:  # noqa: BLE001 - hostile records must never crash the milter
         log.warning("pyspf raised on %s (client %s): %r", _printable(domain), ip, exc)
         return AuthResult.PERMERROR, _explain(
             f"SPF Permanent Error: record could not be evaluated ({type(exc).__name__})")

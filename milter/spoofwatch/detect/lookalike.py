@@ -595,7 +595,7 @@ class LookalikeMatcher:
                     continue
                 leftover = [
                     piece
-                    for a, b in zip(bounds, bounds[1:])
+                    for a, b in zip(bounds, bounds[1:], strict=False)
                     for piece in (joined[a : min(b, start)], joined[max(a, end) : b])
                     if piece
                 ]

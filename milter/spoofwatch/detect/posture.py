@@ -21,7 +21,8 @@ class MailPosture:
 
 def _spf_records(lookup: Lookup, domain: str) -> tuple[DnsStatus, list[str]]:
     answer = lookup.lookup(domain, "TXT")
-    records = [r for r in answer.records if r.lower() == "v=spf1" or r.lower().startswith("v=spf1 ")]
+    records = [r for r in answer.records
+               if r.lower() == "v=spf1" or r.lower().startswith("v=spf1 ")]
     return answer.status, records
 
 
@@ -42,7 +43,8 @@ def mail_posture(domain: str, lookup: Lookup) -> MailPosture:
         return MailPosture(domain, f"{domain} does not exist in DNS")
     if mx.status is DnsStatus.OK:
         if any(r.split()[-1] == "." for r in mx.records if r.split()):
-            return MailPosture(domain, f"{domain} publishes a null MX: it accepts and sends no mail")
+            return MailPosture(domain,
+                               f"{domain} publishes a null MX: it accepts and sends no mail")
         return MailPosture(domain, "")
     status, records = _spf_records(lookup, domain)
     if status is DnsStatus.TEMPERROR:
