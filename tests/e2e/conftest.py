@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.dnsserver import DnsTestServer
 from support.milterproc import MilterProcess, write_config
 from support.postfix import Mta, PostfixInstance, SmtpSink

@@ -5,6 +5,7 @@ from __future__ import annotations
 from email import message_from_bytes
 
 import pytest
+
 from support import seeds
 from support.dnsserver import DnsTestServer
 from support.mailfactory import dkim_sign, make_message, publish_key, rsa_key

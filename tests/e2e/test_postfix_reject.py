@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.dnsserver import DnsTestServer
 from support.mailfactory import make_message
-from support.milterproc import MilterProcess, POLICIES
+from support.milterproc import POLICIES, MilterProcess
 from support.postfix import Mta, send
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from spoofwatch.analyze import analyze
 from spoofwatch.config import ConfigError, load_config
 from spoofwatch.dns import Resolver
@@ -24,7 +25,7 @@ def _zones(dns: DnsTestServer) -> None:
     publish_key(dns, "v1", "votedemocrats.org", rsa_key())
 
 
-def _report(tmp_path: Path, port: int, allowlist: str, *, signed: bool, client_ip: str):  # noqa: ANN202
+def _report(tmp_path: Path, port: int, allowlist: str, *, signed: bool, client_ip: str):
     extra = f"allowlist: [{allowlist}]\n" if allowlist else ""
     config = load_config(write_config(tmp_path, dns_port=port,
                                       socket_spec=f"unix:{tmp_path}/s.sock", extra=extra))

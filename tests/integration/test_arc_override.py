@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from spoofwatch.analyze import analyze
 from spoofwatch.config import Config, load_config
 from spoofwatch.dns import Resolver
 from spoofwatch.message import Message
 from spoofwatch.results import AuthResult, Envelope, Level
 from support.dnsserver import DnsTestServer
-from support.mailfactory import dkim_sign, make_message, mailing_list_forward, publish_key, rsa_key
+from support.mailfactory import dkim_sign, mailing_list_forward, make_message, publish_key, rsa_key
 from support.milterproc import write_config
 
 LIST_IP = "198.51.100.77"
@@ -48,7 +49,7 @@ def _list_message(sealer: str = "lists.example.net", authserv_id: str = "lists.e
                                 authserv_id=authserv_id, results=LIST_RESULTS)
 
 
-def _analyze(raw: bytes, config: Config, sender_domain: str = "lists.example.net"):  # noqa: ANN202
+def _analyze(raw: bytes, config: Config, sender_domain: str = "lists.example.net"):
     resolver = Resolver(nameservers=["127.0.0.1"], port=config.dns.port, timeout=0.5,
                         lifetime=1.0, cache_size=0)
     envelope = Envelope(client_ip=LIST_IP, helo=f"mx.{sender_domain}",

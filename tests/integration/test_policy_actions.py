@@ -15,7 +15,7 @@ from support.mailfactory import make_message
 from support.milterproc import POLICIES, write_config
 
 
-def _strict(tmp_path: Path, port: int):  # noqa: ANN202
+def _strict(tmp_path: Path, port: int):
     path = write_config(tmp_path, dns_port=port, socket_spec=f"unix:{tmp_path}/s.sock",
                         policy=POLICIES / "strict.yaml")
     return load_config(path)

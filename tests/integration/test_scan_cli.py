@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support import seeds
 from support.dnsserver import DnsTestServer
 from support.mailfactory import dkim_sign, make_message, publish_key, rsa_key

@@ -101,7 +101,7 @@ class MilterProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> None:
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")  # closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "spoofwatch.cli", "run", "--config", str(self.config)],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
