@@ -207,7 +207,12 @@ def _read_comment(value: str, i: int) -> tuple[str, int]:
     raise _SyntaxError("unterminated comment", start)
 
 
-def _read_quoted(value: str, i: int) -> tuple[str, int]:
+def _read_escaped(value: str, i: int, close: str, what: str) -> tuple[str, int]:
+    """Read from the opening character at ``i`` to ``close``, honouring backslash escapes.
+
+    Returns the unescaped content and the index after ``close``. An address literal
+    may not nest another ``[``.
+    """
     start = i
     i += 1
     out: list[str] = []
@@ -220,33 +225,22 @@ def _read_quoted(value: str, i: int) -> tuple[str, int]:
             out.append(value[i + 1])
             i += 2
             continue
-        if ch == '"':
+        if ch == close:
             return "".join(out), i + 1
-        out.append(ch)
-        i += 1
-    raise _SyntaxError("unterminated quoted string", start)
-
-
-def _read_literal(value: str, i: int) -> tuple[str, int]:
-    start = i
-    i += 1
-    out: list[str] = []
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if ch == "\\":
-            if i + 1 >= n:
-                break
-            out.append(value[i + 1])
-            i += 2
-            continue
-        if ch == "]":
-            return "[" + "".join(out).strip(" \t") + "]", i + 1
-        if ch == "[":
+        if close == "]" and ch == "[":
             raise _SyntaxError("'[' inside an address literal", i)
         out.append(ch)
         i += 1
-    raise _SyntaxError("unterminated address literal", start)
+    raise _SyntaxError(f"unterminated {what}", start)
+
+
+def _read_quoted(value: str, i: int) -> tuple[str, int]:
+    return _read_escaped(value, i, '"', "quoted string")
+
+
+def _read_literal(value: str, i: int) -> tuple[str, int]:
+    text, i = _read_escaped(value, i, "]", "address literal")
+    return "[" + text.strip(" \t") + "]", i
 
 
 # --- parser ----------------------------------------------------------------
