@@ -17,6 +17,7 @@ from .actions import AddHeader, ReplaceBody, describe
 from .analyze import Report, analyze
 from .config import Config, ConfigError, load_config
 from .message import Message
+from .plan import banner_reasons
 from .results import Envelope, Level
 from .textsafe import terminal_safe
 
@@ -127,8 +128,6 @@ def report_json(report: Report, notes: list[str]) -> str:
 
 def banner_preview(report: Report, config: Config) -> str:
     """The warning the reader will see, as the banner action inserts it."""
-    from .analyze import banner_reasons
-
     return config.policy.banner_text.replace("{reasons}", banner_reasons(report.verdict))
 
 
