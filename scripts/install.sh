@@ -88,7 +88,7 @@ ln -sfn "$PREFIX/bin/spoofwatch" "$DESTDIR$bindir/spoofwatch"
 say "linked $bindir/spoofwatch -> $PREFIX/bin/spoofwatch"
 
 install -d -m 0755 "$DESTDIR$docdir"
-for doc in README.md docs/operations.md docs/configuration.md postfix-example/README.md; do
+for doc in README.md docs/operations.md docs/configuration.md docs/quarantine.md postfix-example/README.md; do
     if [ -f "$src/$doc" ]; then
         name="$(basename "$doc")"
         [ "$doc" = postfix-example/README.md ] && name=postfix.md

@@ -6,13 +6,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
+want_bench=0
 [ "${1:-}" = "--test" ] && want_test=1
+[ "${1:-}" = "--bench" ] && want_test=1 && want_bench=1
 
 packages=(gcc libc6-dev python3-dev python3-venv libmilter-dev)
 if [ "$want_test" = 1 ]; then
     # postfix: the end-to-end tests run a throwaway instance; systemd: systemd-analyze for
     # the unit's hardening test; openssl: the tests generate DKIM keys with it.
     packages+=(postfix systemd openssl)
+fi
+if [ "$want_bench" = 1 ]; then
+    # the reference milters bench/throughput.py compares against
+    packages+=(opendkim opendkim-tools opendmarc)
 fi
 
 missing=()

@@ -1,4 +1,5 @@
-"""``spoofwatch quarantine``: list, show, release, delete, purge and count held messages.
+"""``spoofwatch quarantine``: list, show, release, delete, purge and count held messages,
+and mail a digest of the new ones.
 
 Exit status: 0 done, 1 no such record, 2 usage error, 3 the store cannot be used
 (permissions, damaged index, I/O), 4 the disk is full, 5 the record is damaged, 6 a
@@ -23,6 +24,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .config import ConfigError, load_config
+from .quarantine.digest import (
+    CommandLine,
+    DigestInfo,
+    digest_message,
+    is_address,
+    local_host_name,
+)
 from .quarantine.index import Filter
 from .quarantine.mta import MtaError, Postfix
 from .quarantine.record import Record, ReleaseEvent
@@ -36,6 +44,7 @@ EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_STORE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
 EXIT_DAMAGED, EXIT_MTA, EXIT_ALREADY, EXIT_CONFIG = 5, 6, 7, 78
 DEFAULT_CONFIG = "/etc/spoofwatch/spoofwatch.yaml"
 LEVELS = ("clean", "suspect", "spoof", "threat")
+DIGEST_SINCE = "7d"
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -121,6 +130,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", parents=[common], help="counts by level, organization, "
                                                            "sending domain and day")
     stats.add_argument("--since", help="a duration ago (7d) or a UTC date (default: all)")
+
+    digest = sub.add_parser("digest", parents=[common],
+                            help="mail (or print) a digest of the messages held since the "
+                                 "last digest")
+    digest.add_argument("--to", required=True, metavar="ADDR", help="the admin's address")
+    digest.add_argument("--from", dest="sender", default="", metavar="ADDR",
+                        help="sender and From address (default spoofwatch@THIS-HOST)")
+    digest.add_argument("--since", default=DIGEST_SINCE,
+                        help=f"look back this far, a duration or a UTC date (default "
+                             f"{DIGEST_SINCE}); records an earlier digest listed are left out")
+    digest.add_argument("--limit", type=int, default=100,
+                        help="list at most this many (the oldest; default 100); the next "
+                             "digest lists the rest")
+    how = digest.add_mutually_exclusive_group()
+    how.add_argument("--send", action="store_true",
+                     help="send it with the local MTA's sendmail and remember what it listed")
+    how.add_argument("--print", action="store_true",
+                     help="print the mail instead (the default): a preview, nothing is "
+                          "remembered")
     return parser
 
 
@@ -286,8 +314,57 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def _digest_commands(args: argparse.Namespace) -> CommandLine:
+    """The show/release commands as this admin runs them: the same store and Postfix."""
+    options: list[str] = []
+    if args.store:
+        options += ["--store", args.store]
+    elif args.config != DEFAULT_CONFIG:
+        options += ["--config", args.config]
+    postfix = ("--postfix-config", args.postfix_config) if args.postfix_config else ()
+    return CommandLine(options=tuple(options), postfix_options=postfix)
+
+
+def cmd_digest(args: argparse.Namespace, ctx: Context) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    host = local_host_name()
+    sender = args.sender or f"spoofwatch@{host}"
+    for option, address in (("--to", args.to), ("--from", sender)):
+        if not is_address(address):
+            raise UsageError(f"{option} {address!r}: give a plain address such as "
+                             "postmaster@example.org")
+    now = time.time()
+    info = DigestInfo(to=args.to, sender=sender, host=host,
+                      since=parse_since(args.since, now), now=now,
+                      commands=_digest_commands(args))
+    if not args.send:
+        page = ctx.store.pending_digest(info.since, args.limit)
+        message = digest_message(page.records, page.total, info) if page.records else b""
+        data = {"sent": False, "to": info.to, "total": page.total,
+                "ids": [r.id for r in page.records], "message": message.decode("ascii")}
+        _emit(args, message.decode("ascii").rstrip("\n") if message
+              else _nothing_new(info.since), data)
+        return EXIT_OK
+    with ctx.store.digesting(info.since, args.limit) as page:  # marked only if sent
+        if page.records:
+            ctx.postfix.submit(digest_message(page.records, page.total, info), sender,
+                               [info.to])
+    ids = [r.id for r in page.records]
+    text = (f"Sent a digest of {len(ids)} quarantined message(s) to {info.to}."
+            if ids else _nothing_new(info.since) + " Nothing sent.")
+    _emit(args, text, {"sent": bool(ids), "to": info.to, "total": page.total, "ids": ids})
+    return EXIT_OK
+
+
+def _nothing_new(since: float) -> str:
+    return (f"No quarantined messages since {format_time(since)} that a digest has not "
+            "listed yet.")
+
+
 _COMMANDS = {"list": cmd_list, "show": cmd_show, "release": cmd_release,
-             "delete": cmd_delete, "purge": cmd_purge, "stats": cmd_stats}
+             "delete": cmd_delete, "purge": cmd_purge, "stats": cmd_stats,
+             "digest": cmd_digest}
 
 
 def run(args: argparse.Namespace) -> int:

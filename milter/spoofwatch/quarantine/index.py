@@ -1,7 +1,8 @@
 """The searchable index of quarantine records, behind a small interface.
 
 The record files are the truth; the index is derived from them (and can be rebuilt from
-them), except for the release/delete events, which only the index keeps. ``SqliteIndex``
+them), except for the release/delete events and the digest bookkeeping (which records a
+``spoofwatch quarantine digest`` already listed), which only the index keeps. ``SqliteIndex``
 is the one backend today; another (a shared database for several MX hosts, say) needs only
 to implement ``Index``.
 
@@ -66,6 +67,9 @@ class Index(Protocol):
     def stats(self, since: float | None) -> Stats: ...
     def event(self, record_id: str,
               event: ReleaseEvent) -> contextlib.AbstractContextManager[None]: ...
+    def unnotified(self, since: float | None, limit: int) -> tuple[list[Record], int]: ...
+    def notifying(self, since: float | None, limit: int, when: float
+                  ) -> contextlib.AbstractContextManager[tuple[list[Record], int]]: ...
 
 
 _SCHEMA = """
@@ -88,7 +92,11 @@ CREATE TABLE IF NOT EXISTS events (
     method TEXT NOT NULL, recipients TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_id ON events(id);
+CREATE TABLE IF NOT EXISTS notified (id TEXT PRIMARY KEY, time REAL NOT NULL);
 """
+# Tables every index must have; an index written by an older version lacks the later ones
+# and gets them (the schema is all "IF NOT EXISTS") the first time it is opened.
+_TABLES = ("events", "notified")
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
@@ -124,9 +132,11 @@ class SqliteIndex:
 
     @staticmethod
     def _has_schema(conn: sqlite3.Connection) -> bool:
+        marks = ",".join("?" * len(_TABLES))
         row = conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='events'").fetchone()
-        return bool(row[0])
+            f"SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ({marks})",
+            _TABLES).fetchone()
+        return int(row[0]) == len(_TABLES)
 
     # --- writes ---------------------------------------------------------------------------
     def add(self, record: Record) -> None:
@@ -207,7 +217,48 @@ class SqliteIndex:
                 _rollback(conn)
                 raise
 
+    @contextlib.contextmanager
+    def notifying(self, since: float | None, limit: int,
+                  when: float) -> Iterator[tuple[list[Record], int]]:
+        """The records no digest has listed yet, marked as listed if the body succeeds.
+
+        Yields (the oldest ``limit`` of them, how many there are in all). Choosing and
+        marking happen in one write transaction held while the body sends the digest, so
+        two digest runs at once cannot both list a record, and a digest the MTA refused
+        marks nothing: the next run lists those records again.
+        """
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Rows of records deleted since (purge, delete) are of no more use.
+                conn.execute("DELETE FROM notified WHERE id NOT IN (SELECT id FROM records)")
+                records, total = self._unnotified(conn, since, limit)
+                conn.executemany("INSERT OR IGNORE INTO notified(id, time) VALUES (?, ?)",
+                                 [(r.id, when) for r in records])
+                yield records, total
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
     # --- reads ----------------------------------------------------------------------------
+    def _unnotified(self, conn: sqlite3.Connection, since: float | None,
+                    limit: int) -> tuple[list[Record], int]:
+        where = "WHERE r.id NOT IN (SELECT id FROM notified)"
+        params: list[object] = []
+        if since is not None:
+            where += " AND r.time >= ?"
+            params.append(since)
+        total = conn.execute(f"SELECT count(*) FROM records r {where}", params).fetchone()[0]
+        rows = conn.execute(f"SELECT r.id, r.meta FROM records r {where} "
+                            "ORDER BY r.time, r.id LIMIT ?", [*params, limit]).fetchall()
+        return self._records(conn, rows), int(total)
+
+    def unnotified(self, since: float | None, limit: int) -> tuple[list[Record], int]:
+        """What the next digest would list (oldest first, at most ``limit``), and how many."""
+        with self._connect() as conn:
+            return self._unnotified(conn, since, limit)
+
     def _events(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, list[ReleaseEvent]]:
         out: dict[str, list[ReleaseEvent]] = {i: [] for i in ids}
         for start in range(0, len(ids), 500):

@@ -104,3 +104,14 @@ class Postfix:
         config = ["-C", self.config_dir] if self.config_dir else []
         self._run(["sendmail", *config, "-G", "-i", "-f", sender, "--", *rcpts],
                   stdin=message)
+
+    def submit(self, message: bytes, sender: str, rcpts: Sequence[str]) -> None:
+        """Submit mail of our own (the digest) like any local program does.
+
+        Unlike ``reinject`` this is not a relay (no ``-G``): the MTA's rewriting of local
+        addresses applies, as for every locally written message.
+        """
+        if not rcpts:
+            raise MtaError("no recipient to send to")
+        config = ["-C", self.config_dir] if self.config_dir else []
+        self._run(["sendmail", *config, "-i", "-f", sender, "--", *rcpts], stdin=message)

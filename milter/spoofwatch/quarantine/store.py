@@ -447,6 +447,22 @@ class QuarantineStore:
         except IndexUnusable as exc:
             raise StoreError("disk_full" if exc.disk_full else "index", str(exc)) from None
 
+    def pending_digest(self, since: float | None, limit: int) -> Page:
+        """Records no digest has listed yet (oldest first): a preview, nothing is marked."""
+        self.reconcile()
+        records, total = self._index_call(self.index.unnotified, since, limit)
+        return Page(tuple(r for r in records if self.path_of(r.id).exists()), total)
+
+    @contextlib.contextmanager
+    def digesting(self, since: float | None, limit: int) -> Iterator[Page]:
+        """Records no digest has listed yet, marked as listed only if the body succeeds."""
+        self.reconcile()
+        try:
+            with self.index.notifying(since, limit, self._now()) as (records, total):
+                yield Page(tuple(r for r in records if self.path_of(r.id).exists()), total)
+        except IndexUnusable as exc:
+            raise StoreError("disk_full" if exc.disk_full else "index", str(exc)) from None
+
     def purge(self, older_than: float, now: float | None = None) -> PurgeResult:
         """Delete records quarantined more than ``older_than`` seconds before ``now``."""
         self.reconcile()
