@@ -9,17 +9,14 @@ from __future__ import annotations
 import os
 import signal
 import smtplib
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from support.dnsserver import DnsTestServer
 from support.mailfactory import make_message
-from support.milterproc import MilterProcess, write_config
-from support.postfix import Mta, PostfixInstance, SmtpSink, send
+from support.postfix import Mta, send
+from support.rig import mta_rig
 
 FOREIGN_IP = "203.0.113.66"
 FORGED = make_message("Campaign <news@campaign.example>", "voter@recipient.example",
@@ -28,29 +25,8 @@ FORGED = make_message("Campaign <news@campaign.example>", "voter@recipient.examp
 
 @pytest.fixture(scope="module")
 def ops_mta(dns_server: DnsTestServer) -> Iterator[Mta]:
-    base = Path(tempfile.mkdtemp(prefix="spoofwatch-ops-"))
-    os.chmod(base, 0o755)  # the postfix user must reach the milter socket and the queue
-    sink = SmtpSink()
-    sink.start()
-    run = base / "run"
-    run.mkdir()
-    os.chmod(run, 0o755)
-    spec = f"unix:{run}/spoofwatch.sock"
-    config = write_config(base, dns_port=dns_server.port, socket_spec=spec,
-                          socket_group="postfix")
-    milter = MilterProcess(config, spec, base / "milter.log")
-    milter.start()
-    postfix = PostfixInstance(base / "postfix", spec, sink.port,
-                              milter_default_action="tempfail")
-    postfix.configure()
-    postfix.start()
-    try:
-        yield Mta(postfix, sink, milter, base)
-    finally:
-        postfix.stop()
-        milter.stop()
-        sink.stop()
-        subprocess.run(["rm", "-rf", str(base)], check=False)
+    with mta_rig("spoofwatch-ops-", dns_server.port) as rig:
+        yield rig
 
 
 @pytest.fixture()
@@ -59,7 +35,7 @@ def rig(ops_mta: Mta, dns: DnsTestServer) -> Mta:
     dns.add("_dmarc.campaign.example", "TXT", "v=DMARC1; p=reject")
     ops_mta.sink.clear()
     ops_mta.postfix.clear_queue()
-    milter: MilterProcess = ops_mta.milter  # type: ignore[assignment]
+    milter = ops_mta.milter
     if milter.proc is None or milter.proc.poll() is not None:
         milter.start()
     return ops_mta
@@ -80,7 +56,7 @@ def _mail_flows(mta: Mta) -> None:
 def test_message_is_deferred_when_the_worker_dies_mid_message_and_flows_after_restart(
     rig: Mta,
 ) -> None:
-    milter: MilterProcess = rig.milter  # type: ignore[assignment]
+    milter = rig.milter
     head, _, tail = FORGED.partition(b"\r\n\r\n")
     with smtplib.SMTP("127.0.0.1", rig.postfix.port, timeout=30) as smtp:
         smtp.ehlo("test-client.example")
@@ -103,7 +79,7 @@ def test_message_is_deferred_when_the_worker_dies_mid_message_and_flows_after_re
 
 
 def test_mail_is_deferred_while_the_milter_is_stopped_and_flows_after_start(rig: Mta) -> None:
-    milter: MilterProcess = rig.milter  # type: ignore[assignment]
+    milter = rig.milter
     milter.signal(signal.SIGTERM)
     assert milter.wait(timeout=15) == 0
     code = _send_forged(rig)
@@ -114,7 +90,7 @@ def test_mail_is_deferred_while_the_milter_is_stopped_and_flows_after_start(rig:
 
 
 def test_sighup_reload_does_not_interrupt_mail(rig: Mta) -> None:
-    milter: MilterProcess = rig.milter  # type: ignore[assignment]
+    milter = rig.milter
     worker = milter.worker_pid()
     reloads = milter.log().count("configuration reloaded from")
     milter.signal(signal.SIGHUP)

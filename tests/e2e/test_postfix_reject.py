@@ -34,7 +34,6 @@ def _reload_with(milter: MilterProcess, policy: Path) -> None:
 @pytest.fixture()
 def strict_mta(clean_mta: Mta) -> Iterator[Mta]:
     milter = clean_mta.milter
-    assert isinstance(milter, MilterProcess)
     _reload_with(milter, POLICIES / "strict.yaml")
     try:
         yield clean_mta

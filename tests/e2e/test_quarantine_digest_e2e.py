@@ -9,22 +9,20 @@ where Postfix's non-SMTP path (sendmail, pickup) says local mail comes from.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from spoofwatch.quarantine.store import QuarantineStore
 from support import seeds
 from support.dnsserver import DnsTestServer
-from support.milterproc import REPO, MilterProcess, write_config
-from support.postfix import Mta, PostfixInstance, SmtpSink, send
+from support.milterproc import REPO
+from support.postfix import Mta, send
+from support.rig import mta_rig
 
 ADMIN = "admin@recipient.example"
 DIGEST_FROM = "spoofwatch@mx.test.example"
@@ -32,29 +30,9 @@ DIGEST_FROM = "spoofwatch@mx.test.example"
 
 @pytest.fixture(scope="module")
 def rig(dns_server: DnsTestServer) -> Iterator[Mta]:
-    base = Path(tempfile.mkdtemp(prefix="spoofwatch-qdigest-"))
-    os.chmod(base, 0o755)  # the postfix user must reach the milter socket
-    sink = SmtpSink()
-    sink.start()
-    run_dir = base / "run"
-    run_dir.mkdir()
-    os.chmod(run_dir, 0o755)
-    spec = f"unix:{run_dir}/spoofwatch.sock"
-    config = write_config(base, dns_port=dns_server.port, socket_spec=spec,
-                          socket_group="postfix", quarantine_dir=base / "quarantine",
-                          trusted_networks=("127.0.0.0/8", "::1/128"))
-    milter = MilterProcess(config, spec, base / "milter.log")
-    milter.start()
-    postfix = PostfixInstance(base / "postfix", spec, sink.port)
-    try:
-        postfix.configure()
-        postfix.start()
-        yield Mta(postfix, sink, milter, base)
-    finally:
-        postfix.stop()
-        milter.stop()
-        sink.stop()
-        subprocess.run(["rm", "-rf", str(base)], check=False)
+    with mta_rig("spoofwatch-qdigest-", dns_server.port, quarantine=True,
+                 trusted_networks=("127.0.0.0/8", "::1/128")) as built:
+        yield built
 
 
 @pytest.fixture

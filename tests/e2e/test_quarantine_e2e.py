@@ -11,9 +11,7 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,34 +19,15 @@ from spoofwatch.message import Message
 from spoofwatch.quarantine.store import Problem, QuarantineStore
 from support import seeds
 from support.dnsserver import DnsTestServer
-from support.milterproc import REPO, MilterProcess, write_config
-from support.postfix import Mta, PostfixInstance, SmtpSink, send
+from support.milterproc import REPO
+from support.postfix import Mta, send
+from support.rig import mta_rig
 
 
 @pytest.fixture(scope="module")
 def rig(dns_server: DnsTestServer) -> Iterator[Mta]:
-    base = Path(tempfile.mkdtemp(prefix="spoofwatch-qe2e-"))
-    os.chmod(base, 0o755)  # the postfix user must reach the milter socket
-    sink = SmtpSink()
-    sink.start()
-    run_dir = base / "run"
-    run_dir.mkdir()
-    os.chmod(run_dir, 0o755)
-    spec = f"unix:{run_dir}/spoofwatch.sock"
-    config = write_config(base, dns_port=dns_server.port, socket_spec=spec,
-                          socket_group="postfix", quarantine_dir=base / "quarantine")
-    milter = MilterProcess(config, spec, base / "milter.log")
-    milter.start()
-    postfix = PostfixInstance(base / "postfix", spec, sink.port)
-    try:
-        postfix.configure()
-        postfix.start()
-        yield Mta(postfix, sink, milter, base)
-    finally:
-        postfix.stop()
-        milter.stop()
-        sink.stop()
-        subprocess.run(["rm", "-rf", str(base)], check=False)
+    with mta_rig("spoofwatch-qe2e-", dns_server.port, quarantine=True) as built:
+        yield built
 
 
 @pytest.fixture

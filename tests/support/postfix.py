@@ -22,13 +22,9 @@ from email import message_from_bytes
 from email.message import Message as EmailMessage
 from pathlib import Path
 
+from .milterproc import MilterProcess, free_port
+
 POSTFIX_ETC = Path("/etc/postfix")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the sink: a minimal SMTP server that stores what it receives ----------------------------
@@ -146,7 +142,7 @@ class PostfixInstance:
         self.queue = base / "queue"
         self.data = base / "data"
         self.maillog = base / "maillog"
-        self.port = _free_port()
+        self.port = free_port()
         self.milter_socket = milter_socket
         self.sink_port = sink_port
         self.milter_default_action = milter_default_action
@@ -352,5 +348,5 @@ class Mta:
 
     postfix: PostfixInstance
     sink: SmtpSink
-    milter: object  # support.milterproc.MilterProcess
+    milter: MilterProcess
     base: Path
