@@ -45,14 +45,6 @@ def cleanup_actions(message: Message, authserv_id: str) -> list[Action]:
     return actions
 
 
-def verdict_header(verdict: Verdict) -> str:
-    return header_value(verdict)
-
-
-def reasons_header(verdict: Verdict) -> str:
-    return reasons_value(verdict)
-
-
 def plan(report_verdict: Verdict, message: Message, config: Config,
          ar_value: str | None) -> tuple[tuple[Action, ...], tuple[str, ...]]:
     """Turn a verdict into actions; in monitor mode also say what enforcement would do."""
@@ -61,8 +53,8 @@ def plan(report_verdict: Verdict, message: Message, config: Config,
     actions: list[Action] = cleanup_actions(message, config.authserv_id)
     if ar_value is not None:
         actions.append(AddHeader("Authentication-Results", fold_results(ar_value), top=True))
-    actions.append(AddHeader(VERDICT_HEADER, verdict_header(report_verdict)))
-    actions.append(AddHeader(REASONS_HEADER, reasons_header(report_verdict)))
+    actions.append(AddHeader(VERDICT_HEADER, header_value(report_verdict)))
+    actions.append(AddHeader(REASONS_HEADER, reasons_value(report_verdict)))
     enforcing: list[Action] = []
     if "banner" in wanted:
         enforcing.extend(_banner(message, policy, report_verdict))
