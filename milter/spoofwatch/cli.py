@@ -194,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     logging.getLogger().setLevel(config.logging.level.upper())
-    return run(args.config)
+    return run(args.config, config)
 
 
 def main(argv: list[str] | None = None) -> int:

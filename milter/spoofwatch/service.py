@@ -663,12 +663,12 @@ def _start_metrics(service: Service, config: Config) -> Endpoint | None:
         return None
 
 
-def worker_main(config_path: str, control_fd: int | None) -> int:
-    """The libmilter process. Returns its exit status."""
+def worker_main(config_path: str, control_fd: int | None, config: Config) -> int:
+    """The libmilter process (``config`` was loaded from ``config_path`` before the fork;
+    reloads read the path again). Returns its exit status."""
     # Before any thread exists: libmilter's signal thread sigwait()s these, which only
     # works when every thread blocks them (threads inherit the mask of their creator).
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    config = load_config(config_path)
     service = Service.create(config)
     endpoint = _start_metrics(service, config)
 
@@ -699,10 +699,13 @@ def use_safe_log_format() -> None:
         handler.setFormatter(SafeFormatter(LOG_FORMAT))
 
 
-def run(config_path: str) -> int:
-    """``spoofwatch run``: the supervisor, which forks the libmilter worker."""
+def run(config_path: str, config: Config) -> int:
+    """``spoofwatch run``: the supervisor, which forks the libmilter worker.
+
+    ``config`` is the validated configuration from ``config_path`` (loaded once, before
+    the fork, so a broken file fails at once; the worker inherits it).
+    """
     from .supervisor import supervise
 
     use_safe_log_format()
-    load_config(config_path)  # fail before forking when the file is broken
-    return supervise(lambda control_fd: worker_main(config_path, control_fd))
+    return supervise(lambda control_fd: worker_main(config_path, control_fd, config))
