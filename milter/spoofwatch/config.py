@@ -53,6 +53,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "reply_to_diversion": 3.0,
     "threat_content": 6.0,
     "dnsbl_listed": 2.0,
+    # Part of the message could not be read as a whole (hostile MIME, limits reached):
+    # visible in the reasons, but not evidence about the sender.
+    "unreadable_structure": 1.0,
 }
 
 _REPLY_RE = re.compile(r"^[45]\d\d [45]\.\d{1,3}\.\d{1,3} [\x20-\x7e]{1,400}$")
