@@ -88,17 +88,24 @@ def _truncate(pieces: list[str], max_len: int) -> str:
     return "".join(kept) + _ELLIPSIS
 
 
-# ECMA-48 sequences: CSI (ESC [ or the 8-bit U+009B) with parameters and a
-# final byte; OSC/DCS/SOS/PM/APC strings ended by BEL or ST (ESC \ or U+009C)
-# or by the end of the text; two-character escapes (ESC + one byte, with
-# optional intermediates).
+# ECMA-48 sequences introduced by ESC: CSI (ESC [) with parameters and a final
+# byte; OSC/DCS/SOS/PM/APC strings (ESC ] P X ^ _) ended by BEL or ST (ESC \ or
+# U+009C); two-character escapes (ESC + one byte, with optional intermediates).
+# A string without its terminator is not swallowed to the end of the text (that
+# hid the rest of a message from the reviewer): only ESC and its introducer go
+# (third branch) and the rest, plain text once the ESC is gone, is shown.
+# Linear time: a string body cannot contain ESC, so the bodies scanned from
+# successive ESCs never overlap, and no other part can repeat.
+# The 8-bit C1 forms (U+009B CSI, U+009D OSC ...) are not treated as sequences:
+# in mail they are almost always mislabelled Windows-1252 or ISO-8859-1 text, so
+# terminal_safe shows each one escaped ("\x9d") and keeps what follows it.
 _TERMINAL_SEQUENCE = re.compile(
     r"""
-      (?:\x1b\[|\x9b) [\x30-\x3f]* [\x20-\x2f]* [\x40-\x7e]?
-    | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]) .*? (?:\x07|\x1b\\|\x9c|$)
+      \x1b\[ [\x30-\x3f]* [\x20-\x2f]* [\x40-\x7e]?
+    | \x1b[\]PX^_] [^\x07\x1b\x9c]* (?:\x07|\x1b\\|\x9c)
     | \x1b [\x20-\x2f]* [\x30-\x7e]?
     """,
-    re.VERBOSE | re.DOTALL,
+    re.VERBOSE,
 )
 
 # Bidi embedding/override/isolate controls and marks: they reorder what the
@@ -113,17 +120,25 @@ def terminal_safe(text: str) -> str:
 
     Newlines and tabs stay (the text may be multi-line); CR goes because it
     lets text overwrite what was printed before it on the same line. Printable
-    non-ASCII stays. Undecodable bytes (lone surrogates) become U+FFFD so that
-    printing can not fail with an encoding error.
+    non-ASCII stays. C1 controls (U+0080-U+009F) are shown escaped as ``\\x9d``
+    and undecodable bytes (lone surrogates from ``surrogateescape``) as the
+    byte, ``\\xff``: the reader sees that something odd is there, a terminal
+    never acts on it, printing cannot fail with an encoding error, and the text
+    after it is shown.
     """
     text = _TERMINAL_SEQUENCE.sub("", text)
     out: list[str] = []
     for ch in text:
+        code = ord(ch)
         if ch in ("\n", "\t"):
             out.append(ch)
+        elif 0x80 <= code <= 0x9F:
+            out.append(f"\\x{code:02x}")
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
         elif ch in _BIDI_CONTROLS or unicodedata.category(ch) == "Cc":
             continue
-        elif 0xD800 <= ord(ch) <= 0xDFFF:
+        elif 0xD800 <= code <= 0xDFFF:
             out.append("\ufffd")
         else:
             out.append(ch)

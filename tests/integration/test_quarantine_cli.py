@@ -203,6 +203,25 @@ def test_show_never_prints_escape_sequences_or_bidi_controls(
     assert "click red exe.gnp" in cli(config_file, "show", record_id).stdout
 
 
+def test_show_escapes_a_c1_byte_and_shows_the_rest_of_the_body(
+    config: Config, config_file: Path
+) -> None:
+    """Repro quarantine_show_c1_hides_body.eml: ISO-8859-1 text with byte 0x9D (8-bit OSC)."""
+    raw = (REPO / "tests" / "data" / "repro" / "quarantine_show_c1_hides_body.eml").read_bytes()
+    held, report = analysed(config, raw)
+    record_id = save(config, held, report, 1_700_000_000.0)
+    result = cli(config_file, "show", record_id)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.split("\nText (", 1)[1].splitlines()[1:]
+    assert text == [
+        "  Reminder: vote on Nov 3",  # extract_text puts the subject first
+        "  ",
+        "  Friendly reminder: polls open at 7am.\\x9d",
+        "  We know you are registered as a Democrat. We are in possession of all your "
+        "information. You will vote for Trump on Election Day or we will come after you.",
+    ]
+
+
 # --- failures: clear message, non-zero exit, nothing changed ------------------------------
 def test_a_nonexistent_id_exits_1(config_file: Path, two_records: dict[str, str]) -> None:
     for command in ("show", "release", "delete"):

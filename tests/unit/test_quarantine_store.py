@@ -612,5 +612,6 @@ def test_show_lets_no_escape_sequence_or_bidi_control_reach_the_terminal(
     for bad in ("\x1b", "\x07", "\x9b", "\r", "\u202e", "\u2066", "\u200f"):
         assert bad not in out
     assert "Subject:          Vote [Hgnp.exe now \\ " not in out  # nothing half-stripped
-    assert "Vote gnp.exe  now" in out
+    # The 8-bit CSI is shown escaped, so it does nothing and hides nothing.
+    assert "Vote gnp.exe \\x9b31m now" in out
     assert decode_record(store.path_of(record_id).read_bytes())[1] == raw

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from spoofwatch.textsafe import ascii_safe, decode_words, fold_header, terminal_safe
@@ -73,8 +75,8 @@ def test_terminal_safe_strips_osc_title_sequences() -> None:
     assert terminal_safe("a\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\b") == "alinkb"
 
 
-def test_terminal_safe_strips_eight_bit_csi() -> None:
-    assert terminal_safe("a\x9b2Jb") == "ab"
+def test_terminal_safe_shows_eight_bit_csi_escaped_so_it_does_nothing() -> None:
+    assert terminal_safe("a\x9b2Jb") == "a\\x9b2Jb"
 
 
 def test_terminal_safe_strips_bidi_overrides() -> None:
@@ -90,12 +92,38 @@ def test_terminal_safe_keeps_newlines_tabs_and_printable_unicode() -> None:
     assert terminal_safe("Müller\tcafé\nline 2") == "Müller\tcafé\nline 2"
 
 
-def test_terminal_safe_replaces_undecodable_bytes() -> None:
-    assert terminal_safe("Jos\udce9") == "Jos\ufffd"
+def test_terminal_safe_shows_undecodable_bytes_as_the_byte() -> None:
+    assert terminal_safe("Jos\udce9 <x\udcff@example.com>") == "Jos\\xe9 <x\\xff@example.com>"
 
 
-def test_terminal_safe_unterminated_osc_is_removed_to_the_end() -> None:
-    assert terminal_safe("ok\x1b]0;never ends") == "ok"
+def test_terminal_safe_unterminated_osc_loses_its_introducer_and_keeps_the_text() -> None:
+    assert terminal_safe("ok\x1b]0;never ends\nline 2") == "ok0;never ends\nline 2"
+
+
+def test_terminal_safe_c1_byte_is_shown_escaped_and_the_rest_of_the_text_stays() -> None:
+    # ISO-8859-1 text with byte 0x9D (U+009D, the 8-bit OSC) used to hide all that followed.
+    text = "polls open at 7am.\x9d\r\nWe know you are registered.\n"
+    assert terminal_safe(text) == "polls open at 7am.\\x9d\nWe know you are registered.\n"
+    for c1 in ("\x90", "\x98", "\x9b", "\x9c", "\x9e", "\x9f", "\x80"):
+        assert terminal_safe(f"a{c1}b\x07c") == f"a\\x{ord(c1):02x}bc"
+
+
+def test_terminal_safe_terminated_strings_still_go_whole_after_an_unterminated_one() -> None:
+    assert terminal_safe("a\x1b]0;x\x1b[31mb\x1b]2;title\x1b\\c\x1bP1$q\x9cd") == "a0;xbcd"
+
+
+@pytest.mark.parametrize("unit", ["\x1b]", "\x1b]a", "\x1b[", "\x1b", "\x9d", "\x1bP;"])
+def test_terminal_safe_is_linear_on_repeated_introducers(unit: str) -> None:
+    """Work grows with the text, not with its square (CPU-time ratio, not a wall clock)."""
+    def cost(n: int) -> float:
+        text = unit * n + "tail"
+        start = time.process_time()
+        for _ in range(3):
+            terminal_safe(text)
+        return time.process_time() - start
+
+    small, large = cost(20_000), cost(160_000)
+    assert large / max(small, 1e-3) < 8 * 3  # 8x the text: linear ~8x, quadratic ~64x
 
 
 # --- fold_header ----------------------------------------------------------------
