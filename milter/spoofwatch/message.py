@@ -26,7 +26,6 @@ Postfix and Python's email package do with broken input:
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -160,16 +159,22 @@ class Message:
         """The message parsed by Python's email package (policy.default), for MIME walking.
 
         Parsed once per Message and cached; treat the result as read-only,
-        since every caller shares it.
+        since every caller shares it. The parser raises on some hostile
+        structure (RecursionError) and is slow on very many parts: mail from
+        outside is read through ``detect.textextract.read_text``, which checks
+        the shape first.
         """
-        return self._parsed
-
-    @functools.cached_property
-    def _parsed(self) -> EmailMessage:
-        # cached_property writes straight into the instance __dict__, which a
-        # frozen dataclass (without slots) allows; eq/hash only look at fields.
-        parser = BytesParser(policy=default_policy)
-        return parser.parsebytes(self.as_bytes())
+        parsed = self.__dict__.get("_parsed")
+        if parsed is None:
+            parsed = BytesParser(policy=default_policy).parsebytes(self.as_bytes())
+            # A plain memo in the instance __dict__ (a frozen dataclass without slots
+            # allows it; eq/hash only look at fields), not functools.cached_property:
+            # on Python 3.11 that takes one lock per class, so one slow parse would
+            # hold up every other message in every thread. Two threads parsing the
+            # same Message at once both parse; the later result is kept.
+            object.__setattr__(self, "_parsed", parsed)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
 
     def without_headers(self, predicate: Callable[[str, str], bool]) -> Message:
         """A copy without the fields for which ``predicate(name, raw_value)`` is true.

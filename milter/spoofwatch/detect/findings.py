@@ -20,7 +20,7 @@ from .impersonation import (
     non_mail_findings,
     reply_to_findings,
 )
-from .textextract import extract_text, normalize_text
+from .textextract import normalize_text, read_text
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,20 @@ class DetectionInput:
 
 
 def threat_findings(message: Message, config: Config) -> list[Finding]:
+    """threat_content from the text a reader sees, plus an unreadable_structure finding
+    for each thing that stopped the normal reading (read_text then read on tolerantly)."""
     policy = config.policy
-    try:
-        text = normalize_text(extract_text(message.email()))
-    except Exception:
-        log.warning("text extraction failed; content not scored", exc_info=True)
-        return []
-    result = score_text(text, config.detection.patterns)
+    reading = read_text(message)
+    findings = [
+        Finding("unreadable_structure", policy.weight("unreadable_structure"), u.sentence,
+                detail=u.detail)
+        for u in reading.unreadable
+    ]
+    for unreadable in reading.unreadable:
+        log.info("unreadable structure: %s", unreadable.sentence)
+    result = score_text(normalize_text(reading.text), config.detection.patterns)
     if result.score < policy.threat_min_score:
-        return []
+        return findings
     phrases = "; ".join(dict.fromkeys(ascii_safe(m.phrase, 60) for m in result.matches[:5]))
     categories = ", ".join(c.replace("_", " ") for c in result.categories)
     return [Finding(
@@ -51,7 +56,7 @@ def threat_findings(message: Message, config: Config) -> list[Finding]:
         f"The text intimidates or coerces the reader ({categories}; content score "
         f"{result.score:g}): {phrases}.",
         detail=tuple(("phrase", ascii_safe(m.phrase, 80)) for m in result.matches[:10]),
-    )]
+    ), *findings]
 
 
 def dnsbl_findings(envelope: Envelope, config: Config, lookup: Lookup) -> list[Finding]:

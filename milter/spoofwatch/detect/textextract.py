@@ -8,10 +8,17 @@ Cyrillic/Greek/other look-alike letters, digits written for letters.
 
 Both functions work on attacker-controlled input and are bounded: they never raise and
 their running time is linear in the (capped) size of what they read.
+
+:func:`read_text` is what the threat check uses on a :class:`spoofwatch.message.Message`:
+the standard parser reads mail of ordinary shape; mail it must not be given (more parts
+or nesting than :mod:`spoofwatch.mime` allows) or cannot read (it raised) is read by the
+tolerant reader of :mod:`spoofwatch.mime`, and what could not be read the normal way is
+reported, so a message we could not fully read is never rated lower than one we could.
 """
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import logging
 import re
@@ -20,17 +27,29 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
 
+from .. import message as rawmessage
+from ..mime import (
+    MAX_MIME_DEPTH,
+    MAX_MIME_PARTS,
+    Leaf,
+    LimitReached,
+    RawText,
+    Subject,
+    exceeds_parser_limits,
+    walk,
+)
 from ..textsafe import decode_words
 
 log = logging.getLogger(__name__)
 
-__all__ = ["extract_text", "html_to_text", "normalize_text"]
+__all__ = ["TextReading", "Unreadable", "extract_text", "html_to_text", "normalize_text",
+           "read_text"]
 
-# Bounds on hostile structure. Real mail has a handful of parts and rarely more than
-# three or four levels of nesting (a forwarded message inside a digest inside a
-# multipart/mixed); anything beyond these is skipped, not an error.
-_MAX_PARTS = 256
-_MAX_DEPTH = 24
+# Bounds on hostile structure: the limits of spoofwatch.mime (the reasons are there).
+# extract_text skips what lies beyond them; read_text hands such mail to the tolerant
+# reader, which reads it as raw text and says so.
+_MAX_PARTS = MAX_MIME_PARTS
+_MAX_DEPTH = MAX_MIME_DEPTH
 # How much of one part's source is read, relative to max_chars. HTML carries markup, so
 # its source may be much longer than the text it renders to.
 _TEXT_SOURCE_FACTOR = 2
@@ -191,15 +210,23 @@ class _Budget:
     parts_left: int = _MAX_PARTS
     chars: int = 0
     pieces: list[str] = field(default_factory=list)
+    # what the standard parser's walk could not read: "limit" or "part" per occurrence
+    failures: list[str] = field(default_factory=list)
 
     def full(self) -> bool:
         return self.chars >= self.max_chars or self.parts_left <= 0
+
+    def room(self) -> int:
+        return max(0, self.max_chars - self.chars)
 
     def add(self, text: str) -> None:
         text = text.strip()
         if text:
             self.pieces.append(text)
             self.chars += len(text) + len(_PIECE_SEPARATOR)
+
+    def text(self) -> str:
+        return _PIECE_SEPARATOR.join(self.pieces)[: self.max_chars]
 
 
 def _subject(msg: Message) -> str:
@@ -217,8 +244,11 @@ def _subject(msg: Message) -> str:
     return ""
 
 
-def _leaf_text(part: Message, max_chars: int) -> str:
-    """Decoded text of a text/plain or text/html leaf part ("" for anything else)."""
+def _leaf_text(part: Message, max_chars: int) -> str | None:
+    """Decoded text of a text/plain or text/html leaf part ("" for anything else).
+
+    None when the part is text but its payload could not be read.
+    """
     try:
         ctype = part.get_content_type()
     except Exception:  # noqa: BLE001 - hostile Content-Type values
@@ -230,7 +260,7 @@ def _leaf_text(part: Message, max_chars: int) -> str:
         payload = part.get_payload(decode=True)
     except Exception:
         log.debug("payload not decodable", exc_info=True)
-        return ""
+        return None
     if isinstance(payload, str):
         payload = payload.encode("utf-8", errors="replace")
     if not isinstance(payload, bytes):
@@ -246,7 +276,11 @@ def _leaf_text(part: Message, max_chars: int) -> str:
 
 
 def _walk(root: Message, budget: _Budget) -> None:
-    """Depth-first, iteratively (no recursion on attacker-chosen depth)."""
+    """Depth-first, iteratively (no recursion on attacker-chosen depth).
+
+    A part that raises is skipped and noted in ``budget.failures`` ("part"), and so is a
+    limit reached ("limit"): the caller decides whether another reader must take over.
+    """
     stack: list[tuple[Message, int]] = [(root, 0)]
     while stack and not budget.full():
         part, depth = stack.pop()
@@ -262,14 +296,22 @@ def _walk(root: Message, budget: _Budget) -> None:
                     for inner in children:
                         budget.add(_subject(inner))
             else:
-                budget.add(_leaf_text(part, budget.max_chars - budget.chars))
+                text = _leaf_text(part, budget.max_chars - budget.chars)
+                if text is None:
+                    budget.failures.append("part")
+                budget.add(text or "")
         except Exception:
             log.debug("part skipped", exc_info=True)
+            budget.failures.append("part")
             continue
         if depth + 1 > _MAX_DEPTH:
+            if children:
+                budget.failures.append("limit")
             continue
         # Reversed so the stack pops children in document order.
         stack.extend((child, depth + 1) for child in reversed(children))
+    if stack and budget.parts_left <= 0:
+        budget.failures.append("limit")
 
 
 def extract_text(msg: EmailMessage | Message, max_chars: int = 200_000) -> str:
@@ -286,7 +328,187 @@ def extract_text(msg: EmailMessage | Message, max_chars: int = 200_000) -> str:
         _walk(msg, budget)
     except Exception:
         log.debug("text extraction stopped early", exc_info=True)
-    return _PIECE_SEPARATOR.join(budget.pieces)[:max_chars]
+        budget.failures.append("part")
+    return budget.text()
+
+
+# ----------------------------------------------------------------------------------------
+# Reading a whole message: the standard parser where it is safe, else the tolerant reader
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Something that stopped the normal reading of a message (an unreadable_structure)."""
+
+    limit: str  # "mime_parts", "mime_depth", "mime_parser", "mime_part", "mime_reader"
+    sentence: str  # a plain sentence for the reasons
+    detail: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TextReading:
+    text: str
+    unreadable: tuple[Unreadable, ...] = ()
+
+
+_LIMIT_SENTENCES = {
+    "mime_parts": (MAX_MIME_PARTS, "The message has more than {n} MIME parts; the parts "
+                                   "after the {n}th were read as raw text."),
+    "mime_depth": (MAX_MIME_DEPTH, "The MIME structure is nested deeper than {n} levels; "
+                                   "the deeper parts were read as raw text."),
+}
+# Raw text (past a limit, or a part that could not be decoded) is read at most this many
+# times the remaining character budget, after MIME delimiter and header lines are dropped.
+_RAW_SOURCE_FACTOR = 32
+_RAW_STRUCTURE_LINE = re.compile(
+    rb"(?im)^(?:--[^\r\n]*|(?:content-[a-z0-9-]*|mime-version)[ \t]*:[^\r\n]*)(?:\r\n|\r|\n)?")
+_LOOKS_LIKE_HTML = re.compile(rb"<(?:[a-zA-Z][a-zA-Z0-9]*[\s/>]|!--)")
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
+
+
+def _limit_unreadable(event: LimitReached) -> Unreadable:
+    value, sentence = _LIMIT_SENTENCES[event.limit]
+    return Unreadable(event.limit, sentence.format(n=value),
+                      (("limit", event.limit), ("max", str(event.value))))
+
+
+def _raw_text(data: bytes, room: int) -> str:
+    """Bytes read as plain text, the last resort: MIME delimiter and header lines dropped,
+    HTML rendered if it looks like HTML."""
+    data = _RAW_STRUCTURE_LINE.sub(b"", data[: room * _RAW_SOURCE_FACTOR])
+    data = data[: room * _HTML_SOURCE_FACTOR]
+    text = data.decode("utf-8", errors="replace")
+    return html_to_text(text) if _LOOKS_LIKE_HTML.search(data) else text[: room * 2]
+
+
+def _transfer_decode(data: bytes, cte: str) -> bytes:
+    """Undo a transfer encoding leniently (junk characters skipped, padding repaired)."""
+    if cte == "base64":
+        clean = _NOT_BASE64.sub(b"", data)
+        rest = len(clean) % 4
+        if rest == 1:
+            clean = clean[:-1]
+        elif rest:
+            clean += b"=" * (4 - rest)
+        return binascii.a2b_base64(clean)
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(data)
+    return data
+
+
+def _tolerant_leaf_text(leaf: Leaf, body: bytes, room: int) -> str:
+    ctype = leaf.fields.content_type
+    if ctype not in ("text/plain", "text/html"):
+        return ""
+    is_html = ctype == "text/html"
+    cap = room * (_HTML_SOURCE_FACTOR if is_html else _TEXT_SOURCE_FACTOR)
+    # Encoded source is longer than what it decodes to (base64 4:3, plus line breaks).
+    source = body[leaf.start:min(leaf.end, leaf.start + 2 * cap + 1024)]
+    payload = _transfer_decode(source, leaf.fields.cte)[:cap]
+    text = _decode_bytes(payload, leaf.fields.charset or None)
+    return html_to_text(text) if is_html else text
+
+
+def _root_subject(headers: tuple[tuple[str, str], ...]) -> str:
+    for name, value in headers:
+        if name.rstrip(" \t").lower() == "subject":
+            return _subject_text(value)
+    return ""
+
+
+def _subject_text(value: str) -> str:
+    try:
+        return decode_words(re.sub(r"\r?\n", "", value[: 16 * 1024]))
+    except Exception:  # a subject never stops the reading
+        log.debug("subject unreadable", exc_info=True)
+        return ""
+
+
+def _read_tolerant(message: rawmessage.Message, budget: _Budget,
+                   problems: list[Unreadable]) -> None:
+    """Read ``message`` with the tolerant walker; failures are caught per part."""
+    body = message.body
+    budget.add(_root_subject(message.headers))
+    try:
+        for event in walk(message.headers, body):
+            if budget.full():
+                return
+            if isinstance(event, LimitReached):
+                problems.append(_limit_unreadable(event))
+            elif isinstance(event, Subject):
+                budget.add(_subject_text(event.value))
+            elif isinstance(event, RawText):
+                budget.add(_raw_text(body[event.start:event.end], budget.room()))
+            else:
+                _read_leaf(event, body, budget, problems)
+    except Exception:
+        # A defect of the walker itself must not cost the text: read the body as raw text.
+        log.warning("tolerant MIME reader failed; reading the raw text", exc_info=True)
+        problems.append(Unreadable(
+            "mime_reader", "The MIME structure could not be followed; the message was read "
+            "as raw text.", (("limit", "mime_reader"),)))
+        budget.add(_raw_text(body, budget.room()))
+
+
+def _read_leaf(leaf: Leaf, body: bytes, budget: _Budget, problems: list[Unreadable]) -> None:
+    try:
+        budget.add(_tolerant_leaf_text(leaf, body, budget.room()))
+    except Exception as exc:
+        log.debug("MIME part not decodable; reading its raw text", exc_info=True)
+        problems.append(Unreadable(
+            "mime_part", f"A {leaf.fields.content_type} part could not be decoded "
+            f"({type(exc).__name__}); its raw text was read instead.",
+            (("limit", "mime_part"), ("error", type(exc).__name__))))
+        budget.add(_raw_text(body[leaf.start:leaf.end], budget.room()))
+
+
+def _read_standard(message: rawmessage.Message, budget: _Budget,
+                   problems: list[Unreadable]) -> bool:
+    """Read ``message`` with the standard parser; False when the tolerant reader must."""
+    try:
+        parsed = message.email()
+    except Exception as exc:  # noqa: BLE001 - RecursionError on hostile parameters or nesting
+        log.info("standard MIME parser failed (%s); using the tolerant reader",
+                 type(exc).__name__)
+        problems.append(Unreadable(
+            "mime_parser", f"The standard MIME parser could not read the message "
+            f"({type(exc).__name__}); its text was read by the tolerant reader.",
+            (("limit", "mime_parser"), ("error", type(exc).__name__))))
+        return False
+    budget.add(_subject(parsed))
+    try:
+        _walk(parsed, budget)
+    except Exception:
+        log.debug("standard walk stopped", exc_info=True)
+        budget.failures.append("part")
+    if not budget.failures:
+        return True
+    failed = budget.failures.count("part")
+    if failed:
+        problems.append(Unreadable(
+            "mime_part", f"{failed} MIME part(s) could not be read by the standard parser; "
+            "the message was read by the tolerant reader.",
+            (("limit", "mime_part"), ("parts", str(failed)))))
+    # A limit reached here is reported by the tolerant reader, which reads past it.
+    return False
+
+
+def read_text(message: rawmessage.Message, max_chars: int = 200_000) -> TextReading:
+    """The text a reader sees (as :func:`extract_text`), and what could not be read.
+
+    Mail whose shape could exceed the MIME limits never reaches the standard parser (it
+    is what is slow on such mail); mail on which it raises or a part of which it cannot
+    read is read again by the tolerant reader. Never raises; linear time.
+    """
+    problems: list[Unreadable] = []
+    max_chars = max(0, max_chars)
+    if not exceeds_parser_limits(message.body):
+        budget = _Budget(max_chars=max_chars)
+        if _read_standard(message, budget, problems):
+            return TextReading(budget.text())
+    budget = _Budget(max_chars=max_chars, parts_left=2**62)
+    _read_tolerant(message, budget, problems)
+    return TextReading(budget.text(), tuple(problems))
 
 
 # ----------------------------------------------------------------------------------------
