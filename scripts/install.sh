@@ -173,6 +173,38 @@ else
     fi
 fi
 
+# --- hand the state tree to the service user -------------------------------------------
+# Anything run as root before (an earlier `spoofwatch run` or `quarantine` command as root)
+# may have left root-owned files in the store: the release key, the index, msg/, tmp/,
+# damaged/. The service (user spoofwatch) could then read or write none of them. Give the
+# whole tree back to it. -h: a symbolic link inside is changed itself, never what it points to.
+# With DESTDIR the user is looked up in $DESTDIR/etc/passwd (by number), as the target has it.
+service_owner() {
+    local passwd="$DESTDIR/etc/passwd" group="$DESTDIR/etc/group" uid gid
+    if [ -n "$DESTDIR" ]; then
+        uid="$(awk -F: '$1 == "spoofwatch" { print $3 }' "$passwd" 2>/dev/null || true)"
+        gid="$(awk -F: '$1 == "spoofwatch" { print $3 }' "$group" 2>/dev/null || true)"
+        [ -n "$uid" ] && [ -n "$gid" ] && echo "$uid:$gid"
+    elif id -u spoofwatch >/dev/null 2>&1; then
+        echo "spoofwatch:$(id -gn spoofwatch)"
+    fi
+}
+owner="$(service_owner || true)"
+if [ -n "$owner" ]; then
+    for dir in /var/lib/spoofwatch /var/log/spoofwatch; do
+        if [ -d "$DESTDIR$dir" ]; then
+            chown -R -h "$owner" "$DESTDIR$dir"
+            say "$dir and everything in it: owned by spoofwatch"
+        fi
+    done
+    # the socket directory keeps its group (postfix), only the user changes
+    if [ -d "$DESTDIR/var/spool/postfix/spoofwatch" ]; then
+        chown -R -h "${owner%%:*}" "$DESTDIR/var/spool/postfix/spoofwatch"
+    fi
+else
+    say "no user spoofwatch yet: the ownership of /var/lib/spoofwatch is left as it is"
+fi
+
 "$venv/bin/spoofwatch" check-config --config "$DESTDIR$confdir/spoofwatch.yaml" \
     || say "the configuration has a problem (above); fix $confdir/spoofwatch.yaml before starting"
 say "done: $("$venv/bin/spoofwatch" --version)"

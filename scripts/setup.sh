@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything spoofwatch needs on Debian 12 (as root), then the package into .venv.
 #   scripts/setup.sh          runtime: build tools, libmilter, a virtualenv with spoofwatch
-#   scripts/setup.sh --test   also Postfix and the test dependencies
+#   scripts/setup.sh --test   also Postfix (installed unconfigured: no main.cf, not started;
+#                             README.md says how to configure it) and the test dependencies
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,11 +32,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
         exit 1
     fi
     echo "setup: installing ${missing[*]}"
-    # Postfix would otherwise ask how to configure itself; the tests bring their own config.
-    echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+    if printf '%s\n' "${missing[@]}" | grep -qx postfix; then
+        # Installed unconfigured (no main.cf, not started): the tests run throwaway
+        # instances of their own. The answer is only for this installation: see below.
+        bash scripts/postfix-debconf.sh preseed
+    fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ "$want_test" = 1 ] && [ "$(id -u)" = 0 ]; then
+    # Leave no "No configuration" answer behind as if the admin had given it (older
+    # versions of this script did): `dpkg-reconfigure postfix` asks again. README.md,
+    # "What the test set-up does to this machine".
+    bash scripts/postfix-debconf.sh forget
 fi
 
 # Debian's python3, not whatever python3 comes first in PATH: the venv must match the headers.

@@ -18,6 +18,7 @@ from .analyze import Report, analyze
 from .config import Config, ConfigError, load_config
 from .message import Message
 from .plan import banner_reasons
+from .postfix_check import check_socket
 from .results import Envelope, Level
 from .textsafe import terminal_safe
 
@@ -42,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate the configuration and its policy")
     check.add_argument("--config", default=DEFAULT_CONFIG)
+    check.add_argument("--postfix-config", metavar="DIR", default=None,
+                       help="Postfix configuration directory to check the socket against "
+                            "(default: the one postconf reports)")
 
     scan = sub.add_parser("scan", help="show what the milter would do with a message file")
     scan.add_argument("file", help="an RFC 5322 message (.eml); - reads standard input")
@@ -168,6 +172,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     print(f"{args.config}: OK (authserv-id {config.authserv_id}, policy {config.policy.name} "
           f"from {config.policy.path}, socket {config.milter.socket})")
+    # A warning, not an error: the file is valid, and ExecStartPre must not stop a service
+    # an admin may point at a Postfix elsewhere (or at Sendmail).
+    for warning in check_socket(config.milter.socket, args.postfix_config):
+        print(f"spoofwatch: warning: {warning}", file=sys.stderr)
     return 0
 
 

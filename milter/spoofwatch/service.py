@@ -30,6 +30,7 @@ import Milter
 import milter
 
 from . import actions as act
+from . import postfix_check
 from .actions import action_names
 from .analyze import Report, analyze
 from .config import Config, load_config
@@ -47,6 +48,7 @@ from .metrics import Endpoint, Metrics
 from .quarantine.release import ReleaseKeyError, key_path, load_or_create_key
 from .quarantine.render import held_copy
 from .quarantine.store import QuarantineStore, start_retention
+from .reloadable import changed_restart_only_keys, restart_warning
 from .results import Envelope
 from .textsafe import ascii_safe
 
@@ -202,12 +204,8 @@ class Service:
         self.decisions.reconfigure(_decision_settings(config))
         milter.set_exception_policy(
             milter.TEMPFAIL if config.fail_safe == "tempfail" else milter.ACCEPT)
-        if before is not None:
-            for what, old, new in (("milter", before.milter, config.milter),
-                                   ("metrics", before.metrics, config.metrics)):
-                if old != new:
-                    log.warning("the %s settings changed: they take effect at the next restart",
-                                what)
+        if before is not None and (keys := changed_restart_only_keys(before, config)):
+            log.warning("%s", restart_warning(keys))
 
 
 def _strip_brackets(address: str) -> str:
@@ -568,6 +566,7 @@ def serve(service: Service) -> None:
     service.apply(config)
     if spec.startswith("unix:"):
         _prepare_unix_socket(spec[5:], config.milter.socket_group)
+    postfix_check.log_socket_warnings(spec)  # a socket a chrooted smtpd cannot see: say so
     milter.setconn(libmilter_socket(spec))
     milter.settimeout(config.milter.timeout)
     milter.register(

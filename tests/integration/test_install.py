@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from support.milterproc import REPO
 
@@ -52,6 +55,31 @@ def snapshot(root: Path) -> dict[str, int]:
     return modes
 
 
+# The target's service user, as systemd-sysusers would have made it (any unused number).
+SERVICE_UID, SERVICE_GID = 64_801, 64_802
+STORE_FILES = ("var/lib/spoofwatch/quarantine/index.sqlite",
+               "var/lib/spoofwatch/quarantine/release.key",
+               "var/lib/spoofwatch/quarantine/msg/20241021053012-0a1b2c3d4e.rec",
+               "var/lib/spoofwatch/quarantine/tmp/partial",
+               "var/lib/spoofwatch/quarantine/damaged/x.rec",
+               "var/log/spoofwatch/decisions.jsonl")
+
+
+def leave_a_root_owned_store(root: Path) -> None:
+    """What `spoofwatch run` as root leaves behind, and the user the target has by now."""
+    (root / "etc/passwd").write_text(
+        f"root:x:0:0::/root:/bin/sh\n"
+        f"spoofwatch:x:{SERVICE_UID}:{SERVICE_GID}::/var/lib/spoofwatch:/usr/sbin/nologin\n")
+    (root / "etc/group").write_text(f"root:x:0:\nspoofwatch:x:{SERVICE_GID}:\n")
+    for name in STORE_FILES:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("data\n")
+        os.chown(path, 0, 0)
+    # a link planted in the store must not hand its target over
+    os.symlink("/etc/passwd", root / "var/lib/spoofwatch/quarantine/msg/link")
+
+
 @pytest.fixture(scope="module")
 def installation() -> Iterator[Installation]:
     root = Path(tempfile.mkdtemp(prefix="spoofwatch-destdir-"))
@@ -64,6 +92,7 @@ def installation() -> Iterator[Installation]:
         # strict.yaml as an older release shipped it, never edited: an upgrade replaces it
         for copy in (root / "etc/spoofwatch", root / PREFIX.lstrip("/") / "share/spoofwatch/etc"):
             (copy / "strict.yaml").write_text(OLD_RELEASE)
+        leave_a_root_owned_store(root)
         second = run_install(root)
         assert second.returncode == 0, second.stdout + second.stderr
         yield Installation(root, first, modes, second)
@@ -205,6 +234,127 @@ def test_second_run_leaves_unchanged_config_files_alone(installation: Installati
             assert f"install: {verb} /etc/spoofwatch/{name}" not in said
 
 
+def test_second_run_gives_a_root_owned_store_to_the_service_user(
+    installation: Installation,
+) -> None:
+    root = installation.root
+    tree = [root / "var/lib/spoofwatch", root / "var/log/spoofwatch"]
+    paths = [p for top in tree for p in (top, *top.rglob("*"))]
+    owners = {str(p.relative_to(root)): (p.lstat().st_uid, p.lstat().st_gid) for p in paths}
+    assert set(owners.values()) == {(SERVICE_UID, SERVICE_GID)}, owners
+    assert set(STORE_FILES) <= set(owners)
+    assert os.stat("/etc/passwd").st_uid == 0  # the link was changed, not its target
+    assert ("install: /var/lib/spoofwatch and everything in it: owned by spoofwatch"
+            in installation.second.stdout.splitlines())
+
+
 def test_second_run_reuses_the_virtualenv(installation: Installation) -> None:
     assert "creating the virtualenv" in installation.first.stdout
     assert "creating the virtualenv" not in installation.second.stdout
+
+
+# --- scripts/run.sh: the README's "run it" command ------------------------------------------
+def test_run_sh_keeps_its_socket_and_store_in_the_development_state_directory(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    log = tmp_path / "run.log"
+    env = {**os.environ, "SPOOFWATCH_SETUP": "no", "SPOOFWATCH_STATE": str(state)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["bash", str(REPO / "scripts/run.sh")], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_for_unix_socket(proc, state / "spoofwatch.sock", log)
+    finally:
+        proc.terminate()  # run.sh execs the service: this is its supervisor's PID
+        code = proc.wait(timeout=30)
+    written = yaml.safe_load((state / "spoofwatch.yaml").read_text())
+    assert written["milter"]["socket"] == f"unix:{state}/spoofwatch.sock"
+    assert written["quarantine"]["directory"] == f"{state}/quarantine"
+    assert written["policy"] == str(REPO / "policies/default.yaml")
+    assert (state / "quarantine/release.key").is_file()
+    assert stat.S_IMODE((state / "quarantine").stat().st_mode) == 0o700
+    assert code == 0, log.read_text()
+    assert (f"run: development state in {state} (socket unix:{state}/spoofwatch.sock, "
+            f"quarantine {state}/quarantine); the production paths are not touched"
+            in log.read_text())
+
+
+def wait_for_unix_socket(proc: subprocess.Popen[bytes], path: Path, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"run.sh exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(1)
+                s.connect(str(path))
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"no socket at {path} within 30 s:\n{log.read_text()}")
+
+
+# --- scripts/setup.sh --test and the machine's Postfix ----------------------------------------
+DEBCONF_QUESTION = "postfix/main_mailer_type"
+
+
+def private_debconf(directory: Path) -> dict[str, str]:
+    """The environment for a debconf database of our own, a copy of this machine's.
+
+    The tools (debconf-set-selections, debconf-communicate, debconf-show) are the real
+    ones; DEBCONF_SYSTEMRC points them at the copy, so the machine's answers stay as they are.
+    """
+    for name in ("config.dat", "templates.dat"):
+        shutil.copy(f"/var/cache/debconf/{name}", directory / name)
+    rc = directory / "debconf.conf"
+    rc.write_text(f"Config: configdb\nTemplates: templatedb\n\n"
+                  f"Name: configdb\nDriver: File\nFilename: {directory}/config.dat\n\n"
+                  f"Name: templatedb\nDriver: File\nMode: 644\n"
+                  f"Filename: {directory}/templates.dat\n")
+    return {**os.environ, "DEBCONF_SYSTEMRC": str(rc)}
+
+
+def debconf_line(env: dict[str, str]) -> str:
+    shown = subprocess.run(["debconf-show", "postfix"], env=env, capture_output=True,
+                           text=True, timeout=60, check=True).stdout
+    return next(line for line in shown.splitlines() if DEBCONF_QUESTION in line)
+
+
+def run_postfix_debconf(action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(REPO / "scripts/postfix-debconf.sh"), action], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_setup_leaves_no_recorded_no_configuration_answer_for_an_unconfigured_postfix(
+    tmp_path: Path,
+) -> None:
+    env = private_debconf(tmp_path)
+    env["POSTFIX_MAIN_CF"] = str(tmp_path / "absent-main.cf")
+    assert run_postfix_debconf("preseed", env).returncode == 0
+    # what the previous set-up left for good: the answer, marked as seen
+    assert debconf_line(env) == f"* {DEBCONF_QUESTION}: No configuration"
+    forgotten = run_postfix_debconf("forget", env)
+    assert forgotten.returncode == 0, forgotten.stderr
+    # unseen: dpkg-reconfigure asks again; the value keeps unattended upgrades inert
+    assert debconf_line(env) == f"  {DEBCONF_QUESTION}: No configuration"
+    assert forgotten.stdout.endswith("To make it this machine's mail server: "
+                                     "dpkg-reconfigure postfix\n")
+
+
+def test_setup_leaves_the_answer_of_a_configured_postfix_alone(tmp_path: Path) -> None:
+    env = private_debconf(tmp_path)
+    (tmp_path / "main.cf").write_text("compatibility_level = 3.6\n")
+    env["POSTFIX_MAIN_CF"] = str(tmp_path / "main.cf")
+    subprocess.run(["debconf-set-selections"], input=f"postfix {DEBCONF_QUESTION} select "
+                   "Internet Site\n", env=env, text=True, check=True, timeout=60)
+    forgotten = run_postfix_debconf("forget", env)
+    assert (forgotten.returncode, forgotten.stdout) == (0, "")
+    assert debconf_line(env) == f"* {DEBCONF_QUESTION}: Internet Site"
+
+
+def test_setup_script_preseeds_only_for_an_installation_and_then_forgets() -> None:
+    script = (REPO / "scripts/setup.sh").read_text()
+    assert "debconf-set-selections" not in script  # only through postfix-debconf.sh
+    assert script.index("postfix-debconf.sh preseed") < script.index("apt-get install") \
+        < script.index("postfix-debconf.sh forget")

@@ -238,3 +238,30 @@ def test_worker_stops_when_its_supervisor_is_killed(
     assert not process_alive(worker)
     assert re.search(r"the supervisor is gone: stopping", proc.log())
     assert not Path(spec[5:]).exists()
+
+
+def test_reload_names_the_milter_keys_it_cannot_apply_and_keeps_the_old_socket(
+    dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
+) -> None:
+    _zone(dns)
+    spec, moved = f"unix:{workdir}/spoofwatch.sock", f"unix:{workdir}/moved.sock"
+    config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
+    proc = MilterProcess(config, spec, workdir / "milter.log")
+    proc.start()
+    try:
+        # socket and timeout need a restart; spool_threshold is read per message
+        text = config.read_text().replace(spec, moved).replace("  timeout: 30", "  timeout: 45")
+        config.write_text(text.replace("milter:\n", "milter:\n  spool_threshold: 4096\n", 1))
+        proc.signal(signal.SIGHUP)
+        proc.wait_for_log("configuration reloaded from")
+        log = proc.wait_for_log("reload did not apply")
+        still_served = _send_forged(spec)
+    finally:
+        code = proc.stop()
+    assert ("reload did not apply milter.socket, milter.timeout: they take effect at the "
+            "next restart (systemctl restart spoofwatch); the service keeps running with "
+            "the old values") in log
+    assert "spool_threshold" not in log
+    assert _tagged(still_served)
+    assert not Path(moved[5:]).exists()
+    assert code == 0

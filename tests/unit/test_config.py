@@ -26,7 +26,7 @@ def _config(tmp_path: Path, body: str) -> Path:
 def test_bundled_configuration_loads() -> None:
     config = load_config(POLICIES / "spoofwatch.yaml")
     assert config.authserv_id == "mx.example.org"
-    assert config.milter.socket == "unix:/run/spoofwatch/spoofwatch.sock"
+    assert config.milter.socket == "unix:/var/spool/postfix/spoofwatch/spoofwatch.sock"
     assert config.milter.socket_mode == 0o660
     assert config.policy.name == "default"
     assert config.fail_safe == "accept"
