@@ -351,3 +351,15 @@ def test_scan_judges_a_spoof_under_the_memory_rule(
     assert (report["level"], proc.returncode) == ("spoof", 2)
     assert report["dmarc"]["result"] == "fail"
 
+
+
+def test_unit_may_write_the_bundled_configurations_socket_directory() -> None:
+    # the service must be able to create its socket where the shipped config puts it,
+    # and that directory must be the one the tmpfiles snippet makes for group postfix
+    socket_path = yaml.safe_load(BUNDLED_CONFIG.read_text())["milter"]["socket"]
+    assert socket_path == "unix:/var/spool/postfix/spoofwatch/spoofwatch.sock"
+    directory = socket_path[5:].rsplit("/", 1)[0]
+    assert unit_settings(UNIT.read_text())["ReadWritePaths"] == [f"-{directory}"]
+    tmpfiles = (REPO / "systemd" / "spoofwatch-postfix.tmpfiles").read_text().splitlines()
+    assert [line for line in tmpfiles if line and not line.startswith("#")] == [
+        f"d {directory} 2750 spoofwatch postfix -"]
