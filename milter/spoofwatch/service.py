@@ -47,7 +47,7 @@ from .message import Message
 from .metrics import Endpoint, Metrics
 from .quarantine.release import ReleaseKeyError, key_path, load_or_create_key
 from .quarantine.render import held_copy
-from .quarantine.store import QuarantineStore, start_retention
+from .quarantine.store import QuarantineStore, open_service_store, start_retention
 from .reloadable import changed_restart_only_keys, restart_warning
 from .results import Envelope
 from .textsafe import ascii_safe
@@ -81,7 +81,8 @@ def make_runtime(config: Config, resolver: Resolver) -> Runtime:
             key = load_or_create_key(key_path(q.directory, q.release_key_file))
         except ReleaseKeyError as exc:
             log.error("quarantine releases will not pass: %s", exc)
-    return Runtime(config, resolver, key, QuarantineStore(q.directory) if q.directory else None)
+    # open_service_store logs once what keeps the store from being used (and the fix)
+    return Runtime(config, resolver, key, open_service_store(q.directory) if q.directory else None)
 
 
 @dataclass(frozen=True)

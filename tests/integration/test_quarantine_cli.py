@@ -222,6 +222,30 @@ def test_show_escapes_a_c1_byte_and_shows_the_rest_of_the_body(
     ]
 
 
+def test_a_record_whose_recipient_is_not_utf8_is_listed_found_and_shown(
+    config: Config, config_file: Path
+) -> None:
+    """The service keeps raw envelope bytes as surrogateescape text; SQLite refused them."""
+    rcpt = b"v\xf6ter@recipient.example".decode("utf-8", "surrogateescape")
+    held, report = analysed(config, seeds.plain(), rcpts=(rcpt,))
+    record_id = save(config, held, report, 1_700_000_000.0)
+    listed = cli(config_file, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split()[:6] == [
+        record_id, "2023-11-14", "22:13", "threat", "info@officialproudboys.com",
+        "v\\xf6ter@recipient.example"]
+    by_rcpt = subprocess.run(
+        [sys.executable, "-m", "spoofwatch.cli_quarantine", "list", "--json",
+         "--rcpt", b"V\xf6TER@recipient.example", "--config", str(config_file)],
+        capture_output=True, timeout=60, cwd=REPO)
+    assert by_rcpt.returncode == 0, by_rcpt.stderr
+    (record,) = json.loads(by_rcpt.stdout)["records"]
+    assert (record["id"], record["rcpts"]) == (record_id, [rcpt])
+    shown = cli(config_file, "show", record_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "  RCPT TO:          v\\xf6ter@recipient.example" in shown.stdout.splitlines()
+
+
 # --- failures: clear message, non-zero exit, nothing changed ------------------------------
 def test_a_nonexistent_id_exits_1(config_file: Path, two_records: dict[str, str]) -> None:
     for command in ("show", "release", "delete"):

@@ -278,6 +278,75 @@ def test_temporary_files_of_dead_writers_are_never_listed_and_are_removed(
     assert sorted(p.name for p in store.tmp_dir.iterdir()) == [live.name]
 
 
+# --- bytes that are not UTF-8 ----------------------------------------------------------------
+def _raw(data: bytes) -> str:
+    """Raw bytes as the service holds them (surrogateescape)."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def test_a_recipient_with_a_non_utf8_byte_is_kept_listed_found_and_shown(
+    store: QuarantineStore, config: Config
+) -> None:
+    rcpt = _raw(b"v\xf6ter@recipient.example")
+    raw, report = seed_report(config, rcpts=(rcpt, "other@recipient.example"))
+    record_id = store.save(raw, report, "4XyZ1B2C3")
+    assert record_id is not None
+    assert store.path_of(record_id).exists()
+    assert store.index.ids() == {record_id}
+    page = store.list()
+    assert [r.id for r in page.records] == [record_id]
+    assert page.records[0].rcpts == (rcpt, "other@recipient.example")  # byte for byte
+    assert [r.id for r in store.list(Filter(rcpt=rcpt.upper())).records] == [record_id]
+    loaded = store.read(record_id)
+    assert not isinstance(loaded, Problem)
+    assert loaded[1] == raw
+    assert ("  RCPT TO:          v\\xf6ter@recipient.example, other@recipient.example"
+            in show_text(*loaded).splitlines())
+
+
+def test_non_utf8_bytes_in_every_envelope_and_header_field_are_stored_and_shown(
+    store: QuarantineStore, config: Config
+) -> None:
+    message = (b"From: J\xe9r\xf4me <info@officialproudboys.com>\r\n"
+               b"To: voter@recipient.example\r\nSubject: Vote \xff or else\r\n"
+               b"Content-Type: text/plain\r\n\r\nWe will come after you.\r\n")
+    raw, report = seed_report(config, message, mail_from=_raw(b"info\xfe@officialproudboys.com"),
+                              helo=_raw(b"vps\xfd.example"), queue_id=_raw(b"4X\xfc"))
+    record_id = store.save(raw, report, _raw(b"4X\xfc"))
+    assert record_id is not None
+    (record,) = store.list().records
+    assert (record.queue_id, record.mail_from, record.helo) == (
+        _raw(b"4X\xfc"), _raw(b"info\xfe@officialproudboys.com"), _raw(b"vps\xfd.example"))
+    # (the Subject may carry a tag, re-encoded by the milter: its shape is not ours to test)
+    assert record.subject.endswith(" or else")
+    assert [r.id for r in store.list(Filter(levels=(record.level,))).records] == [record_id]
+    lines = show_text(*store.read(record_id)).splitlines()  # type: ignore[misc]
+    assert "  Postfix queue id: 4X\\xfc" in lines
+    assert "  MAIL FROM:        <info\\xfe@officialproudboys.com>" in lines
+    assert "  From header:      J\\xe9r\\xf4me <info@officialproudboys.com>" in lines
+
+
+def test_a_saved_record_is_never_deleted_when_its_index_row_fails(
+    store: QuarantineStore, config: Config, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    raw, report = seed_report(config)
+
+    def refuse(record: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.index, "add", refuse)
+        with caplog.at_level(logging.WARNING, "spoofwatch.quarantine"):
+            record_id = store.save(raw, report, "Q1")
+    assert record_id is not None
+    assert store.path_of(record_id).exists()  # the store accepted it: it stays
+    assert f"saved queue id Q1 as {record_id} but could not index it" in caplog.text
+    assert store.index.ids() == set()
+    assert [r.id for r in store.list().records] == [record_id]  # indexed by the next listing
+    assert store.index.ids() == {record_id}
+
+
 # --- listing, filters, paging, purge, stats -------------------------------------------------
 @pytest.fixture
 def populated(store: QuarantineStore, config: Config, clock: Clock) -> dict[str, str]:

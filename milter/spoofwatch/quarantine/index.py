@@ -23,7 +23,7 @@ from typing import Protocol
 
 from .record import Record, RecordFormatError, ReleaseEvent, record_from_json
 
-__all__ = ["Filter", "Index", "IndexUnusable", "SqliteIndex", "Stats"]
+__all__ = ["Filter", "Index", "IndexUnusable", "SqliteIndex", "Stats", "column"]
 
 
 class IndexUnusable(Exception):
@@ -99,6 +99,30 @@ CREATE TABLE IF NOT EXISTS notified (id TEXT PRIMARY KEY, time REAL NOT NULL);
 _TABLES = ("events", "notified")
 
 
+def column(text: str) -> str:
+    """``text`` as SQLite takes it: bytes that were not UTF-8 shown as ``\\xNN``.
+
+    The service keeps raw bytes of the envelope and headers as lone surrogates
+    (``surrogateescape``), which SQLite refuses. The searchable columns hold this visible
+    form; the record's exact text stays in ``meta`` (JSON escapes keep every surrogate), and
+    a filter goes through the same function, so it finds what it names byte for byte.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join(_column_char(ch) for ch in text)
+    return text
+
+
+def _column_char(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"\\u{code:04x}"
+    return ch
+
+
 def _is_full(exc: sqlite3.Error) -> bool:
     return "disk is full" in str(exc) or "disk I/O error" in str(exc)
 
@@ -147,13 +171,14 @@ class SqliteIndex:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO records(id, time, queue_id, level, sending_domain, meta)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (record.id, record.time, record.queue_id, record.level,
-                     record.sending_domain.lower(), meta))
+                    (record.id, record.time, column(record.queue_id), column(record.level),
+                     column(record.sending_domain.lower()), meta))
                 if cur.rowcount:  # a second add of the same record (recovery race) adds nothing
+                    rcpts = dict.fromkeys(column(r.lower()) for r in record.rcpts)
                     conn.executemany("INSERT INTO record_rcpts(id, rcpt) VALUES (?, ?)",
-                                     [(record.id, r.lower()) for r in dict.fromkeys(record.rcpts)])
+                                     [(record.id, r) for r in rcpts])
                     conn.executemany("INSERT INTO record_orgs(id, org) VALUES (?, ?)",
-                                     [(record.id, o) for o in dict.fromkeys(record.orgs)])
+                                     [(record.id, column(o)) for o in dict.fromkeys(record.orgs)])
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
@@ -209,8 +234,8 @@ class SqliteIndex:
                 conn.execute(
                     "INSERT INTO events(id, time, action, actor, method, recipients)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (record_id, event.time, event.action, event.actor, event.method,
-                     json.dumps(list(event.recipients))))
+                    (record_id, event.time, column(event.action), column(event.actor),
+                     column(event.method), json.dumps(list(event.recipients))))
                 yield
                 conn.execute("COMMIT")
             except BaseException:
@@ -352,16 +377,16 @@ def _where(flt: Filter) -> tuple[str, list[object]]:
         params.append(flt.since)
     if flt.levels:
         clauses.append(f"r.level IN ({','.join('?' * len(flt.levels))})")
-        params.extend(flt.levels)
+        params.extend(column(level) for level in flt.levels)
     if flt.org:
         clauses.append("r.id IN (SELECT id FROM record_orgs WHERE org = ? COLLATE NOCASE)")
-        params.append(flt.org)
+        params.append(column(flt.org))
     if flt.from_domain:
-        domain = flt.from_domain.lower().strip(".")
+        domain = column(flt.from_domain.lower().strip("."))
         clauses.append("(r.sending_domain = ? OR r.sending_domain LIKE ? ESCAPE '\\')")
         params.extend([domain, "%." + domain.replace("\\", "\\\\").replace("%", "\\%")
                        .replace("_", "\\_")])
     if flt.rcpt:
         clauses.append("r.id IN (SELECT id FROM record_rcpts WHERE rcpt = ?)")
-        params.append(flt.rcpt.lower())
+        params.append(column(flt.rcpt.lower()))
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params

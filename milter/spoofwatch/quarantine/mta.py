@@ -49,7 +49,9 @@ class Postfix:
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
             raise MtaError(f"{' '.join(argv)} failed (exit {result.returncode}): {detail}")
-        return (result.stdout + result.stderr).decode("utf-8", "replace")
+        # surrogateescape: an address with a byte that is not UTF-8 must compare equal to
+        # the one in our record (kept the same way), or a held message looks gone.
+        return (result.stdout + result.stderr).decode("utf-8", "surrogateescape")
 
     def _c(self) -> list[str]:
         return ["-c", self.config_dir] if self.config_dir else []

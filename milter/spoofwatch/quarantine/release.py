@@ -39,6 +39,7 @@ from pathlib import Path
 
 from ..actions import DeleteHeader
 from ..message import Message
+from .ownership import fix_command, give_to_owner, needed_owner, owner_of
 
 __all__ = [
     "RELEASE_HEADER",
@@ -87,7 +88,8 @@ def load_key(path: Path) -> bytes:
         st = path.stat()
         text = path.read_bytes()
     except OSError as exc:
-        raise ReleaseKeyError(f"cannot read release key {path}: {exc.strerror}") from None
+        raise ReleaseKeyError(f"cannot read release key {path}: {exc.strerror}"
+                              f"{_ownership_hint(path, exc)}") from None
     if st.st_mode & 0o077:
         raise ReleaseKeyError(f"release key {path} has mode {st.st_mode & 0o777:04o}; "
                         f"it must be readable by its owner only: chmod 0600 {path}")
@@ -102,11 +104,16 @@ def load_or_create_key(path: Path) -> bytes:
     """
     if path.exists():
         return load_key(path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     try:
+        if not path.parent.is_dir():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            give_to_owner(path.parent, path.parent.parent)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
+            # Root (an admin's command, the milter run from a checkout) creating the key
+            # gives it to the directory's owner before it appears: the service must read it.
+            give_to_owner(fd, path.parent)
             os.write(fd, (secrets.token_hex(_KEY_BYTES) + "\n").encode())
             os.fsync(fd)
         finally:
@@ -114,21 +121,33 @@ def load_or_create_key(path: Path) -> bytes:
         with contextlib.suppress(FileExistsError):  # another process won: use its key
             os.link(tmp, path)
     except OSError as exc:
-        raise ReleaseKeyError(f"cannot create release key {path}: {exc.strerror}") from None
+        raise ReleaseKeyError(f"cannot create release key {path}: {exc.strerror}"
+                              f"{_ownership_hint(path, exc)}") from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-    _own_like_parent(path)
     return load_key(path)
 
 
-def _own_like_parent(path: Path) -> None:
-    """A key created by root (an admin's command) must stay readable by the service."""
-    if os.geteuid() != 0:
-        return
-    with contextlib.suppress(OSError):
-        st = path.parent.stat()
-        os.chown(path, st.st_uid, st.st_gid)
+def _ownership_hint(path: Path, exc: OSError) -> str:
+    """For "Permission denied": whose the key must be, and the command that makes it so."""
+    if not isinstance(exc, PermissionError):
+        return ""
+    try:
+        # The key lives with the store by default: it is the store directory owner's, the
+        # user the service runs as (needed_owner says who that is when root owns it).
+        needed = needed_owner(owner_of(path.parent), service=True)
+    except OSError:
+        return ""
+    if not path.exists():
+        return (f"; the directory {path.parent} must belong to the user the service runs as "
+                f"({needed.user}); fix it as root: {fix_command(path.parent, needed)}")
+    try:
+        owned = f" (owned by {owner_of(path).user})"
+    except OSError:
+        owned = ""
+    return (f"{owned}; it must belong to the user the service runs as ({needed.user}), like "
+            f"{path.parent}; fix it as root: chown {needed.user}:{needed.group} {path}")
 
 
 # --- the digest and the signature -----------------------------------------------------------

@@ -34,7 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analyze import Report
+from ..textsafe import ascii_safe
 from .index import Filter, IndexUnusable, SqliteIndex, Stats
+from .ownership import (
+    access_problem,
+    directory_access_problem,
+    fix_command,
+    give_to_owner,
+    needed_owner,
+    owner_of,
+)
 from .record import (
     Record,
     RecordFormatError,
@@ -55,6 +64,7 @@ __all__ = [
     "QuarantineStore",
     "Stats",
     "StoreError",
+    "open_service_store",
     "purge_expired",
     "start_retention",
 ]
@@ -100,7 +110,7 @@ class Reconciled:
     temp_removed: int = 0
 
 
-def directory_problem(path: Path) -> str | None:
+def directory_problem(path: Path, service: bool = False) -> str | None:
     """Why ``path`` must not hold quarantined mail, or None when it is fine."""
     try:
         st = path.stat()
@@ -118,10 +128,7 @@ def directory_problem(path: Path) -> str | None:
     if mode & 0o020:
         return (f"quarantine directory {path} is group-writable (mode {mode:04o}); "
                 f"run: chmod g-w {path}")
-    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
-        return (f"no permission to use quarantine directory {path} (owned by uid {st.st_uid}, "
-                f"mode {mode:04o}); run this as root or as the spoofwatch service user")
-    return None
+    return directory_access_problem(path, st, service)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -157,8 +164,14 @@ class QuarantineStore:
     ``Problem`` when one record is missing or damaged.
     """
 
-    def __init__(self, directory: str | Path, *, clock: object = time.time) -> None:
+    def __init__(self, directory: str | Path, *, clock: object = time.time,
+                 service: bool = False) -> None:
         self.directory = Path(directory)
+        # The milter service (True) or an admin's command: decides whose the store must be
+        # when this process cannot use it, and whether root may go on with a store that
+        # holds files of another user (the service may: it saves and hands its new files
+        # to the store's owner; a command must not report a store the service cannot use).
+        self.service = service
         self.msg_dir = self.directory / "msg"
         self.tmp_dir = self.directory / "tmp"
         self.damaged_dir = self.directory / "damaged"
@@ -177,9 +190,13 @@ class QuarantineStore:
             except OSError as exc:
                 raise StoreError("io", f"cannot create quarantine directory {self.directory}: "
                                        f"{exc.strerror}") from None
-        problem = directory_problem(self.directory)
+            give_to_owner(self.directory, self.directory.parent)
+        problem = directory_problem(self.directory, self.service)
         if problem:
             raise StoreError("permissions", problem)
+        found = access_problem(self.directory, self._entries(), self.service)
+        if found is not None and found[1]:
+            raise StoreError("permissions", found[0])
         for sub in (self.msg_dir, self.tmp_dir, self.damaged_dir):
             if sub.is_dir():
                 continue
@@ -199,13 +216,38 @@ class QuarantineStore:
                 os.chmod(self.index.path, 0o600)
             self._match_owner(self.index.path)
 
+    def _entries(self) -> tuple[tuple[Path, int], ...]:
+        """The store's own files and the access each needs (see ownership.access_problem)."""
+        rwx = os.R_OK | os.W_OK | os.X_OK
+        return ((self.msg_dir, rwx), (self.tmp_dir, rwx), (self.damaged_dir, rwx),
+                (self.index.path, os.R_OK | os.W_OK), (self.directory / "release.key", os.R_OK))
+
     def _match_owner(self, path: Path) -> None:
         """What root (an admin's command) creates must stay usable by the service user."""
-        if os.geteuid() != 0:
-            return
-        with contextlib.suppress(OSError):
-            st = self.directory.stat()
-            os.chown(path, st.st_uid, st.st_gid)
+        give_to_owner(path, self.directory)
+
+    def _match_owner_fd(self, fd: int) -> None:
+        give_to_owner(fd, self.directory)
+
+    def check_at_start(self) -> str | None:
+        """For the service at start (and reload): make the store, log once what is wrong.
+
+        Returns the problem (also logged) or None. A store the service cannot use does not
+        stop it: the MTA still holds quarantined mail, only our copy and its reasons are
+        missing until the admin runs the command the message names.
+        """
+        try:
+            self.prepare()
+        except StoreError as exc:
+            log.error("quarantine store %s cannot be used: %s; quarantined messages stay in "
+                      "Postfix's hold queue but are not saved here until this is fixed",
+                      self.directory, exc)
+            return str(exc)
+        found = access_problem(self.directory, self._entries(), self.service)
+        if found is not None:
+            log.warning("%s", found[0])
+            return found[0]
+        return None
 
     def path_of(self, record_id: str) -> Path:
         return self.msg_dir / f"{record_id}.rec"
@@ -214,7 +256,6 @@ class QuarantineStore:
     def save(self, raw: bytes, report: Report, queue_id: str) -> str | None:
         """Store a held message with its analysis; the record id, or None (logged) on failure."""
         tmp: Path | None = None
-        final: Path | None = None
         try:
             self.prepare()
             now = self._now()
@@ -223,24 +264,50 @@ class QuarantineStore:
             tmp = self.tmp_dir / f"{record_id}.{os.getpid()}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
+                self._match_owner_fd(fd)
                 _write_all(fd, encode_record(record))
                 _write_all(fd, raw)
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            final = self.path_of(record_id)
-            os.rename(tmp, final)
+            os.rename(tmp, self.path_of(record_id))
             tmp = None
-            _fsync_dir(self.msg_dir)
-            self.index.add(record)
         except Exception as exc:  # noqa: BLE001 - save must never fail the message
-            self._discard(tmp, final)
-            log.error("quarantine store %s: could not save queue id %s: %s; Postfix still "
-                      "holds the message", self.directory, queue_id or "?", _describe(exc))
+            self._discard(tmp)
+            self._log_save_failure(queue_id, exc)
             return None
+        # From here on the record file is in msg/: the store has accepted it, and nothing
+        # below may remove it. The index row comes second on purpose: the file is the truth
+        # and a file without a row is indexed by the next listing (reconcile), whereas a row
+        # written first would describe a file that may never arrive.
+        self._after_rename(record, queue_id)
         log.info("quarantine store %s: saved queue id %s as %s (%d bytes)", self.directory,
-                 queue_id or "?", record_id, len(raw))
+                 _shown(queue_id), record_id, len(raw))
         return record_id
+
+    def _after_rename(self, record: Record, queue_id: str) -> None:
+        try:
+            _fsync_dir(self.msg_dir)
+        except OSError as exc:
+            log.warning("quarantine store %s: could not sync %s after saving %s: %s",
+                        self.directory, self.msg_dir, record.id, _describe(exc))
+        try:
+            self.index.add(record)
+        except Exception as exc:  # noqa: BLE001 - the record is saved; the index catches up
+            log.warning("quarantine store %s: saved queue id %s as %s but could not index it "
+                        "(%s); the next `spoofwatch quarantine list` indexes it",
+                        self.directory, _shown(queue_id), record.id, _describe(exc))
+
+    def _log_save_failure(self, queue_id: str, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, StoreError) else _describe(exc)
+        if isinstance(exc, PermissionError):
+            with contextlib.suppress(OSError):
+                needed = needed_owner(owner_of(self.directory), self.service)
+                reason += (f"; the store must belong to the user the service runs as "
+                           f"({needed.user}): {fix_command(self.directory, needed)}")
+        # One line per failing save: the reason and the fix, never a traceback.
+        log.error("quarantine store %s: could not save queue id %s: %s; Postfix still "
+                  "holds the message", self.directory, _shown(queue_id), reason)
 
     @staticmethod
     def _discard(*paths: Path | None) -> None:
@@ -344,7 +411,9 @@ class QuarantineStore:
 
     def _damaged(self, record_id: str, reason: str) -> Problem:
         """Move a damaged file aside (kept for inspection, no longer listed)."""
-        self.damaged_dir.mkdir(mode=0o700, exist_ok=True)
+        if not self.damaged_dir.is_dir():
+            self.damaged_dir.mkdir(mode=0o700, exist_ok=True)
+            self._match_owner(self.damaged_dir)
         source = self.path_of(record_id)
         target = self.damaged_dir / source.name
         moved = ""
@@ -482,6 +551,18 @@ class QuarantineStore:
             log.info("quarantine store %s: purged %d records older than %s", self.directory,
                      len(removed), time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(cutoff)))
         return PurgeResult(tuple(removed), tuple(failed))
+
+
+def open_service_store(directory: str) -> QuarantineStore:
+    """The service's store, checked (and its problems logged) once at start."""
+    store = QuarantineStore(directory, service=True)
+    store.check_at_start()
+    return store
+
+
+def _shown(queue_id: str) -> str:
+    """A queue id for the log: raw bytes and controls escaped."""
+    return ascii_safe(queue_id, 64) if queue_id else "?"
 
 
 def _describe(exc: BaseException) -> str:
