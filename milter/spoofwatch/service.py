@@ -20,10 +20,12 @@ import os
 import signal
 import socket
 import stat
+import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import Milter
@@ -45,6 +47,7 @@ from .logline import (
 )
 from .message import Message
 from .metrics import Endpoint, Metrics
+from .plan import VERDICT_HEADER, cleanup_actions, header_safe
 from .quarantine.release import ReleaseKeyError, key_path, load_or_create_key
 from .quarantine.render import held_copy
 from .quarantine.store import QuarantineStore, open_service_store, start_retention
@@ -60,6 +63,12 @@ _BODY_CHUNK = 65535
 DRAIN_SECONDS = 15.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 _STOP_SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
+# The verdict header of a message too large to check (docs/configuration.md).
+UNCHECKED_OVERSIZED = "unchecked; reason=oversized"
+# Past max_message_size only the headers cleanup needs are kept, each value cut to this.
+_KEPT_VALUE_CHARS = 1024
+# {auth_authen} that is not UTF-8: the MTA says the client authenticated, we cannot read who.
+UNREADABLE_AUTH_USER = "(not UTF-8)"
 
 
 @dataclass(frozen=True)
@@ -203,10 +212,49 @@ class Service:
         """Settings that live outside the Runtime: log level, decision log, exception policy."""
         logging.getLogger().setLevel(config.logging.level.upper())
         self.decisions.reconfigure(_decision_settings(config))
-        milter.set_exception_policy(
-            milter.TEMPFAIL if config.fail_safe == "tempfail" else milter.ACCEPT)
+        # CONTINUE, whatever fail_safe says: an exception in a callback the MTA expects no
+        # reply to (pymilter's glue failing on a header name, say) must leave libmilter in
+        # step with the MTA. Any other answer makes libmilter drop the message's later
+        # commands, end of message included, and the MTA waits for its timeout. Our own
+        # callbacks catch what they raise; the glue's failures reach us through
+        # _glue_excepthook and get the fail_safe action at end of message.
+        milter.set_exception_policy(milter.CONTINUE)
         if before is not None and (keys := changed_restart_only_keys(before, config)):
             log.warning("%s", restart_warning(keys))
+
+
+class _GlueErrors(threading.local):
+    """Exceptions raised in pymilter's C glue, before any method of ours could run.
+
+    pymilter decodes some callback arguments itself (a header *name*, the HELO name, the
+    client host name) as strict UTF-8. When that fails it prints the exception (through
+    ``sys.excepthook``) and returns the exception policy to libmilter without calling us.
+    pymilter gives every session its own Python thread state, and ``threading.local``
+    is per thread state: what the hook records here belongs to that session alone, and
+    the session's next callback of ours finds it.
+    """
+
+    problem: str = ""
+
+
+_GLUE = _GlueErrors()
+
+
+def _take_glue_problem() -> str:
+    problem = _GLUE.problem
+    if problem:
+        _GLUE.problem = ""
+    return problem
+
+
+def _glue_excepthook(kind: type[BaseException], exc: BaseException,
+                     tb: TracebackType | None) -> None:
+    """sys.excepthook in the worker: log (never print) and remember for the session."""
+    text = f"{kind.__name__}: {ascii_safe(str(exc), 300)}"
+    if not _GLUE.problem:
+        _GLUE.problem = text
+    log.error("pymilter could not pass a callback to spoofwatch (%s)", text,
+              exc_info=(kind, exc, tb) if tb else None)
 
 
 def _strip_brackets(address: str) -> str:
@@ -230,6 +278,7 @@ class _Transaction:
     started: float = 0.0
     error: BaseException | None = None  # spooling failed (disk full, ...): fail-safe at the end
     counted: bool = False  # in InFlight's count (False: arrived while the service drains)
+    header_count: int = 0  # every header field seen, kept or not
 
 
 class SpoofwatchMilter(Milter.Base):
@@ -241,10 +290,14 @@ class SpoofwatchMilter(Milter.Base):
         self.helo_name = ""
         self.tx: _Transaction | None = None
         self.runtime: Runtime | None = None
+        self.connected = False  # our connect() ran
+        # CONNECT failed in pymilter's glue: no message of this connection can be checked
+        self.connection_problem = ""
 
     # --- SMTP stages -----------------------------------------------------------------
     @Milter.noreply
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
+        self.connected = True
         self.client_name = hostname or ""
         if family in (socket.AF_INET, socket.AF_INET6) and hostaddr:
             self.client_ip = str(hostaddr[0])
@@ -260,12 +313,13 @@ class SpoofwatchMilter(Milter.Base):
     @Milter.noreply
     def envfrom(self, mailfrom: str, *params: str) -> int:
         self._discard_body()
+        self._connection_glue_problem()
         # A message starts here: it keeps the configuration it started with, whatever a
         # reload does meanwhile.
         self.runtime = self.service.holder.current
         self.tx = _Transaction(
             mail_from=_strip_brackets(mailfrom),
-            auth_user=self.getsymval("{auth_authen}") or "",
+            auth_user=self._auth_user(),
             started=time.monotonic(),
         )
         self.tx.counted = self.service.inflight.enter()
@@ -286,9 +340,17 @@ class SpoofwatchMilter(Milter.Base):
 
     @Milter.noreply
     def header(self, name: str, value: str) -> int:
-        if self.tx is not None and not self.tx.oversized:
-            self.tx.headers.append((name, value))
+        tx = self.tx
+        if tx is None:
+            return Milter.CONTINUE
+        tx.header_count += 1
+        if not tx.oversized:
+            tx.headers.append((name, value))
             self._count(len(name) + len(value) + 4)
+        elif _needed_for_cleanup(name):
+            # Too large to check, but forged headers must still go: keep only those a
+            # cleanup needs, and only their start (the authserv-id comes first).
+            tx.headers.append((name, value[:_KEPT_VALUE_CHARS]))
         return Milter.CONTINUE
 
     @Milter.noreply
@@ -307,6 +369,9 @@ class SpoofwatchMilter(Milter.Base):
                     # Spooling to disk failed (full, gone): answer at the end of the
                     # message with the configured fail-safe action, not pymilter's.
                     tx.error = exc
+            else:
+                _close_quietly(tx.body)  # it will not be read: give the space back now
+                tx.body = None
         return Milter.CONTINUE
 
     def eom(self) -> int:
@@ -317,6 +382,10 @@ class SpoofwatchMilter(Milter.Base):
                 return Milter.ACCEPT
             if tx.error is not None:
                 raise tx.error
+            problem = _take_glue_problem() or self.connection_problem
+            if problem:
+                return self._fail_safe(runtime, tx, _UnreadableInput(problem),
+                                       "unreadable input from the MTA")
             if not tx.counted:
                 # Started after the stop began: the sender retries, with the next instance.
                 self.setreply("451", "4.3.2", "spoofwatch is restarting, try again later")
@@ -328,6 +397,7 @@ class SpoofwatchMilter(Milter.Base):
             self._discard_body()
 
     def abort(self) -> int:
+        _take_glue_problem()  # the message it belonged to is gone
         self._discard_body()
         return Milter.CONTINUE
 
@@ -336,6 +406,30 @@ class SpoofwatchMilter(Milter.Base):
         return Milter.CONTINUE
 
     # --- helpers ---------------------------------------------------------------------
+    def _connection_glue_problem(self) -> None:
+        """What failed in the glue before MAIL belongs to the connection: CONNECT or HELO."""
+        problem = _take_glue_problem()
+        if not problem:
+            return
+        if self.connected:
+            # Only the HELO name was unreadable: check without it (SPF's HELO check says
+            # none) rather than defer every message of a client with an 8-bit HELO.
+            log.warning("the HELO name is unreadable (%s); checking without it", problem)
+            self.helo_name = ""
+        else:
+            self.connection_problem = problem
+
+    def _auth_user(self) -> str:
+        """{auth_authen}; pymilter cannot return one that is not UTF-8 (it raises)."""
+        try:
+            return self.getsymval("{auth_authen}") or ""
+        except UnicodeDecodeError:
+            # Only the MTA sets this macro, after a successful SMTP AUTH: the client did
+            # authenticate, under a name we cannot read.
+            log.warning("the {auth_authen} macro is not UTF-8; the session counts as "
+                        "authenticated (user %s)", UNREADABLE_AUTH_USER)
+            return UNREADABLE_AUTH_USER
+
     def _count(self, n: int) -> None:
         assert self.tx is not None and self.runtime is not None
         self.tx.size += n
@@ -349,11 +443,7 @@ class SpoofwatchMilter(Milter.Base):
         self.tx = None
         if tx.counted:
             self.service.inflight.leave()
-        if tx.body is not None:
-            try:
-                tx.body.close()
-            except OSError:
-                pass
+        _close_quietly(tx.body)
 
     def _envelope(self, tx: _Transaction) -> Envelope:
         return Envelope(
@@ -366,37 +456,33 @@ class SpoofwatchMilter(Milter.Base):
             auth_user=tx.auth_user,
         )
 
-    def _fail_safe(self, runtime: Runtime, tx: _Transaction | None, exc: Exception) -> int:
+    def _fail_safe(self, runtime: Runtime, tx: _Transaction | None, exc: Exception,
+                   what: str = "internal error") -> int:
         outcome = "fail_safe_" + runtime.config.fail_safe
         service = self.service
         service.metrics.internal_errors.inc()
         if tx is None:
-            log.exception("internal error; %s", outcome)
+            log.exception("%s; %s", what, outcome)
         else:
             envelope = self._envelope(tx)
-            log.error("internal error (%s: %s); %s", type(exc).__name__,
-                      ascii_safe(str(exc), 300), envelope_log_line(envelope, outcome),
-                      exc_info=exc)
+            unreadable = isinstance(exc, _UnreadableInput)
+            detail = str(exc) if unreadable else f"{type(exc).__name__}: {exc}"
+            log.error("%s (%s); %s", what, ascii_safe(detail, 300),
+                      envelope_log_line(envelope, outcome), exc_info=None if unreadable else exc)
             service.decisions.write(decision_record(
                 envelope, None, outcome, time.monotonic() - tx.started,
-                note=f"internal error: {type(exc).__name__}"))
+                note=f"{what}: {detail.split(':', 1)[0]}"))
         return Milter.TEMPFAIL if runtime.config.fail_safe == "tempfail" else Milter.ACCEPT
 
     def _finish(self, runtime: Runtime, tx: _Transaction) -> int:
         envelope = self._envelope(tx)
-        service = self.service
         if tx.oversized:
-            note = f"larger than {runtime.config.milter.max_message_size} bytes: not checked"
-            log.warning("%s", envelope_log_line(envelope, "accept", note))
-            service.metrics.skipped.labels("oversized").inc()
-            service.decisions.write(decision_record(
-                envelope, None, "accept", time.monotonic() - tx.started, note=note))
-            return Milter.ACCEPT
+            return self._finish_oversized(runtime, tx, envelope)
         tx.body.seek(0)
         message = Message.from_milter(tx.headers, tx.body.read())
         lookup = runtime.resolver.for_message()
         report = analyze(envelope, message, runtime.config, lookup, runtime.release_key)
-        result = self._apply(report)
+        result = self._apply(report.actions)
         if runtime.store is not None and any(isinstance(a, act.Quarantine)
                                              for a in report.actions):
             # never raises: Postfix holds the message whether or not our copy is saved
@@ -404,6 +490,21 @@ class SpoofwatchMilter(Milter.Base):
         elapsed = time.monotonic() - tx.started
         log.info("%s", message_log_line(report, elapsed))
         self._record(report, result, elapsed)
+        return result
+
+    def _finish_oversized(self, runtime: Runtime, tx: _Transaction, envelope: Envelope) -> int:
+        """Not checked, but not trusted either: forged headers go, the verdict says why."""
+        config = runtime.config
+        service = self.service
+        note = f"larger than {config.milter.max_message_size} bytes: not checked"
+        log.warning("%s", envelope_log_line(envelope, "accept", note))
+        service.metrics.skipped.labels("oversized").inc()
+        headers = Message.from_milter(tx.headers, b"")
+        actions = (*cleanup_actions(headers, config.authserv_id),
+                   act.AddHeader(VERDICT_HEADER, UNCHECKED_OVERSIZED))
+        result = self._apply(actions)
+        service.decisions.write(decision_record(
+            envelope, None, "accept", time.monotonic() - tx.started, note=note))
         return result
 
     def _record(self, report: Report, result: int, elapsed: float) -> None:
@@ -418,29 +519,69 @@ class SpoofwatchMilter(Milter.Base):
                       else "trusted_client")
             service.metrics.skipped.labels(reason).inc()
 
-    def _apply(self, report: Report) -> int:
+    def _apply(self, actions: tuple[act.Action, ...]) -> int:
+        """Each action on its own: one that fails is logged and counted, the rest happen.
+
+        The disposition goes first (quarantine, then the SMTP reply), so that no header
+        or body change that fails can let a threat through.
+        """
         outcome = Milter.ACCEPT
-        for action in report.actions:
-            match action:
-                case act.AddHeader(name, value, top):
-                    self.addheader(name, value, 0 if top else -1)
-                case act.DeleteHeader(name, index, _):
-                    self.chgheader(name, index, "")
-                case act.ChangeHeader(name, index, value):
-                    self.chgheader(name, index, value)
-                case act.ReplaceBody(body, content_type, cte):
-                    if content_type:
-                        self.chgheader("Content-Type", 1, content_type)
-                    if cte:
-                        self.chgheader("Content-Transfer-Encoding", 1, cte)
-                    for start in range(0, len(body), _BODY_CHUNK):
-                        self.replacebody(body[start:start + _BODY_CHUNK])
-                case act.Quarantine(reason):
-                    self.quarantine(reason)
-                case act.Reply(kind, code, xcode, text):
-                    self.setreply(code, xcode, text)
-                    outcome = Milter.REJECT if kind == "reject" else Milter.TEMPFAIL
+        for action in sorted(actions, key=_apply_order):
+            if isinstance(action, act.Reply):
+                # decided even if setting the reply text fails: the MTA uses its own text
+                outcome = Milter.REJECT if action.kind == "reject" else Milter.TEMPFAIL
+            try:
+                self._apply_one(action)
+            except Exception as exc:  # noqa: BLE001 - one action must not cancel the others
+                self.service.metrics.internal_errors.inc()
+                log.error("could not apply the action %s (%s: %s); the other actions still "
+                          "apply", ascii_safe(act.describe(action), 200), type(exc).__name__,
+                          ascii_safe(str(exc), 200))
         return outcome
+
+    def _apply_one(self, action: act.Action) -> None:
+        match action:
+            case act.AddHeader(name, value, top):
+                self.addheader(name, header_safe(value), 0 if top else -1)
+            case act.DeleteHeader(name, index, _):
+                self.chgheader(name, index, "")
+            case act.ChangeHeader(name, index, value):
+                self.chgheader(name, index, header_safe(value))
+            case act.ReplaceBody(body, content_type, cte):
+                if content_type:
+                    self.chgheader("Content-Type", 1, header_safe(content_type))
+                if cte:
+                    self.chgheader("Content-Transfer-Encoding", 1, header_safe(cte))
+                for start in range(0, len(body), _BODY_CHUNK):
+                    self.replacebody(body[start:start + _BODY_CHUNK])
+            case act.Quarantine(reason):
+                self.quarantine(ascii_safe(reason, 400))
+            case act.Reply(_, code, xcode, text):
+                self.setreply(code, xcode, text)
+
+
+class _UnreadableInput(Exception):
+    """The MTA sent something pymilter could not hand to us (see _GlueErrors)."""
+
+
+def _apply_order(action: act.Action) -> int:
+    if isinstance(action, act.Quarantine):
+        return 0
+    return 1 if isinstance(action, act.Reply) else 2
+
+
+def _needed_for_cleanup(name: str) -> bool:
+    key = name.rstrip(" \t").lower()
+    return key == "authentication-results" or key.startswith("x-spoofwatch-")
+
+
+def _close_quietly(body: Any) -> None:
+    if body is None:
+        return
+    try:
+        body.close()
+    except OSError:
+        pass
 
 
 # --- the socket ----------------------------------------------------------------------
@@ -564,6 +705,7 @@ def serve(service: Service) -> None:
     config = service.holder.current.config
     spec = config.milter.socket
     _register_callbacks(service)
+    sys.excepthook = _glue_excepthook
     service.apply(config)
     if spec.startswith("unix:"):
         _prepare_unix_socket(spec[5:], config.milter.socket_group)
