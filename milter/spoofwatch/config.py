@@ -97,6 +97,9 @@ class DnsConfig:
     lifetime: float = 4.0
     message_budget: float = 10.0
     cache_size: int = 10000
+    outage_after: int = 5  # messages whose every lookup failed: DNS is then declared down
+    outage_budget: float = 0.5  # seconds of DNS per message while DNS is down
+    probe_interval: float = 5.0  # seconds between full-time probes while DNS is down
 
 
 @dataclass(frozen=True)
@@ -214,9 +217,17 @@ def _load_dns(sec: Section) -> DnsConfig:
         lifetime=sec.float("lifetime", 4.0, minimum=0.05, maximum=120),
         message_budget=sec.float("message_budget", 10.0, minimum=0.1, maximum=600),
         cache_size=sec.int("cache_size", 10000, minimum=0),
+        outage_after=sec.int("outage_after", DnsConfig.outage_after, minimum=1),
+        outage_budget=sec.float("outage_budget", DnsConfig.outage_budget, minimum=0.05,
+                                maximum=60),
+        probe_interval=sec.float("probe_interval", DnsConfig.probe_interval, minimum=0.1,
+                                 maximum=3600),
     )
     if cfg.port > 65535:
         raise sec.error("port", "must be at most 65535")
+    if cfg.outage_budget > cfg.message_budget:
+        raise sec.error("outage_budget", f"must be at most message_budget "
+                        f"({cfg.message_budget:g}): it is the short budget used while DNS is down")
     sec.done()
     return cfg
 

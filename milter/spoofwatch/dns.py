@@ -22,6 +22,25 @@ trailing dot removed). A name that cannot be a DNS name (empty label, label
 over 63 octets, name over 253 octets, whitespace, control or non-ASCII
 characters) answers NXDOMAIN without any query: no such name can exist, and
 callers already treat NXDOMAIN as "nothing published there".
+
+Two judgements about the name servers themselves live here too, because only the
+resolver sees every lookup:
+
+* **Outage.** When every lookup of the last ``outage_after`` messages failed (timeout,
+  SERVFAIL, REFUSED, network error; NXDOMAIN and NODATA are answers, not failures), DNS
+  is declared down: one warning is logged, ``ResolverStats.up`` turns False, and each
+  message may then spend only ``outage_budget`` seconds on DNS instead of its full
+  budget. Why: a silent name server makes every session wait its whole budget, and
+  libmilter's worker pool then starts new sessions late, so the MTA waits two budgets
+  or more. The first lookup that gets an answer (any message's, or a probe's) ends
+  the outage with one "DNS is back" line. The probe exists for a resolver that answers
+  but more slowly than ``outage_budget``: while DNS is down, at most every
+  ``probe_interval`` seconds one background query repeats the last failed lookup with
+  the full lifetime.
+* **Untrustworthy NXDOMAIN.** A resolver that answers NXDOMAIN for names that must exist
+  (the top-level zones in ``NXDOMAIN_CANARIES``) is broken; its "no such domain" proves
+  nothing, and ``nxdomain_trusted()`` says so (checked at most every
+  ``NXDOMAIN_CHECK_SECONDS``, logged once when the verdict changes).
 """
 
 from __future__ import annotations
@@ -54,6 +73,12 @@ import dns.resolver
 log = logging.getLogger(__name__)
 
 NEGATIVE_TTL_DEFAULT = 60  # seconds a negative answer is kept when no SOA says otherwise
+OUTAGE_AFTER_DEFAULT = 5  # messages whose every lookup failed before DNS is declared down
+OUTAGE_BUDGET_DEFAULT = 0.5  # seconds of DNS per message while DNS is down
+PROBE_INTERVAL_DEFAULT = 5.0  # seconds between background probes while DNS is down
+# Zones every working resolver can answer for: NXDOMAIN for them means a broken resolver.
+NXDOMAIN_CANARIES = (("com", "SOA"), ("org", "SOA"))
+NXDOMAIN_CHECK_SECONDS = 60.0  # how long a verdict about NXDOMAIN answers is kept
 MAX_CACHE_TTL = 86400  # never keep anything longer than a day, whatever the TTL says
 
 _MAX_NAME_LENGTH = 253  # presentation length without the trailing dot (RFC 1035 2.3.4)
@@ -95,12 +120,14 @@ class ResolverStats:
     timeouts: queries that timed out, plus lookups refused because the
         message's budget was exhausted (both are "ran out of time").
     errors: other TEMPERROR outcomes (SERVFAIL, REFUSED, network errors, ...).
+    up: False while DNS is declared down (see the module docstring).
     """
 
     hits: int = 0
     misses: int = 0
     timeouts: int = 0
     errors: int = 0
+    up: bool = True
 
 
 # ------------------------------------------------------------------ names
@@ -197,9 +224,50 @@ class _Counters:
         with self._lock:
             self._values[counter] += 1
 
-    def snapshot(self) -> ResolverStats:
+    def snapshot(self, up: bool = True) -> ResolverStats:
         with self._lock:
-            return ResolverStats(**self._values)
+            return ResolverStats(**self._values, up=up)
+
+
+class _Health:
+    """Are the name servers answering at all? Judged from whole messages, not single lookups.
+
+    ``failed`` counts the messages that saw a lookup fail since the last lookup that got
+    an answer; the outage starts when it reaches ``outage_after``. A message counts once,
+    however many of its lookups failed, so one slow message cannot declare an outage.
+    """
+
+    def __init__(self, outage_after: int, outage_budget: float, clock: Clock) -> None:
+        self._after = max(1, outage_after)
+        self._budget = outage_budget
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failed = 0
+        self._since = 0.0
+        self.down = False
+        self.last_failed: tuple[str, str] | None = None  # what the probe asks again
+
+    def failure(self, name: str, kind: str, error: str) -> None:
+        with self._lock:
+            self.last_failed = (name, kind)
+            self._failed += 1
+            if self.down or self._failed < self._after:
+                return
+            self.down = True
+            self._since = self._clock()
+        log.warning("DNS appears to be down: every lookup of the last %d messages failed "
+                    "(last: %s %s: %s); until a name server answers, each message spends at "
+                    "most %gs on DNS and DNS results are temperror",
+                    self._after, name, kind, error, self._budget)
+
+    def success(self) -> None:
+        with self._lock:
+            self._failed = 0
+            if not self.down:
+                return
+            self.down = False
+            lasted = self._clock() - self._since
+        log.warning("DNS is back after %.0fs: full lookups restored", lasted)
 
 
 # --------------------------------------------------------------- resolver
@@ -316,13 +384,25 @@ class Resolver:
         cache_size: int = 10000,
         message_budget: float = 10.0,
         clock: Clock = time.monotonic,
+        outage_after: int = OUTAGE_AFTER_DEFAULT,
+        outage_budget: float = OUTAGE_BUDGET_DEFAULT,
+        probe_interval: float = PROBE_INTERVAL_DEFAULT,
     ) -> None:
         self.timeout = timeout
         self.lifetime = lifetime
         self.message_budget = message_budget
+        self.outage_budget = outage_budget
+        self.probe_interval = probe_interval
         self._clock = clock
         self._cache = _Cache(cache_size, clock)
         self._counters = _Counters()
+        self._health = _Health(outage_after, outage_budget, clock)
+        self._probe_lock = threading.Lock()
+        self._probing = False
+        self._next_probe = 0.0
+        self._trust_lock = threading.Lock()
+        self._trusted = True
+        self._trust_until = 0.0
         self._setup_error = ""
         self._servers: tuple[tuple[str, int], ...] = ()
         try:
@@ -334,20 +414,26 @@ class Resolver:
 
     @property
     def stats(self) -> ResolverStats:
-        return self._counters.snapshot()
+        return self._counters.snapshot(up=not self._health.down)
+
+    @property
+    def up(self) -> bool:
+        """False while DNS is declared down (every lookup of the last messages failed)."""
+        return not self._health.down
 
     def clock(self) -> float:
         return self._clock()
 
     def lookup(self, name: str, rdtype: str) -> DnsAnswer:
-        return self._lookup(name, rdtype, deadline=None)
+        return self._lookup(name, rdtype, BudgetedLookup(self, None))
 
     def for_message(self, budget: float | None = None) -> BudgetedLookup:
         seconds = self.message_budget if budget is None else budget
+        self._maybe_probe()
         return BudgetedLookup(self, self._clock() + seconds)
 
     # The shared path for plain and budgeted lookups.
-    def _lookup(self, name: str, rdtype: str, deadline: float | None) -> DnsAnswer:
+    def _lookup(self, name: str, rdtype: str, message: BudgetedLookup) -> DnsAnswer:
         kind = rdtype.strip().upper()
         normal = normalize_name(name)
         if normal is None:
@@ -357,20 +443,101 @@ class Resolver:
         if cached is not None:
             self._counters.bump("hits")
             return cached
-        lifetime = self.lifetime
-        if deadline is not None:
-            lifetime = min(lifetime, deadline - self._clock())
-            if lifetime <= 0:
-                self._counters.bump("timeouts")
-                return DnsAnswer(normal, kind, DnsStatus.TEMPERROR, (), 0, "budget exhausted")
-        self._counters.bump("misses")
-        answer = self._query(normal, kind, lifetime)
+        lifetime, why = self._time_allowed(message)
+        if lifetime <= 0:
+            self._counters.bump("timeouts")
+            return DnsAnswer(normal, kind, DnsStatus.TEMPERROR, (), 0, why)
+        answer = self._ask(normal, kind, lifetime)
         if answer.status is DnsStatus.TEMPERROR:
-            self._counters.bump("timeouts" if answer.error == "timeout" else "errors")
             log.info("DNS %s %s: temperror (%s)", normal, kind, answer.error)
+            if not message.failed:  # a message counts once towards an outage
+                message.failed = True
+                self._health.failure(normal, kind, answer.error)
         else:
+            self._health.success()
             self._cache.put((normal, kind), answer)
         return answer
+
+    def _ask(self, name: str, kind: str, lifetime: float) -> DnsAnswer:
+        """One query to the name servers, counted (never from the cache)."""
+        self._counters.bump("misses")
+        answer = self._query(name, kind, lifetime)
+        if answer.status is DnsStatus.TEMPERROR:
+            self._counters.bump("timeouts" if answer.error == "timeout" else "errors")
+        return answer
+
+    def _time_allowed(self, message: BudgetedLookup) -> tuple[float, str]:
+        """Seconds this lookup may take, and what to say when there are none left."""
+        now = self._clock()
+        lifetime, why = self.lifetime, "budget exhausted"
+        if message.deadline is not None:
+            lifetime = min(lifetime, message.deadline - now)
+        if self._health.down:
+            # Messages already in flight when the outage was declared stop waiting too.
+            short = message.started + self.outage_budget - now
+            if short < lifetime:
+                lifetime, why = short, "DNS appears to be down"
+        return lifetime, why
+
+    def _maybe_probe(self) -> None:
+        """While DNS is down, now and then ask the last failed lookup again with full time."""
+        if not self._health.down:
+            return
+        with self._probe_lock:
+            if self._probing or self._clock() < self._next_probe:
+                return
+            self._probing = True
+            self._next_probe = self._clock() + self.probe_interval
+        threading.Thread(target=self._probe, name="dns-probe", daemon=True).start()
+
+    def _probe(self) -> None:
+        try:
+            name, kind = self._health.last_failed or NXDOMAIN_CANARIES[0]
+            answer = self._ask(name, kind, self.lifetime)
+            if answer.status is not DnsStatus.TEMPERROR:
+                log.info("DNS probe %s %s answered", name, kind)
+                self._health.success()
+        finally:
+            with self._probe_lock:
+                self._probing = False
+
+    def nxdomain_trusted(self, message: BudgetedLookup | None = None) -> bool:
+        """False when the name servers deny names that must exist (see NXDOMAIN_CANARIES).
+
+        The verdict is kept for NXDOMAIN_CHECK_SECONDS; a check that gets no answer
+        (timeout, SERVFAIL) keeps the previous verdict and is not remembered.
+        """
+        with self._trust_lock:
+            if self._clock() < self._trust_until:
+                return self._trusted
+        verdict = self._check_nxdomain(message or BudgetedLookup(self, None))
+        if verdict is None:
+            return self._trusted
+        with self._trust_lock:
+            changed, self._trusted = verdict != self._trusted, verdict
+            self._trust_until = self._clock() + NXDOMAIN_CHECK_SECONDS
+        if changed and not verdict:
+            log.warning("the name servers answer NXDOMAIN for %s, which exist: their "
+                        "\"no such domain\" answers cannot be trusted, so no finding "
+                        "non_mail_domain is reported on them until they answer correctly",
+                        " and ".join(f"{n}. {k}" for n, k in NXDOMAIN_CANARIES))
+        elif changed:
+            log.warning("the name servers answer for existing zones again: NXDOMAIN "
+                        "answers are trusted again")
+        return verdict
+
+    def _check_nxdomain(self, message: BudgetedLookup) -> bool | None:
+        answered = False
+        for name, kind in NXDOMAIN_CANARIES:
+            lifetime, _ = self._time_allowed(message)
+            if lifetime <= 0:
+                break
+            # Asked directly, never from the cache: the question is about the servers now.
+            answer = self._ask(name, kind, lifetime)
+            if answer.status is DnsStatus.NXDOMAIN:
+                return False
+            answered = answered or answer.status is not DnsStatus.TEMPERROR
+        return True if answered else None
 
     def _query(self, name: str, kind: str, lifetime: float) -> DnsAnswer:
         def fail(error: str) -> DnsAnswer:
@@ -408,19 +575,34 @@ class BudgetedLookup:
     Cached answers are still served after the deadline (they cost nothing);
     anything that would need a query then answers TEMPERROR "budget exhausted".
     Each query's lifetime is clipped to the time left, so a server that never
-    answers costs at most the budget in total.
+    answers costs at most the budget in total; while DNS is declared down, at most
+    the resolver's ``outage_budget`` from the message's start. ``deadline`` None
+    means no budget (one plain lookup).
     """
 
-    def __init__(self, resolver: Resolver, deadline: float) -> None:
+    def __init__(self, resolver: Resolver, deadline: float | None) -> None:
         self._resolver = resolver
         self.deadline = deadline
+        self.started = resolver.clock()
+        self.failed = False  # one of its lookups failed (it counts once towards an outage)
 
     @property
     def remaining(self) -> float:
+        if self.deadline is None:
+            return self._resolver.lifetime
         return max(0.0, self.deadline - self._resolver.clock())
 
     def lookup(self, name: str, rdtype: str) -> DnsAnswer:
-        return self._resolver._lookup(name, rdtype, deadline=self.deadline)
+        return self._resolver._lookup(name, rdtype, self)
+
+    def nxdomain_trusted(self) -> bool:
+        return self._resolver.nxdomain_trusted(self)
+
+
+def nxdomain_trusted(lookup: object) -> bool:
+    """Can this Lookup's NXDOMAIN answers be believed? True for lookups that cannot tell."""
+    check = getattr(lookup, "nxdomain_trusted", None)
+    return True if check is None else bool(check())
 
 
 class StaticLookup:

@@ -6,8 +6,10 @@ can build as many as they like. The HTTP endpoint is off unless ``metrics.enable
 and listens on loopback by default (``metrics.listen``).
 
 DNS counters are read from the resolver at scrape time (a custom collector), so they
-cost nothing per lookup. A reload that changes the DNS settings builds a new resolver,
-whose counters start at zero: Prometheus treats that as a counter reset.
+cost nothing per lookup; so is ``spoofwatch_dns_up`` (1, or 0 while every lookup of the
+last ``dns.outage_after`` messages failed: see dns.py). A reload that changes the DNS
+settings builds a new resolver, whose counters start at zero: Prometheus treats that as
+a counter reset.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .dns import ResolverStats
@@ -33,13 +35,16 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    10.0, 30.0)
 
 
+_DNS_UP_HELP = "1 while name servers answer; 0 while every lookup of the last messages failed"
+
+
 class _DnsCollector(Collector):
-    """The current resolver's counters, read when Prometheus scrapes."""
+    """The current resolver's counters and health, read when Prometheus scrapes."""
 
     def __init__(self, stats: Callable[[], ResolverStats]) -> None:
         self._stats = stats
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         stats = self._stats()
         family = CounterMetricFamily(
             "spoofwatch_dns_lookups", "DNS lookups by outcome (cache hit, miss, timeout, error)",
@@ -47,10 +52,12 @@ class _DnsCollector(Collector):
         for outcome in ("hits", "misses", "timeouts", "errors"):
             family.add_metric([outcome], getattr(stats, outcome))
         yield family
+        yield GaugeMetricFamily("spoofwatch_dns_up", _DNS_UP_HELP, value=1 if stats.up else 0)
 
-    def describe(self) -> Iterator[CounterMetricFamily]:
+    def describe(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         # Without describe() the registry would call collect() at registration time.
         yield CounterMetricFamily("spoofwatch_dns_lookups", "", labels=["outcome"])
+        yield GaugeMetricFamily("spoofwatch_dns_up", "")
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,20 @@ ordinary Python signal handlers and
   with its status; after ``STOP_TIMEOUT`` it kills it. (A SIGTERM sent to the worker
   itself stops libmilter at once, cutting messages in flight: the MTA then applies its
   milter_default_action. Hence KillMode=mixed in the systemd unit.);
-- the worker dying on its own: exits non-zero, so that systemd's Restart=on-failure
-  starts a fresh pair. The parent does not restart workers itself: one place (systemd)
-  decides about restarts and rate limits.
+- the worker dying on its own (a crash, the kernel's OOM killer, a stray ``kill -9``):
+  starts a new worker after a delay that doubles from ``Backoff.first`` up to
+  ``Backoff.maximum`` and starts again from the first once a worker has run for
+  ``Backoff.reset_after``. Without this, one dead worker meant a dead service: under
+  systemd until ``Restart=`` acted, elsewhere until an admin noticed. The new worker's
+  libmilter removes the dead one's stale unix socket before it listens
+  (``opensocket(True)``). If a SIGHUP was handled before, the new worker is asked to
+  reload at once, so it runs the configuration the admin last applied, not the one
+  read at start;
+- a worker that cannot work at all (exit status 71, EX_OSERR: the socket cannot be
+  opened; 78, EX_CONFIG) is retried with the same backoff, but after
+  ``GIVE_UP_AFTER`` quick failures in a row the supervisor exits with that status, so
+  that the service manager (systemd's ``Restart=`` and its start rate limit) or the
+  admin decides instead of an endless loop.
 
 The worker learns that the parent is gone from the end of the pipe and stops.
 The parent is single-threaded when it forks, so forking without exec is safe.
@@ -35,6 +46,11 @@ log = logging.getLogger("spoofwatch.supervisor")
 
 STOP_TIMEOUT = 30.0  # the worker drains for at most service.DRAIN_SECONDS (15 s)
 EX_SOFTWARE = 70
+EX_OSERR = 71
+EX_CONFIG = 78
+# Exit statuses that say "this worker cannot work here": restarting cannot help for long.
+CANNOT_WORK = {EX_OSERR: "cannot open its socket", EX_CONFIG: "configuration error"}
+GIVE_UP_AFTER = 5  # quick failures in a row with a CANNOT_WORK status before giving up
 _HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 
 
@@ -43,9 +59,28 @@ def _ignore(signum: int, frame: object) -> None:
 
 
 @dataclass
+class Backoff:
+    """Delays between worker restarts: doubling, capped, forgotten after a good run."""
+
+    first: float = 0.5
+    maximum: float = 30.0
+    reset_after: float = 60.0  # a worker that ran this long was healthy
+    failures: int = 0  # quick failures in a row, the one being handled included
+
+    def next_delay(self, ran_for: float) -> float:
+        """The delay before the next start, after a worker that ran ``ran_for`` seconds."""
+        if ran_for >= self.reset_after:
+            self.failures = 0
+        delay = min(self.maximum, self.first * 2 ** min(self.failures, 30))
+        self.failures += 1
+        return delay
+
+
+@dataclass
 class _Worker:
     pid: int
     control: int  # write end of the control pipe
+    started: float
     stopping: bool = False
     deadline: float | None = None
     killed: bool = False
@@ -93,16 +128,18 @@ class _Worker:
         return os.waitstatus_to_exitcode(status) if pid == self.pid else None
 
 
+def _describe(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with {code}"
+
+
 def _exit_status(worker: _Worker, code: int) -> int:
-    if worker.stopping and code == 0 and not worker.killed:
+    """The supervisor's own exit status once a worker it asked to stop has ended."""
+    if code == 0 and not worker.killed:
         log.info("worker %d stopped", worker.pid)
         return 0
-    how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
-    if worker.stopping:
-        log.error("worker %d %s while stopping", worker.pid, how)
-    else:
-        log.error("worker %d %s unexpectedly; exiting so the service manager can restart "
-                  "spoofwatch", worker.pid, how)
+    log.error("worker %d %s while stopping", worker.pid, _describe(code))
     if code < 0:
         return 128 - code
     return code or EX_SOFTWARE
@@ -120,59 +157,138 @@ def _drain(fd: int) -> list[int]:
         signums.extend(data)
 
 
-def supervise(worker_main: Callable[[int], int]) -> int:
-    """Fork ``worker_main(control_fd)`` and look after it; returns the exit status."""
+class _Supervisor:
+    """Starts workers, relays signals to the current one, restarts it when it dies."""
+
+    def __init__(self, worker_main: Callable[[int], int], wake_r: int, wake_w: int,
+                 backoff: Backoff) -> None:
+        self._worker_main = worker_main
+        self._wake_r = wake_r
+        self._wake_w = wake_w
+        self._reloaded = False  # a SIGHUP was handled: new workers must reload too
+        self._backoff = backoff
+
+    def run(self) -> int:
+        restarts = 0
+        while True:
+            worker = self._start()
+            if restarts:
+                log.warning("supervisor %d started worker %d (restart %d)", os.getpid(),
+                            worker.pid, restarts)
+            else:
+                log.info("supervisor %d started worker %d", os.getpid(), worker.pid)
+            try:
+                code = self._watch(worker)
+            finally:
+                os.close(worker.control)
+            if worker.stopping:
+                return _exit_status(worker, code)
+            delay = self._backoff.next_delay(time.monotonic() - worker.started)
+            give_up = self._gives_up(code)
+            if give_up is not None:
+                return give_up
+            restarts += 1
+            log.error("worker %d %s unexpectedly after %.1fs; starting a new one in %gs",
+                      worker.pid, _describe(code), time.monotonic() - worker.started, delay)
+            if not self._pause(delay):
+                log.info("stopped while waiting to restart the worker")
+                return 0
+
+    def _gives_up(self, code: int) -> int | None:
+        reason = CANNOT_WORK.get(code)
+        if reason is None:
+            return None
+        failures = self._backoff.failures
+        if failures < GIVE_UP_AFTER:
+            log.error("the worker cannot work (exit status %d: %s); quick failure %d of %d "
+                      "before the supervisor gives up", code, reason, failures, GIVE_UP_AFTER)
+            return None
+        log.error("the worker failed %d times in a row with exit status %d (%s): giving up; "
+                  "exiting with %d so that the service manager or the admin decides", failures,
+                  code, reason, code)
+        return code
+
+    def _start(self) -> _Worker:
+        control_r, control_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = EX_SOFTWARE
+            try:
+                # Blocked before the handlers go back to default: no window in which a
+                # SIGTERM would kill the worker outright (worker_main blocks them too).
+                signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGHUP, signal.SIGTERM,
+                                                          signal.SIGINT))
+                signal.set_wakeup_fd(-1)
+                for sig in _HANDLED:
+                    signal.signal(sig, signal.SIG_DFL)
+                for fd in (self._wake_r, self._wake_w, control_w):
+                    os.close(fd)
+                code = self._worker_main(control_r)
+            except BaseException:
+                log.exception("worker failed")
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        os.close(control_r)
+        os.set_blocking(control_w, False)
+        worker = _Worker(pid, control_w, time.monotonic())
+        if self._reloaded:
+            # Read by the worker before its first message: it runs the file as last reloaded.
+            worker.reload()
+        return worker
+
+    def _watch(self, worker: _Worker) -> int:
+        """Relay signals to the worker until it ends; its exit code."""
+        while True:
+            code = worker.reap()
+            if code is not None:
+                return code
+            timeout = None
+            if worker.deadline is not None:
+                timeout = max(0.0, worker.deadline - time.monotonic()) + (
+                    5.0 if worker.killed else 0)
+            select.select([self._wake_r], [], [], timeout)
+            for signum in _drain(self._wake_r):
+                if signum == signal.SIGHUP:
+                    self._reloaded = True
+                    worker.reload()
+                elif signum in (signal.SIGTERM, signal.SIGINT):
+                    worker.stop(signum)
+            worker.escalate()
+
+    def _pause(self, delay: float) -> bool:
+        """Wait before a restart; False when a stop was asked for meanwhile."""
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            select.select([self._wake_r], [], [], left)
+            for signum in _drain(self._wake_r):
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    log.info("%s: no worker is running", signal.Signals(signum).name)
+                    return False
+                if signum == signal.SIGHUP:
+                    self._reloaded = True
+                    log.info("SIGHUP: no worker is running; the next one reads the "
+                             "configuration again")
+        return True
+
+
+def supervise(worker_main: Callable[[int], int], backoff: Backoff | None = None) -> int:
+    """Fork ``worker_main(control_fd)`` and look after it; returns the exit status.
+
+    ``backoff`` paces restarts of a worker that dies (tests pass short delays).
+    """
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
-    control_r, control_w = os.pipe()
-    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    previous_fd = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     # Handlers before the fork: a signal (or the worker's death) right after it is not lost.
-    for sig in _HANDLED:
-        signal.signal(sig, _ignore)
-    pid = os.fork()
-    if pid == 0:  # the worker
-        code = EX_SOFTWARE
-        try:
-            # Blocked before the handlers go back to default: no window in which a
-            # SIGTERM would kill the worker outright (worker_main blocks them too).
-            signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGHUP, signal.SIGTERM,
-                                                      signal.SIGINT))
-            signal.set_wakeup_fd(-1)
-            for sig in _HANDLED:
-                signal.signal(sig, signal.SIG_DFL)
-            for fd in (wake_r, wake_w, control_w):
-                os.close(fd)
-            code = worker_main(control_r)
-        except BaseException:
-            log.exception("worker failed")
-        finally:
-            logging.shutdown()
-            os._exit(code)
-    os.close(control_r)
-    os.set_blocking(control_w, False)
-    worker = _Worker(pid, control_w)
-    log.info("supervisor %d started worker %d", os.getpid(), pid)
+    previous = {sig: signal.signal(sig, _ignore) for sig in _HANDLED}
     try:
-        return _loop(worker, wake_r)
+        return _Supervisor(worker_main, wake_r, wake_w, backoff or Backoff()).run()
     finally:
-        signal.set_wakeup_fd(-1)
-        for fd in (wake_r, wake_w, control_w):
+        signal.set_wakeup_fd(previous_fd)
+        for sig, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(sig, handler)
+        for fd in (wake_r, wake_w):
             os.close(fd)
-
-
-def _loop(worker: _Worker, wake_r: int) -> int:
-    while True:
-        code = worker.reap()
-        if code is not None:
-            return _exit_status(worker, code)
-        timeout = None
-        if worker.deadline is not None:
-            timeout = max(0.0, worker.deadline - time.monotonic()) + (5.0 if worker.killed else 0)
-        select.select([wake_r], [], [], timeout)
-        for signum in _drain(wake_r):
-            if signum == signal.SIGHUP:
-                worker.reload()
-            elif signum in (signal.SIGTERM, signal.SIGINT):
-                worker.stop(signum)
-        worker.escalate()

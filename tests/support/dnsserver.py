@@ -15,6 +15,12 @@ behaves like an authoritative server for every name it is asked about:
   ``servfail(name)`` answers SERVFAIL for it, and also for any query whose
   CNAME chain leads to it (as a recursive resolver would); ``refuse(name)``
   likewise answers REFUSED.
+* ``silent = True`` drops every query (a dead name server); ``nxdomain_everything = True``
+  answers NXDOMAIN for every name, the root and top-level zones included (a broken
+  resolver). ``udp_delay`` (seconds) holds back every UDP answer (a slow resolver). All
+  three are reset by ``clear()``.
+* the root and the top-level zones in ``ROOT_ZONES`` always exist, as they do for a real
+  recursive resolver: their SOA is answered, other types get NODATA.
 
 Every query received is logged in ``queries`` as ``(name, rdtype)``, in order,
 the name lower-case without the trailing dot; ``tcp_queries`` holds the ones
@@ -52,6 +58,8 @@ _TXT_CHUNK = 255  # a character-string holds at most 255 bytes (RFC 1035 3.3)
 _UDP_DEFAULT_LIMIT = 512  # without EDNS a UDP answer may not exceed this
 _MAX_CNAME_CHAIN = 8
 _POLL_INTERVAL = 0.05  # how often the serving threads look at the stop flag
+# Zones every real resolver knows (the root is ""): asked for their SOA, the server answers it.
+ROOT_ZONES = frozenset({"", "com", "org", "net"})
 
 
 def _norm(name: str) -> str:
@@ -93,6 +101,9 @@ class DnsTestServer:
         self.host = host
         self.port = port
         self.negative_ttl = 60
+        self.silent = False  # drop every query
+        self.nxdomain_everything = False  # answer NXDOMAIN for every name
+        self.udp_delay = 0.0  # seconds every UDP answer is held back
         self.queries: list[tuple[str, str]] = []
         self.tcp_queries: list[tuple[str, str]] = []  # the subset of queries that came over TCP
         self._lock = threading.Lock()
@@ -143,6 +154,9 @@ class DnsTestServer:
             self.queries.clear()
             self.tcp_queries.clear()
             self.negative_ttl = 60
+            self.silent = False
+            self.nxdomain_everything = False
+            self.udp_delay = 0.0
 
     # ------------------------------------------------------------- lifecycle
 
@@ -190,11 +204,21 @@ class DnsTestServer:
             except OSError:
                 continue
             reply = self._handle(data, tcp=False)
-            if reply is not None:
-                try:
-                    sock.sendto(reply, peer)
-                except OSError as exc:
-                    log.debug("UDP send to %s failed: %s", peer, exc)
+            if reply is None:
+                continue
+            if self.udp_delay > 0:
+                timer = threading.Timer(self.udp_delay, self._send_udp, (sock, reply, peer))
+                timer.daemon = True
+                timer.start()
+            else:
+                self._send_udp(sock, reply, peer)
+
+    @staticmethod
+    def _send_udp(sock: socket.socket, reply: bytes, peer: object) -> None:
+        try:
+            sock.sendto(reply, peer)
+        except OSError as exc:
+            log.debug("UDP send to %s failed: %s", peer, exc)
 
     def _serve_tcp(self) -> None:
         assert self._tcp is not None
@@ -261,7 +285,7 @@ class DnsTestServer:
             self.queries.append((name, rdtype))
             if tcp:
                 self.tcp_queries.append((name, rdtype))
-            if name in self._never_answer:
+            if self.silent or name in self._never_answer:
                 return None
             reply = self._answer(request, name, rdtype)
         packed = reply.pack()
@@ -289,6 +313,13 @@ class DnsTestServer:
         if name in self._failures:
             return self._failure_reply(request, self._failures[name])
         reply = request.reply(ra=0, aa=1)
+        if self.nxdomain_everything:
+            reply.header.rcode = RCODE.NXDOMAIN
+            reply.add_auth(self._soa(name))
+            return reply
+        if rdtype == "SOA" and name in ROOT_ZONES and name not in self._records:
+            reply.add_answer(self._soa(name))
+            return reply
         current = name
         for _ in range(_MAX_CNAME_CHAIN):
             by_type = self._records.get(current, {})
@@ -317,7 +348,7 @@ class DnsTestServer:
         return reply
 
     def _exists(self, name: str) -> bool:
-        if self._records.get(name):
+        if name in ROOT_ZONES or self._records.get(name):
             return True
         suffix = "." + name
         return any(other.endswith(suffix) and recs for other, recs in self._records.items())

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from ..addresses import domain_of, normalize_domain, parse_address_header
+from ..dns import nxdomain_trusted
 from ..message import Message
 from ..results import AuthResult, DkimResult, DmarcResult, Envelope, Finding, FromAddress
 from ..textsafe import ascii_safe
@@ -346,5 +347,7 @@ def non_mail_findings(inp: ImpersonationInput, lookup: object, weight: Weight) -
     posture = mail_posture(inp.sender.domain, lookup)  # type: ignore[arg-type]
     if not posture.reason:
         return []
+    if not nxdomain_trusted(lookup):
+        return []  # the name servers deny zones that exist: their "no" proves nothing
     return [Finding("non_mail_domain", weight("non_mail_domain"),
                     f"The From domain cannot send mail: {ascii_safe(posture.reason, 160)}.")]

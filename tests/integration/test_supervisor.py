@@ -1,0 +1,188 @@
+"""The supervisor of ``spoofwatch run`` restarts a worker that dies, with a bounded backoff.
+
+The service tests kill the real worker with SIGKILL and talk to the real socket; the
+backoff tests run ``supervise()`` itself with workers that die on purpose (forked from
+the test process) and short delays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spoofwatch.supervisor import GIVE_UP_AFTER, Backoff, supervise
+from support.dnsserver import DnsTestServer
+from support.mailfactory import make_message
+from support.milterclient import MilterClient, MilterOutcome
+from support.milterproc import POLICIES, MilterProcess, process_alive, write_config
+
+FOREIGN_IP = "203.0.113.66"
+FORGED = make_message("Campaign <news@campaign.example>", "voter@recipient.example",
+                      "Donate now", "Send money.\n")
+TAGGED_SUBJECT = ("chgheader", (1, "Subject", "[SPOOF?] Donate now"))
+
+
+@pytest.fixture()
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="spoofwatch-supervisor-"))
+    yield path
+    for child in sorted(path.rglob("*"), reverse=True):
+        child.unlink() if not child.is_dir() else child.rmdir()
+    path.rmdir()
+
+
+def _zone(dns: DnsTestServer) -> None:
+    dns.add("campaign.example", "TXT", "v=spf1 ip4:198.51.100.10 -all")
+    dns.add("_dmarc.campaign.example", "TXT", "v=DMARC1; p=reject")
+
+
+def _send_forged(spec: str) -> MilterOutcome:
+    with MilterClient(spec, timeout=20) as client:
+        return client.send_raw(FORGED, client_ip=FOREIGN_IP, helo="bulk.sender.example",
+                               mail_from="<x@campaign.example>")
+
+
+def _tagged(outcome: MilterOutcome) -> bool:
+    return any((m.kind, m.args) == TAGGED_SUBJECT for m in outcome.modifications)
+
+
+def _replacement(proc: MilterProcess, dead: int, timeout: float = 20.0) -> int:
+    """Wait until the supervisor has a new worker and the socket accepts again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.proc is not None and proc.proc.poll() is None, proc.log()
+        try:
+            worker = proc.worker_pid(timeout=0.1)
+        except RuntimeError:
+            worker = dead
+        if worker != dead and proc._accepts():
+            return worker
+        time.sleep(0.02)
+    raise AssertionError(f"no new worker accepting within {timeout}s:\n{proc.log()}")
+
+
+def test_a_killed_worker_is_replaced_and_the_service_answers_again(
+    dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
+) -> None:
+    _zone(dns)
+    spec = f"unix:{workdir}/spoofwatch.sock"
+    config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
+    proc = MilterProcess(config, spec, workdir / "milter.log")
+    proc.start()
+    try:
+        supervisor = proc.pid
+        worker = proc.worker_pid()
+        assert _tagged(_send_forged(spec))
+        os.kill(worker, signal.SIGKILL)
+        new_worker = _replacement(proc, worker)
+        outcome = _send_forged(spec)
+        assert proc.pid == supervisor and proc.proc is not None and proc.proc.poll() is None
+        assert not process_alive(worker)
+    finally:
+        code = proc.stop()
+    assert outcome.action == "accept" and _tagged(outcome)
+    assert code == 0
+    log = proc.log()
+    assert f"worker {worker} killed by SIGKILL unexpectedly after " in log
+    assert "; starting a new one in 0.5s" in log
+    assert f"supervisor {supervisor} started worker {new_worker} (restart 1)" in log
+    assert f"worker {new_worker} stopped" in log
+    assert not Path(spec[5:]).exists()
+
+
+def test_a_replacement_worker_runs_the_configuration_last_reloaded(
+    dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
+) -> None:
+    _zone(dns)
+    spec = f"unix:{workdir}/spoofwatch.sock"
+    config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
+    proc = MilterProcess(config, spec, workdir / "milter.log")
+    proc.start()
+    try:
+        write_config(workdir, dns_port=dns_server.port, socket_spec=spec,
+                     policy=POLICIES / "monitor.yaml")
+        proc.signal(signal.SIGHUP)
+        proc.wait_for_log("configuration reloaded from")
+        before = _send_forged(spec)
+        worker = proc.worker_pid()
+        os.kill(worker, signal.SIGKILL)
+        _replacement(proc, worker)
+        proc.wait_for_log("configuration reloaded from", count=2)
+        after = _send_forged(spec)
+    finally:
+        proc.stop()
+    # the monitor policy only adds headers: no subject tag before the crash or after it
+    assert (_tagged(before), _tagged(after)) == (False, False)
+    assert proc.log().count(" policy=monitor ") == 2
+
+
+def test_backoff_doubles_up_to_the_maximum_and_starts_over_after_a_good_run() -> None:
+    backoff = Backoff(first=0.5, maximum=30.0, reset_after=60.0)
+    quick = [backoff.next_delay(ran_for=1.0) for _ in range(9)]
+    assert quick == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert backoff.next_delay(ran_for=60.0) == 0.5  # that worker had run long enough
+    assert backoff.next_delay(ran_for=2.0) == 1.0
+
+
+def _starts(path: Path) -> int:
+    try:
+        return len(path.read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def test_a_worker_that_keeps_dying_is_restarted_with_growing_delays(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    starts = tmp_path / "starts"
+
+    def dying_worker(control_fd: int) -> int:
+        with starts.open("a") as f:
+            f.write(f"{time.monotonic()}\n")
+        if _starts(starts) < 6:
+            return 1
+        # Enough: this one stays and is stopped the normal way (SIGTERM, "stop" on the pipe).
+        os.kill(os.getppid(), signal.SIGTERM)
+        with os.fdopen(control_fd, "rb") as control:
+            return 0 if control.readline() == b"stop\n" else 1
+
+    caplog.set_level(logging.INFO, logger="spoofwatch.supervisor")
+    code = supervise(dying_worker, Backoff(first=0.02, maximum=0.16, reset_after=60.0))
+    assert code == 0
+    delays = [r.getMessage().rsplit(" in ", 1)[1] for r in caplog.records
+              if "unexpectedly after" in r.getMessage()]
+    assert delays == ["0.02s", "0.04s", "0.08s", "0.16s", "0.16s"]
+    assert _starts(starts) == 6
+    times = [float(t) for t in starts.read_text().split()]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert all(gap >= delay for gap, delay in zip(gaps, (0.02, 0.04, 0.08, 0.16, 0.16),
+                                                   strict=True)), gaps
+    assert "SIGTERM: stopping worker" in caplog.text
+
+
+@pytest.mark.parametrize("status", [71, 78])
+def test_a_worker_that_cannot_work_is_not_restarted_forever(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    starts = tmp_path / "starts"
+
+    def broken_worker(control_fd: int) -> int:
+        with starts.open("a") as f:
+            f.write("started\n")
+        return status
+
+    caplog.set_level(logging.INFO, logger="spoofwatch.supervisor")
+    code = supervise(broken_worker, Backoff(first=0.01, maximum=0.04, reset_after=60.0))
+    assert code == status
+    assert _starts(starts) == GIVE_UP_AFTER
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("quick failure" in m for m in messages) == GIVE_UP_AFTER - 1
+    assert any(m.startswith(f"the worker failed {GIVE_UP_AFTER} times in a row with exit "
+                            f"status {status}") and "giving up" in m for m in messages)
