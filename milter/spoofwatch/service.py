@@ -131,6 +131,8 @@ def make_resolver(config: Config) -> Resolver:
     return Resolver(
         nameservers=dns.nameservers, port=dns.port, timeout=dns.timeout, lifetime=dns.lifetime,
         cache_size=dns.cache_size, message_budget=dns.message_budget,
+        outage_after=dns.outage_after, outage_budget=dns.outage_budget,
+        probe_interval=dns.probe_interval,
     )
 
 
