@@ -1,0 +1,1 @@
+"""The fuzz harness: hostile messages through the real service (see runner.py)."""
