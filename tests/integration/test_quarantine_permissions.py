@@ -256,3 +256,20 @@ def test_a_store_copy_saved_by_root_for_a_held_message_is_readable_by_the_servic
     shown = quarantine("show", record_id, "--store", str(directory), user=USER)
     assert shown.returncode == 0, shown.stderr
     assert "  RCPT TO:          a@example.org" in shown.stdout.splitlines()
+
+
+def test_a_record_file_root_kept_for_itself_is_named_with_the_fix(workdir: Path) -> None:
+    directory = workdir / "quarantine"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, NOBODY.pw_uid, NOBODY.pw_gid)
+    raw, report = seed_report()
+    record_id = QuarantineStore(directory).save(raw, report, "Q1")
+    assert record_id is not None
+    record = directory / "msg" / f"{record_id}.rec"
+    os.chown(record, 0, 0)  # as an older version running as root left it
+    shown = quarantine("show", record_id, "--store", str(directory), user=USER)
+    assert shown.returncode == 3
+    assert shown.stderr == (
+        f"spoofwatch quarantine: cannot read {record} (owned by root): everything in "
+        f"quarantine store {directory} must belong to nobody; fix it as root: "
+        f"chown -R nobody:nogroup {directory}\n")

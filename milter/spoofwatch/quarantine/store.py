@@ -14,7 +14,9 @@ Why no partial record can be seen, whenever the writer dies:
    atomic: ``msg/`` holds complete files only), and ``msg/`` is fsynced;
 2. only then the index row is added.
 
-A crash between 1 and 2 leaves a complete file without a row; a crash during 1 leaves a
+A crash between 1 and 2 leaves a complete file without a row, and so does a failure of 2
+(the index locked, damaged or refusing a value): the file the store accepted in 1 is never
+removed for it. A crash during 1 leaves a
 temporary file that is never listed. Deleting goes the other way round (file first, then
 row), so a crash in between leaves a row without a file. Every listing first reconciles
 the two: files without rows are indexed (they are complete), rows without files are dropped
@@ -399,6 +401,8 @@ class QuarantineStore:
         except RecordFormatError as exc:
             return self._damaged(record_id, str(exc))
         except OSError as exc:
+            if isinstance(exc, PermissionError):
+                raise StoreError("permissions", self._unreadable(path)) from None
             raise StoreError("io", f"cannot read {path}: {exc.strerror}") from None
         if record.id != record_id:
             return self._damaged(record_id, f"the file holds record {record.id}")
@@ -408,6 +412,17 @@ class QuarantineStore:
             except RecordFormatError as exc:
                 return self._damaged(record_id, str(exc))
         return record, raw
+
+    def _unreadable(self, path: Path) -> str:
+        """A record another user owns (saved by root before it handed files over)."""
+        try:
+            owner = owner_of(path).user
+            needed = needed_owner(owner_of(self.directory), self.service)
+        except OSError:
+            return f"cannot read {path}: permission denied"
+        return (f"cannot read {path} (owned by {owner}): everything in quarantine store "
+                f"{self.directory} must belong to {needed.user}; fix it as root: "
+                f"{fix_command(self.directory, needed)}")
 
     def _damaged(self, record_id: str, reason: str) -> Problem:
         """Move a damaged file aside (kept for inspection, no longer listed)."""
