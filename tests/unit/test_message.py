@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
+from email.message import EmailMessage
+from email.parser import BytesParser
 
 import pytest
 
+from spoofwatch import message as message_module
 from spoofwatch.message import Message
 
 SIMPLE = (
@@ -262,3 +267,54 @@ def test_random_bytes_parse_and_crlf_inputs_round_trip() -> None:
         # without its CRLF gets one.
         cut_off = bool(message.headers) and not message.body and not raw.endswith(b"\r\n")
         assert message.as_bytes() == (raw + b"\r\n" if cut_off else raw)
+
+
+def _one_byte_parts(count: int) -> bytes:
+    return (b'From: a@example.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            + b"--b\r\n\r\nx\r\n" * count + b"--b--\r\n")
+
+
+def test_a_slow_parse_does_not_hold_up_the_parse_of_another_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # functools.cached_property (Python 3.11) took one lock for every Message: while one
+    # message of 20,000 one-byte parts was being parsed, no other could be.
+    slow = Message.from_bytes(_one_byte_parts(20_000))
+    normal = Message.from_bytes(SIMPLE)
+    slow_started = threading.Event()
+
+    class SignallingParser(BytesParser):
+        """The real parser; it says when it has started on the slow message."""
+
+        def parsebytes(self, text: bytes, headersonly: bool = False) -> EmailMessage:
+            if len(text) > 100_000:
+                slow_started.set()
+            parsed = super().parsebytes(text, headersonly)
+            assert isinstance(parsed, EmailMessage)
+            return parsed
+
+    monkeypatch.setattr(message_module, "BytesParser", SignallingParser)
+    finished: list[str] = []
+    elapsed: dict[str, float] = {}
+
+    def parse(name: str, message: Message) -> None:
+        start = time.perf_counter()
+        message.email()
+        elapsed[name] = time.perf_counter() - start
+        finished.append(name)
+
+    slow_thread = threading.Thread(target=parse, args=("slow", slow))
+    slow_thread.start()
+    try:
+        assert slow_started.wait(timeout=120)
+        parse("normal", normal)
+    finally:
+        slow_thread.join(timeout=600)
+    assert finished == ["normal", "slow"]
+    assert elapsed["normal"] < 0.2 * elapsed["slow"]
+
+
+def test_email_memo_is_per_message() -> None:
+    first, second = Message.from_bytes(SIMPLE), Message.from_bytes(SIMPLE)
+    assert first.email() is not second.email()
+    assert first.email() is first.email()
