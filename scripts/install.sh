@@ -13,6 +13,9 @@
 #                                                  (only where group postfix exists)
 #   /etc/spoofwatch/                               spoofwatch.yaml, policies, watchlist
 #
+# /var/lib/spoofwatch and /var/log/spoofwatch, and everything in them, are given to the user
+# spoofwatch (files a command run as root left there included).
+#
 # An edited file in /etc/spoofwatch is never overwritten: the new version is put beside it
 # as FILE.dist, and the script says so. A file you did not edit is updated.
 #

@@ -266,3 +266,23 @@ def test_the_2020_threat_is_held_in_the_hold_queue(
     assert f"queue_id={result.queue_id}" in walkthrough.milter.log()
     assert " level=threat " in walkthrough.milter.log()
     assert walkthrough.sink.messages == []
+
+
+def test_service_warns_at_start_about_a_socket_outside_the_chroot(
+    walkthrough: Walkthrough,
+) -> None:
+    # the configuration as shipped before: the socket under /run (re-rooted), Postfix as here
+    base = walkthrough.config.parent
+    outside = walkthrough.postfix.root / "run/spoofwatch/spoofwatch.sock"
+    config = base / "outside.yaml"
+    config.write_text(walkthrough.config.read_text().replace(
+        walkthrough.socket_spec, f"unix:{outside}"))
+    service = MilterProcess(config, f"unix:{outside}", base / "outside.log",
+                            env={"MAIL_CONFIG": str(walkthrough.postfix.etc)})
+    service.start()
+    service.stop()
+    queue = walkthrough.postfix.queue
+    assert "WARNING spoofwatch.postfix_check[" in service.log()
+    assert (f"milter.socket unix:{outside} lies outside Postfix's queue directory {queue}, "
+            f"but {walkthrough.postfix.etc}/master.cf runs 127.0.0.1:{walkthrough.postfix.port}"
+            f"/inet (smtpd), cleanup/unix (cleanup) chrooted there") in service.log()
