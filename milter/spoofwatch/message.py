@@ -49,6 +49,11 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def _field(current: tuple[bytes, list[bytes]]) -> tuple[str, str]:
+    name, lines = current
+    return _decode(name), _decode(_CRLF.join(lines))
+
+
 def _canonical_name(name: str) -> str:
     """Header names compare case-insensitively, ignoring obsolete WSP before the colon."""
     return name.rstrip(" \t").lower()
@@ -74,7 +79,10 @@ class Message:
         """Parse a whole message. Never raises; junk becomes body."""
         data = _BARE_LF.sub(_CRLF, raw)
         headers: list[tuple[str, str]] = []
-        current: list[bytes] | None = None  # [name, value] of the open field
+        # The open field: its name and the lines of its value, joined when it is complete
+        # (appending to the value per continuation line would copy it every time, which
+        # is quadratic in a field folded over thousands of lines).
+        current: tuple[bytes, list[bytes]] | None = None
         pos = 0
         size = len(data)
         while pos < size:
@@ -84,20 +92,20 @@ class Message:
             line = data[pos:end]
             if not line:
                 if current is not None:
-                    headers.append((_decode(current[0]), _decode(current[1])))
+                    headers.append(_field(current))
                 return cls(tuple(headers), data[end + 2 :], _CRLF)
             if line[:1] in (b" ", b"\t") and current is not None:
-                current[1] += _CRLF + line
+                current[1].append(line)
             else:
                 match = _HEADER_START.match(line)
                 if match is None:
                     break
                 if current is not None:
-                    headers.append((_decode(current[0]), _decode(current[1])))
-                current = [match.group(1), line[match.end() :]]
+                    headers.append(_field(current))
+                current = (match.group(1), [line[match.end() :]])
             pos = end + 2
         if current is not None:
-            headers.append((_decode(current[0]), _decode(current[1])))
+            headers.append(_field(current))
         return cls(tuple(headers), data[pos:] if pos < size else b"", b"")
 
     @classmethod

@@ -279,25 +279,30 @@ def _read_headers(body: bytes, pos: int) -> tuple[list[tuple[str, str]], int]:
     The section ends at an empty line (consumed) or at the first line that is not a
     header field (which then starts the body), or after MAX_HEADER_BLOCK bytes.
     """
-    fields: list[tuple[str, str]] = []
+    # (name, lines of the value): joined once at the end, since appending to a string
+    # per continuation line would copy it every time (quadratic in a folded field)
+    fields: list[tuple[bytes, list[bytes]]] = []
     limit = min(len(body), pos + MAX_HEADER_BLOCK)
     while pos < limit:
         eol = _EOL.search(body, pos, limit)
         end, after = (eol.start(), eol.end()) if eol else (limit, limit)
         line = body[pos:end]
         if not line:
-            return fields, after
+            return _joined(fields), after
         if line[:1] in (b" ", b"\t"):
             if fields:
-                name, value = fields[-1]
-                fields[-1] = (name, value + "\r\n" + _text(line))
+                fields[-1][1].append(line)
         else:
             match = _HEADER_START.match(line)
             if match is None:
-                return fields, pos
-            fields.append((_text(match.group(1)), _text(line[match.end():])))
+                return _joined(fields), pos
+            fields.append((match.group(1), [line[match.end():]]))
         pos = after
-    return fields, pos
+    return _joined(fields), pos
+
+
+def _joined(fields: list[tuple[bytes, list[bytes]]]) -> list[tuple[str, str]]:
+    return [(_text(name), _text(b"\r\n".join(lines))) for name, lines in fields]
 
 
 def _text(raw: bytes) -> str:

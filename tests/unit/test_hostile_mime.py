@@ -296,6 +296,17 @@ def _cpu(fn: Callable[[], object]) -> float:
     return best
 
 
+def test_part_headers_folded_over_many_lines_cost_linear_time() -> None:
+    def folded(lines: int) -> Message:
+        part = b"Content-Type: text/plain\r\nX-Fold: a\r\n" + b" x\r\n" * lines + b"\r\nhi"
+        return message("multipart/mixed; boundary=b", multipart_body(*[part] * 20))
+
+    small, large = folded(1_500), folded(15_000)  # the large one within MAX_HEADER_BLOCK
+    assert read_text_tolerant(large) == TextReading("Notice" + "\n\nhi" * 20, ())
+    costs = [_cpu(lambda m=m: read_text_tolerant(m)) for m in (small, large)]
+    assert costs[1] < 20 * costs[0]
+
+
 @pytest.mark.parametrize(("make", "sizes"), [
     (flat_parts, (1_000, 10_000, 100_000)),
     (nested, (100, 1_000, 10_000)),
