@@ -27,6 +27,7 @@ from spoofwatch.detect.textextract import (
 )
 from spoofwatch.message import Message
 from spoofwatch.mime import Fields, Leaf, LimitReached, RawText, Subject
+from spoofwatch.quarantine.review import body_text
 
 REPRO = Path(__file__).resolve().parents[1] / "data" / "repro"
 HEAD = b"From: a@example.org\r\nSubject: Notice\r\nMIME-Version: 1.0\r\n"
@@ -319,3 +320,10 @@ def test_reading_cost_grows_at_most_linearly(make: Callable[[int], Message],
     # reader costs a hundred times)
     assert costs[1] < 20 * costs[0]
     assert costs[2] < 20 * costs[1]
+
+
+def test_quarantine_show_reads_the_body_of_a_message_nested_1000_deep() -> None:
+    # body_text parsed with the standard parser and raised RecursionError on this message,
+    # which is quarantined as a threat.
+    raw = (REPRO / "evasion_threat_then_nested_multipart_1000.eml").read_bytes()
+    assert body_text(raw).startswith("Vote for Trump or else!\n\nWe are in possession of")

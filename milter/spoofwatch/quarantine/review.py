@@ -9,11 +9,9 @@ cannot draw fake rows into a table.
 from __future__ import annotations
 
 import time
-from email import message_from_bytes
-from email import policy as email_policy
 from typing import Any
 
-from ..detect.textextract import extract_text
+from ..detect.textextract import read_text
 from ..message import Message
 from ..textsafe import decode_words, terminal_safe
 from .index import Stats
@@ -68,8 +66,8 @@ def record_table(records: tuple[Record, ...] | list[Record], total: int, offset:
 
 def body_text(raw: bytes) -> str:
     """The text a reader would see (parts decoded, HTML rendered), bounded."""
-    parsed = message_from_bytes(raw, policy=email_policy.compat32)
-    return extract_text(parsed, max_chars=_BODY_CHARS)
+    # read_text, as the threat check: the standard parser raises on hostile nesting
+    return read_text(Message.from_bytes(raw), max_chars=_BODY_CHARS).text
 
 
 def _header_lines(raw: bytes) -> list[tuple[str, str]]:
