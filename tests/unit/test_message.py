@@ -6,12 +6,10 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from email.message import EmailMessage
-from email.parser import BytesParser
+from email.feedparser import FeedParser
 
 import pytest
 
-from spoofwatch import message as message_module
 from spoofwatch.message import Message
 
 SIMPLE = (
@@ -282,19 +280,6 @@ def test_a_slow_parse_does_not_hold_up_the_parse_of_another_message(
     # message of 20,000 one-byte parts was being parsed, no other could be.
     slow = Message.from_bytes(_one_byte_parts(20_000))
     normal = Message.from_bytes(SIMPLE)
-    slow_started = threading.Event()
-
-    class SignallingParser(BytesParser):
-        """The real parser; it says when it has started on the slow message."""
-
-        def parsebytes(self, text: bytes, headersonly: bool = False) -> EmailMessage:
-            if len(text) > 100_000:
-                slow_started.set()
-            parsed = super().parsebytes(text, headersonly)
-            assert isinstance(parsed, EmailMessage)
-            return parsed
-
-    monkeypatch.setattr(message_module, "BytesParser", SignallingParser)
     finished: list[str] = []
     elapsed: dict[str, float] = {}
 
@@ -305,6 +290,16 @@ def test_a_slow_parse_does_not_hold_up_the_parse_of_another_message(
         finished.append(name)
 
     slow_thread = threading.Thread(target=parse, args=("slow", slow))
+    slow_started = threading.Event()
+    real_feed = FeedParser.feed
+
+    def signalling_feed(self: FeedParser, data: str) -> None:
+        """The real parser's feed; it says when the slow thread is parsing."""
+        if threading.current_thread() is slow_thread:
+            slow_started.set()
+        real_feed(self, data)
+
+    monkeypatch.setattr(FeedParser, "feed", signalling_feed)
     slow_thread.start()
     try:
         assert slow_started.wait(timeout=120)
