@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email.feedparser import BytesFeedParser
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
@@ -39,6 +40,7 @@ _CRLF = b"\r\n"
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _HEADER_START = re.compile(rb"([\x21-\x39\x3b-\x7e]+[ \t]*):")
 _FOLD = re.compile(r"\r?\n")
+_PARSE_SLICE = 1 << 20
 
 
 def _decode(raw: bytes) -> str:
@@ -174,13 +176,28 @@ class Message:
         """
         parsed = self.__dict__.get("_parsed")
         if parsed is None:
-            parsed = BytesParser(policy=default_policy).parsebytes(self.as_bytes())
+            if len(self.body) > _PARSE_SLICE:
+                parsed = self._parse_in_slices()
+            else:
+                parsed = BytesParser(policy=default_policy).parsebytes(self.as_bytes())
             # A plain memo in the instance __dict__ (a frozen dataclass without slots
             # allows it; eq/hash only look at fields), not functools.cached_property:
             # on Python 3.11 that takes one lock per class, so one slow parse would
             # hold up every other message in every thread. Two threads parsing the
             # same Message at once both parse; the later result is kept.
             object.__setattr__(self, "_parsed", parsed)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    def _parse_in_slices(self) -> EmailMessage:
+        """Parse a large message without serializing it first: the parser gets the header
+        section, then the body in 1 MiB slices (it decodes what it is fed to text, so one
+        large input would be held three times: bytes, text and lines)."""
+        parser = BytesFeedParser(policy=default_policy)
+        parser.feed(Message(self.headers, b"", self.separator).as_bytes())
+        for start in range(0, len(self.body), _PARSE_SLICE):
+            parser.feed(self.body[start : start + _PARSE_SLICE])
+        parsed = parser.close()
         assert isinstance(parsed, EmailMessage)
         return parsed
 

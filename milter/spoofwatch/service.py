@@ -14,6 +14,8 @@ libmilter's loop. See docs/operations.md.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import grp
 import logging
 import os
@@ -24,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -69,6 +73,15 @@ UNCHECKED_OVERSIZED = "unchecked; reason=oversized"
 _KEPT_VALUE_CHARS = 1024
 # {auth_authen} that is not UTF-8: the MTA says the client authenticated, we cannot read who.
 UNREADABLE_AUTH_USER = "(not UTF-8)"
+# Messages larger than milter.spool_threshold enter analysis while the sum of their sizes
+# stays within this budget (one at a time when one alone is larger). Analysis needs a few
+# times a message's size (the message, its serialization, DKIM's and ARC's canonical
+# bodies, the parsed MIME tree), so this bounds the worker's memory however many large
+# messages arrive at once. See docs/benchmarks.md (memory).
+ANALYSIS_BUDGET = 32 * 1_048_576
+# A message waiting for its turn tells the MTA it is alive this often (SMFIR_PROGRESS
+# restarts Postfix's milter_content_timeout, 300 s by default).
+PROGRESS_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,56 @@ class InFlight:
             return self._cond.wait_for(lambda: self._count <= 0, timeout)
 
 
+class AnalysisGate:
+    """Admits large messages into analysis in arrival order, within a byte budget.
+
+    A message waits until it is first in line and its size fits beside those being
+    analyzed (or nothing else is being analyzed). While it waits, ``tick`` runs every
+    PROGRESS_SECONDS (the milter's progress reply), so the MTA does not time out.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._in_use = 0
+        self._line: deque[object] = deque()
+        self._cond = threading.Condition()
+
+    def _fits(self, ticket: object, size: int) -> bool:
+        return self._line[0] is ticket and (
+            self._in_use == 0 or self._in_use + size <= self._budget)
+
+    def enter(self, size: int, wait: float, tick: Callable[[], object]) -> bool:
+        """Wait (at most ``wait`` seconds) for room; False when there was none in time."""
+        ticket = object()
+        now = time.monotonic()
+        deadline, next_tick = now + wait, now + PROGRESS_SECONDS
+        with self._cond:
+            self._line.append(ticket)
+        try:
+            while True:
+                with self._cond:
+                    if self._fits(ticket, size):
+                        self._in_use += size
+                        return True
+                    now = time.monotonic()
+                    if now >= deadline:
+                        return False
+                    if now < next_tick:
+                        self._cond.wait(min(next_tick, deadline) - now)
+                        continue
+                next_tick = time.monotonic() + PROGRESS_SECONDS
+                tick()  # outside the lock: it writes to the MTA
+        finally:
+            with self._cond:
+                self._line.remove(ticket)
+                self._cond.notify_all()
+
+    def leave(self, size: int) -> None:
+        with self._cond:
+            self._in_use -= size
+            self._cond.notify_all()
+
+
 @dataclass(frozen=True)
 class Service:
     """Everything the sessions of one worker process share."""
@@ -189,6 +252,7 @@ class Service:
     metrics: Metrics
     decisions: DecisionLog
     inflight: InFlight = field(default_factory=InFlight)
+    gate: AnalysisGate = field(default_factory=lambda: AnalysisGate(ANALYSIS_BUDGET))
 
     @classmethod
     def create(cls, config: Config) -> Service:
@@ -467,7 +531,7 @@ class SpoofwatchMilter(Milter.Base):
             log.exception("%s; %s", what, outcome)
         else:
             envelope = self._envelope(tx)
-            unreadable = isinstance(exc, _UnreadableInput)
+            unreadable = isinstance(exc, (_UnreadableInput, _Busy))
             detail = str(exc) if unreadable else f"{type(exc).__name__}: {exc}"
             log.error("%s (%s); %s", what, ascii_safe(detail, 300),
                       envelope_log_line(envelope, outcome), exc_info=None if unreadable else exc)
@@ -480,8 +544,25 @@ class SpoofwatchMilter(Milter.Base):
         envelope = self._envelope(tx)
         if tx.oversized:
             return self._finish_oversized(runtime, tx, envelope)
+        config = runtime.config
+        large = tx.size > config.milter.spool_threshold
+        if large and not self.service.gate.enter(tx.size, config.milter.timeout, self.progress):
+            return self._fail_safe(runtime, tx, _Busy(
+                f"no room to analyze {tx.size} bytes within {config.milter.timeout}s"),
+                "too busy")
+        try:
+            return self._analyze(runtime, tx, envelope)
+        finally:
+            if large:
+                self.service.gate.leave(tx.size)
+
+    def _analyze(self, runtime: Runtime, tx: _Transaction, envelope: Envelope) -> int:
         tx.body.seek(0)
-        message = Message.from_milter(tx.headers, tx.body.read())
+        body = tx.body.read()
+        _close_quietly(tx.body)  # the spool file is read: give its space back
+        tx.body = None
+        message = Message.from_milter(tx.headers, body)
+        del body
         lookup = runtime.resolver.for_message()
         report = analyze(envelope, message, runtime.config, lookup, runtime.release_key)
         result = self._apply(report.actions)
@@ -564,6 +645,10 @@ class SpoofwatchMilter(Milter.Base):
 
 class _UnreadableInput(Exception):
     """The MTA sent something pymilter could not hand to us (see _GlueErrors)."""
+
+
+class _Busy(Exception):
+    """Large messages ahead of this one kept the analysis budget for too long."""
 
 
 def _apply_order(action: act.Action) -> int:
@@ -807,9 +892,34 @@ def _start_metrics(service: Service, config: Config) -> Endpoint | None:
         return None
 
 
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def _tune_malloc() -> None:
+    """Give large buffers back to the system as soon as they are freed.
+
+    glibc raises its mmap threshold after a large block is freed (up to 32 MiB), so the
+    next message's multi-megabyte buffers come from per-thread heaps that are seldom
+    returned; with libmilter's thread per session the worker then keeps the peak of
+    every thread. A fixed threshold keeps every block of 256 KiB and more in its own
+    mapping, unmapped when freed.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        ok = libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024) == 1 and (
+            libc.mallopt(_M_TRIM_THRESHOLD, 1_048_576) == 1)
+    except (OSError, AttributeError):
+        ok = False
+    if not ok:
+        log.info("could not tune malloc (not glibc?); memory peaks may stay allocated")
+
+
 def worker_main(config_path: str, control_fd: int | None, config: Config) -> int:
     """The libmilter process (``config`` was loaded from ``config_path`` before the fork;
     reloads read the path again). Returns its exit status."""
+    _tune_malloc()
     # Before any thread exists: libmilter's signal thread sigwait()s these, which only
     # works when every thread blocks them (threads inherit the mask of their creator).
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)

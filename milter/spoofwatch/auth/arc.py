@@ -78,6 +78,10 @@ class _Chain:
 def verify_arc(raw_message: bytes, lookup: Lookup) -> ArcResult:
     """Validate the ARC chain of `raw_message`."""
     raw = bytes(raw_message)
+    end = raw.find(b"\r\n\r\n")
+    if not _ARC_FIELD.search(raw, 0, len(raw) if end < 0 else end + 2):
+        # dkimpy's parser splits the whole message into lines first: not for nothing
+        return ArcResult(AuthResult.NONE, "no ARC sets", 0, ())
     try:
         verifier = dkim.ARC(raw, logger=QuietDkimpyLog())
     except Exception as exc:  # noqa: BLE001 - dkimpy's parser raises assorted errors on junk (even IndexError)
@@ -107,6 +111,9 @@ def verify_arc(raw_message: bytes, lookup: Lookup) -> ArcResult:
     problems = list(fetcher.problems.items())[:2]  # the reason must stay header-sized
     detail = "".join(f" (key {name}: {problem.reason})" for name, problem in problems)
     return result(AuthResult.FAIL, _clean(str(reason)) + detail)
+
+
+_ARC_FIELD = re.compile(rb"(?im)^arc-(seal|message-signature|authentication-results)[ \t]*:")
 
 
 def _unparseable(raw: bytes, exc: Exception) -> ArcResult:
