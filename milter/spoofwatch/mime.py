@@ -122,7 +122,7 @@ class RawText:
 class LimitReached:
     """A stated limit stopped the walk; what follows is handed on as :class:`RawText`."""
 
-    limit: str  # "mime_parts" or "mime_depth"
+    limit: str  # "mime_parts", "mime_depth" or "mime_boundary" (a multipart without one)
     value: int
 
 
@@ -404,7 +404,13 @@ def walk(headers: Sequence[tuple[str, str]], body: bytes) -> Iterator[Event]:
         fields = parse_fields(entity_headers, default)
         container = (fields.maintype == "multipart" and fields.boundary) or (
             fields.content_type in _MESSAGE_TYPES and fields.cte in _IDENTITY_CTE)
-        if container and depth >= MAX_MIME_DEPTH:
+        if fields.maintype == "multipart" and not fields.boundary:
+            # No usable boundary: no parts can be told apart, and readers show the body
+            # as it is; so read it as raw text (a threat behind it must still be seen).
+            yield LimitReached("mime_boundary", 0)
+            delimiter = state.next_delimiter(pos)
+            yield RawText(pos, delimiter.start if delimiter else len(body))
+        elif container and depth >= MAX_MIME_DEPTH:
             if not depth_reported:
                 depth_reported = True
                 yield LimitReached("mime_depth", MAX_MIME_DEPTH)

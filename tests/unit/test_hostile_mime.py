@@ -327,3 +327,29 @@ def test_quarantine_show_reads_the_body_of_a_message_nested_1000_deep() -> None:
     # which is quarantined as a threat.
     raw = (REPRO / "evasion_threat_then_nested_multipart_1000.eml").read_bytes()
     assert body_text(raw).startswith("Vote for Trump or else!\n\nWe are in possession of")
+
+
+# ----------------------------------------------------------------------------------------
+# A multipart without a usable boundary (found by the fuzz harness: it hid the text)
+
+
+@pytest.mark.parametrize("content_type", [
+    "multipart/mixed", 'multipart/mixed; boundary=""', "multipart/alternative; boundary",
+    "multipart/mixed; boundary=;",
+])
+def test_a_multipart_without_a_boundary_is_read_as_raw_text_and_reported(
+        content_type: str) -> None:
+    body = multipart_body(text_part(b"We will come after you."), boundary=b"b1")
+    reading = read_text(message(content_type, body))
+    assert reading.text == "Notice\n\nWe will come after you."
+    assert reading.unreadable == (Unreadable(
+        "mime_boundary", "A multipart part declares no usable boundary; its body was read "
+        "as raw text.", (("limit", "mime_boundary"),)),)
+
+
+def test_a_nested_multipart_without_a_boundary_is_read_up_to_the_outer_delimiter() -> None:
+    inner = b"Content-Type: multipart/mixed\r\n\r\nhidden words"
+    body = multipart_body(text_part(b"first words"), inner, text_part(b"last words"))
+    reading = read_text(message('multipart/mixed; boundary="b"', body))
+    assert reading.text == "Notice\n\nfirst words\n\nhidden words\n\nlast words"
+    assert [u.limit for u in reading.unreadable] == ["mime_boundary"]

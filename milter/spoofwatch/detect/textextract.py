@@ -281,8 +281,9 @@ def _leaf_text(part: Message, max_chars: int) -> str | None:
 def _walk(root: Message, budget: _Budget) -> None:
     """Depth-first, iteratively (no recursion on attacker-chosen depth).
 
-    A part that raises is skipped and noted in ``budget.failures`` ("part"), and so is a
-    limit reached ("limit"): the caller decides whether another reader must take over.
+    A part that raises is skipped and noted in ``budget.failures`` ("part"), and so are a
+    limit reached ("limit") and a multipart without a boundary ("boundary"): the caller
+    decides whether another reader must take over.
     """
     stack: list[tuple[Message, int]] = [(root, 0)]
     while stack and not budget.full():
@@ -298,6 +299,10 @@ def _walk(root: Message, budget: _Budget) -> None:
                     # A forwarded message: its subject is part of what the reader sees.
                     for inner in children:
                         budget.add(_subject(inner))
+            elif part.get_content_maintype() == "multipart":
+                # multipart without a usable boundary (the parser keeps its body as one
+                # string): only the tolerant reader reads such a body, and reports it.
+                budget.failures.append("boundary")
             else:
                 text = _leaf_text(part, budget.max_chars - budget.chars)
                 if text is None:
@@ -343,7 +348,8 @@ def extract_text(msg: EmailMessage | Message, max_chars: int = 200_000) -> str:
 class Unreadable:
     """Something that stopped the normal reading of a message (an unreadable_structure)."""
 
-    limit: str  # "mime_parts", "mime_depth", "mime_parser", "mime_part", "mime_reader"
+    limit: str  # "mime_parts", "mime_depth", "mime_boundary", "mime_parser", "mime_part",
+    # "mime_reader"
     sentence: str  # a plain sentence for the reasons
     detail: tuple[tuple[str, str], ...] = ()
 
@@ -359,6 +365,8 @@ _LIMIT_SENTENCES = {
                                    "after the {n}th were read as raw text."),
     "mime_depth": (MAX_MIME_DEPTH, "The MIME structure is nested deeper than {n} levels; "
                                    "the deeper parts were read as raw text."),
+    "mime_boundary": (0, "A multipart part declares no usable boundary; its body was read "
+                         "as raw text."),
 }
 # Raw text (past a limit, or a part that could not be decoded) is read at most this many
 # times the remaining character budget, after MIME delimiter and header lines are dropped.
@@ -371,8 +379,8 @@ _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
 
 def _limit_unreadable(event: LimitReached) -> Unreadable:
     value, sentence = _LIMIT_SENTENCES[event.limit]
-    return Unreadable(event.limit, sentence.format(n=value),
-                      (("limit", event.limit), ("max", str(event.value))))
+    detail = (("limit", event.limit),) + ((("max", str(event.value)),) if value else ())
+    return Unreadable(event.limit, sentence.format(n=value), detail)
 
 
 def _raw_text(data: bytes, room: int) -> str:
