@@ -36,7 +36,7 @@ import Milter
 import milter
 
 from . import actions as act
-from . import postfix_check
+from . import libmilter_tuning, postfix_check
 from .actions import action_names
 from .analyze import Report, analyze
 from .config import Config, load_config
@@ -799,6 +799,7 @@ def serve(service: Service) -> None:
     postfix_check.log_socket_warnings(spec)  # a socket a chrooted smtpd cannot see: say so
     milter.setconn(libmilter_socket(spec))
     milter.settimeout(config.milter.timeout)
+    libmilter_tuning.raise_data_size_limit()
     milter.register(
         MILTER_NAME,
         data=lambda ctx: ctx.getpriv().data(),

@@ -128,6 +128,27 @@ def test_threat_with_raw_8bit_subject_is_quarantined_tagged_and_headed(
         1, "Subject", "[SPOOF?] =?utf-8?q?Votaci=C3=B3n=3A?= vote for Trump or else!"))
 
 
+# --- a header field larger than libmilter's default packet limit (64 KiB) ----------------
+
+def test_a_100kb_header_field_is_read_and_the_threat_behind_it_quarantined(
+    dns: DnsTestServer, accepting: MilterProcess
+) -> None:
+    # Postfix passes a field of up to header_size_limit (102,400 bytes) in one packet;
+    # libmilter used to close the session on it and the MTA deferred the mail forever.
+    publish_seed_zone(dns)
+    references = " ".join(f"<{i:08d}@lists.example>" for i in range(4_000))  # ~100 KB
+    assert 65_536 < len(references) < 102_400
+    raw = (f"From: {SEED_FROM}\r\nTo: voter@recipient.example\r\n"
+           f"Subject: Vote for Trump or else!\r\nReferences: {references}\r\n\r\n"
+           "We are in possession of all your information. You will vote for Trump on "
+           "Election Day or we will come after you.\r\n").encode()
+    outcome = _send(accepting, raw)
+    assert outcome.action == "accept"
+    assert _kinds(outcome)[0] == "quarantine"
+    assert _added(outcome, "X-Spoofwatch-Verdict") == [
+        "threat; score=16; findings=from_domain_unauthenticated,non_mail_domain,threat_content"]
+
+
 # --- oversized mail ----------------------------------------------------------------------
 
 def _oversized() -> bytes:
