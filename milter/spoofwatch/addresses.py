@@ -112,8 +112,15 @@ _SPECIALS = "<>@,;:."
 _ATEXT_ASCII = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
 )
-_ATOM_RUN = r"[^\x00-\x20\x7f()<>\[\]:;@\\,.\"]+"
-_DOT_ATOM = re.compile(rf"{_ATOM_RUN}(?:\.{_ATOM_RUN})*")
+# Characters of a dot-atom (dots included). A dot-atom is a run of them that neither
+# starts nor ends with a dot and has no two dots in a row; checked that way, not with a
+# repeated group "atom(\.atom)*", which keeps a backtracking record per label.
+_DOT_ATOM_CHARS = re.compile(r"[^\x00-\x20\x7f()<>\[\]:;@\\,\"]+")
+
+
+def _is_dot_atom(text: str) -> bool:
+    return (_DOT_ATOM_CHARS.fullmatch(text) is not None and not text.startswith(".")
+            and not text.endswith(".") and ".." not in text)
 
 
 def _is_atext(ch: str) -> bool:
@@ -355,7 +362,7 @@ class _Parser:
         for w in words:
             if any(0xD800 <= ord(c) <= 0xDFFF for c in w.text):
                 raise self.fail("undecodable 8-bit byte in local part", w)
-        if all(w.kind != "qstring" for w in words) or _DOT_ATOM.fullmatch(raw):
+        if all(w.kind != "qstring" for w in words) or _is_dot_atom(raw):
             return raw
         return '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -545,20 +552,36 @@ def parse_from(message: Message) -> FromAddress | FromProblem:
     return _author(parsed)
 
 
+# Distinct domains counted in one From header. Two already decide "multiple_addresses";
+# counting stops here so that a hostile list of thousands of domains (each one an IDNA
+# conversion when it is not ASCII) costs no more than this. Every mailbox is still read
+# by the parser, so no domain escapes the comparison: the limit only shortens the count.
+FROM_DOMAIN_LIMIT = 100
+
+
 def _author(mailboxes: list[ParsedMailbox]) -> FromAddress | FromProblem:
-    domains: list[str] = []
+    normalized: dict[str, str] = {}  # as written -> normalized: convert each spelling once
+    domains: dict[str, None] = {}  # a dict, not a list: membership must not rescan
     for mailbox in mailboxes:
-        domain = mailbox.domain if mailbox.is_literal else normalize_domain(mailbox.domain)
-        if domain not in domains:
-            domains.append(domain)
+        domain = normalized.get(mailbox.domain)
+        if domain is None:
+            raw = mailbox.domain
+            domain = raw if mailbox.is_literal else normalize_domain(raw)
+            normalized[raw] = domain
+        domains[domain] = None
+        if len(domains) > FROM_DOMAIN_LIMIT:
+            break
     if len(domains) > 1:
-        shown = ", ".join(ascii_safe(d, 80) for d in domains[:5])
+        listed = list(itertools.islice(domains, 5))
+        shown = ", ".join(ascii_safe(d, 80) for d in listed)
         more = ", ..." if len(domains) > 5 else ""
+        counted = (f"more than {FROM_DOMAIN_LIMIT}" if len(domains) > FROM_DOMAIN_LIMIT
+                   else str(len(domains)))
         return FromProblem(
             "multiple_addresses",
-            f"{len(mailboxes)} mailboxes in {len(domains)} domains: {shown}{more}",
+            f"{len(mailboxes)} mailboxes in {counted} domains: {shown}{more}",
         )
-    domain = domains[0]
+    domain = next(iter(domains))
     first = mailboxes[0]
     if first.is_literal:
         return FromProblem("no_domain", f"address literal {ascii_safe(domain, 80)} is not a domain")

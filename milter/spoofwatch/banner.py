@@ -214,7 +214,10 @@ def _with_banner(text: str, subtype: str, banner_text: str, banner_html: str) ->
     newline = "\r\n" if "\r\n" in text else "\n"
     if subtype == "html":
         for tag in (_BODY_TAG, _HEAD_END, _HTML_TAG):
-            match = tag.search(text)
+            # Every tag ends with ">": searching only up to the last one keeps a
+            # "<body" without any ">" after it from being rescanned to the end, once
+            # per occurrence (quadratic).
+            match = tag.search(text, 0, text.rfind(">") + 1)
             if match:
                 return text[: match.end()] + banner_html + text[match.end():]
         return banner_html + newline + text

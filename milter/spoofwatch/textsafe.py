@@ -145,7 +145,10 @@ def terminal_safe(text: str) -> str:
     return "".join(out)
 
 
-_LINE_BREAKS = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
+# Blanks before a line break are taken only from the start of their run (the second
+# branch takes a break whose blanks the previous match used): a bare leading "[ \t]*"
+# rescans a long run of spaces from each of its positions (quadratic).
+_LINE_BREAKS = re.compile(r"(?<![ \t])[ \t]*(?:\r\n|\r|\n)[ \t]*|(?:\r\n|\r|\n)[ \t]*")
 
 
 def fold_header(name: str, value: str, width: int = 78, linesep: str = "\n") -> str:

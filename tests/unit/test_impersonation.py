@@ -9,7 +9,9 @@ import pytest
 
 from spoofwatch.detect.impersonation import (
     ImpersonationInput,
+    author_part,
     display_name_findings,
+    domain_tokens,
     from_domain_findings,
     match_display_name,
     name_words,
@@ -231,3 +233,19 @@ def test_a_watched_domain_that_sends_no_mail_is_non_mail_whatever_its_dns(
     [finding] = non_mail_findings(inp, lookup, _weight)
     assert finding.org == "Proud Boys"
     assert lookup.queries == []  # the watchlist says so; DNS is not asked
+
+
+@pytest.mark.parametrize(("text", "tokens"), [
+    ("Jane (jane@democrats.org)", ["democrats.org"]),
+    ("a..b.c -x.y- .d.e.", ["b.c", "-x.y-", "d.e"]),
+    ("no dots here", []),
+    ("a" * 5000, []),
+])
+def test_domain_tokens_are_the_dotted_names_in_a_display_name(
+        text: str, tokens: list[str]) -> None:
+    assert domain_tokens(text) == tokens
+
+
+def test_relay_shapes_are_split_after_long_runs_of_spaces() -> None:
+    assert author_part("Alice" + " " * 5000 + "via   DemList") == "Alice"
+    assert author_part("Assistant" + " " * 5000 + "on behalf of  DNC") == "DNC"

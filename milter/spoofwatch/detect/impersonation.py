@@ -40,8 +40,10 @@ _PAIR_FOLD = (("rn", "m"), ("vv", "w"))
 # Relay shapes of mailing lists and ticket systems: "Alice via DemList" (Mailman, Google
 # Groups), "Assistant on behalf of Alice" (Exchange). Only the author's side is judged:
 # the left of "via", the right of "on behalf of". The list's own name is not a claim.
-_VIA = re.compile(r"\s+via\s+", re.I)
-_ON_BEHALF = re.compile(r"\s+on\s+behalf\s+of\s+", re.I)
+# Each starts only where a whitespace run starts: a bare "\s+via" is tried from every
+# position of a long run of spaces and rescans the run each time (quadratic).
+_VIA = re.compile(r"(?<!\s)\s+via\s+", re.I)
+_ON_BEHALF = re.compile(r"(?<!\s)\s+on\s+behalf\s+of\s+", re.I)
 # Words an impersonator adds around a name to look official ("DNC Official Notice",
 # "Team Trump HQ 2026"). A short alias (DNC, GOP, CISA) matches only alone or with these,
 # so a person or a group whose longer name merely contains it (Cisa Johnson, Alaska GOP,
@@ -55,7 +57,12 @@ _FILLER_TEXT = """
 """
 _MISSPELT_MIN = 8  # letters (spaces and punctuation removed) before one edit counts
 _MISSPELT_TWO = 16  # letters before two edits count
-_DOMAIN_TOKEN = re.compile(r"[\w-]+(?:\.[\w-]+)+")
+# Domains written in a display name are found in runs of word characters, '-' and '.'.
+# Single-class runs scan in linear time; the obvious r"[\w-]+(?:\.[\w-]+)+" was tried
+# from every position of a long run of letters and rescanned it each time (30 KB of
+# letters cost seconds), and its repeated group keeps a backtracking record per label.
+_DOMAIN_RUN = re.compile(r"[\w.-]+")
+_DOT_RUN = re.compile(r"\.{2,}")
 
 
 def _fold_char(char: str) -> str:
@@ -112,10 +119,22 @@ class NameMatch:
     how: str  # "exact", "phrase", "misspelt", "address"
 
 
+def domain_tokens(text: str) -> list[str]:
+    """Dotted names in ``text``: labels of word characters and '-' joined by single dots
+    ("democrats.org", "x@vote.gov" gives "vote.gov"), in order."""
+    tokens: list[str] = []
+    for run in _DOMAIN_RUN.findall(text):
+        for piece in _DOT_RUN.split(run):  # ".." ends a name, as it ends a DNS name
+            piece = piece.strip(".")
+            if "." in piece:
+                tokens.append(piece)
+    return tokens
+
+
 def _address_match(display_name: str, watchlist: Watchlist) -> NameMatch | None:
     """A watched domain (or an address in it) written in the display name."""
-    for token in _DOMAIN_TOKEN.findall(display_name.lower()):
-        domain = normalize_domain(token.rpartition("@")[2])
+    for token in dict.fromkeys(domain_tokens(display_name.lower())):
+        domain = normalize_domain(token)
         owner = watchlist.owner_of(domain)
         if owner is not None:
             return NameMatch(owner[0], owner[1].domain, "address")
@@ -126,11 +145,42 @@ def _address_match(display_name: str, watchlist: Watchlist) -> NameMatch | None:
 FILLER_WORDS = frozenset(name_words(_FILLER_TEXT))
 
 
-def _contains(words: tuple[str, ...], target: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Spans of ``words`` whose letters spell ``target`` (spacing inside words ignored)."""
-    want = "".join(target)
+@dataclass(frozen=True)
+class _Name:
+    """A display name's words, prepared once for comparison with every alias."""
+
+    words: tuple[str, ...]
+    compact: str  # the words joined
+    core: str  # the words that are neither filler nor numbers, joined
+    # unfilled[i]: how many of words[:i] are neither filler nor numbers. Whether the words
+    # outside a span are all filler is then one subtraction, not a pass over the name
+    # (which made a name repeating an alias quadratic).
+    unfilled: tuple[int, ...]
+
+    @classmethod
+    def of(cls, words: tuple[str, ...]) -> _Name:
+        counts = [0]
+        core: list[str] = []
+        for word in words:
+            plain = not (word in FILLER_WORDS or word.isdigit())
+            counts.append(counts[-1] + plain)
+            if plain:
+                core.append(word)
+        return cls(words, "".join(words), "".join(core), tuple(counts))
+
+    def only_filler_outside(self, start: int, end: int) -> bool:
+        return self.unfilled[-1] - (self.unfilled[end] - self.unfilled[start]) == 0
+
+
+def _contains(name: _Name, want: str) -> list[tuple[int, int]]:
+    """Spans of the name's words whose letters spell ``want`` (spacing inside words ignored)."""
+    if want not in name.compact:  # one C-speed scan rules out almost every name
+        return []
+    words = name.words
     spans = []
     for start in range(len(words)):
+        if not want.startswith(words[start]):
+            continue
         joined = ""
         for end in range(start, len(words)):
             joined += words[end]
@@ -141,35 +191,33 @@ def _contains(words: tuple[str, ...], target: tuple[str, ...]) -> list[tuple[int
     return spans
 
 
-def _match_alias(words: tuple[str, ...], alias: str, primary: bool,
-                 fuzzy: bool) -> str | None:
+def _match_alias(name: _Name, alias: str, primary: bool, fuzzy: bool) -> str | None:
     target = name_words(alias)
     if not target:
         return None
-    compact, want = "".join(words), "".join(target)
-    if compact == want:
+    want = "".join(target)
+    if name.compact == want:
         return "exact"
     if fuzzy:
-        return _misspelt(words, want)
-    for start, end in _contains(words, target):
-        rest = words[:start] + words[end:]
-        if all(w in FILLER_WORDS or w.isdigit() for w in rest):
+        return _misspelt(name, want)
+    for start, end in _contains(name, want):
+        if name.only_filler_outside(start, end):
             return "phrase"
         # The organization's full name is distinctive enough inside a short longer name
         # ("Proud Boys Florida"); its aliases are not ("House Democrats").
-        if primary and len(target) >= 2 and len(rest) <= 3:
+        if primary and len(target) >= 2 and len(name.words) - (end - start) <= 3:
             return "phrase"
     return None
 
 
-def _misspelt(words: tuple[str, ...], want: str) -> str | None:
+def _misspelt(name: _Name, want: str) -> str | None:
     """One edit from an alias of 8+ letters, two from one of 16+ ("Demokrats"), alone or
     with filler words."""
-    compact = "".join(words)
-    core = "".join(w for w in words if w not in FILLER_WORDS and not w.isdigit())
     allowed = 2 if len(want) >= _MISSPELT_TWO else 1 if len(want) >= _MISSPELT_MIN else 0
-    for candidate in dict.fromkeys((compact, core)):
-        if allowed and Levenshtein.distance(candidate, want, score_cutoff=allowed) <= allowed:
+    for candidate in dict.fromkeys((name.compact, name.core)):
+        # Texts whose lengths differ by more than the allowance are never that close.
+        if allowed and abs(len(candidate) - len(want)) <= allowed and Levenshtein.distance(
+                candidate, want, score_cutoff=allowed) <= allowed:
             return "misspelt"
     return None
 
@@ -185,10 +233,11 @@ def match_display_name(display_name: str, watchlist: Watchlist) -> NameMatch | N
     words = name_words(author)
     if not words:
         return None
+    name = _Name.of(words)
     for fuzzy in (False, True):  # an exact or phrase match anywhere wins over a misspelling
         for org in watchlist.organizations:
             for alias in org.names():
-                how = _match_alias(words, alias, alias == org.name, fuzzy)
+                how = _match_alias(name, alias, alias == org.name, fuzzy)
                 if how is not None:
                     return NameMatch(org, alias, how)
     return None
@@ -265,22 +314,45 @@ def display_name_findings(inp: ImpersonationInput, weight: Weight) -> list[Findi
                     org=org.name, detail=(("match", match.how), ("alias", match.alias)))]
 
 
+# Reply-To domains compared with the watched domains (a lookalike check costs about
+# 0.1 ms; a hostile Reply-To can list thousands). No real message has this many: more
+# are reported as unreadable_structure. The diversion check costs a few comparisons per
+# domain and looks at all of them.
+REPLY_TO_LOOKALIKE_LIMIT = 20
+
+
 def _reply_to_domains(message: Message) -> list[str]:
-    """Normalized (lower-case A-label) domains of every Reply-To mailbox, literals left out."""
-    domains: list[str] = []
+    """Normalized (lower-case A-label) domains of every Reply-To mailbox, literals left out,
+    each once, in order."""
+    normalized: dict[str, str] = {}  # as written -> normalized: convert each spelling once
+    domains: dict[str, None] = {}
     for value in message.get_all("Reply-To"):
         parsed = parse_address_header(value)
-        if isinstance(parsed, list):
-            domains.extend(normalize_domain(m.domain) for m in parsed
-                           if m.domain and not m.is_literal)
-    return list(dict.fromkeys(domains))
+        if not isinstance(parsed, list):
+            continue
+        for mailbox in parsed:
+            if not mailbox.domain or mailbox.is_literal:
+                continue
+            domain = normalized.get(mailbox.domain)
+            if domain is None:
+                domain = normalized[mailbox.domain] = normalize_domain(mailbox.domain)
+            domains[domain] = None
+    return list(domains)
+
+
+def _limit_finding(weight: Weight, limit: str, text: str, examined: int,
+                   found: int) -> Finding:
+    return Finding("unreadable_structure", weight("unreadable_structure"), text,
+                   detail=(("limit", limit), ("examined", str(examined)),
+                           ("found", str(found))))
 
 
 def lookalike_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]:
     if inp.matcher is None:
         return []
+    reply_to = _reply_to_domains(inp.message)
     candidates = [("From", inp.sender.domain)]
-    candidates += [("Reply-To", d) for d in _reply_to_domains(inp.message)]
+    candidates += [("Reply-To", d) for d in reply_to[:REPLY_TO_LOOKALIKE_LIMIT]]
     if inp.envelope.mail_from:
         candidates.append(("envelope sender", domain_of(inp.envelope.mail_from)))
     findings: list[Finding] = []
@@ -298,6 +370,12 @@ def lookalike_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]
                                 org=match.org, detail=(("where", where), ("domain", domain),
                                                        ("target", match.target),
                                                        ("kind", match.kind))))
+    if len(reply_to) > REPLY_TO_LOOKALIKE_LIMIT:
+        findings.append(_limit_finding(
+            weight, "reply_to_lookalike_domains",
+            f"The Reply-To header names {len(reply_to)} domains; only the first "
+            f"{REPLY_TO_LOOKALIKE_LIMIT} were checked for lookalike domains.",
+            REPLY_TO_LOOKALIKE_LIMIT, len(reply_to)))
     return findings
 
 

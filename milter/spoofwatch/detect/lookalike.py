@@ -111,7 +111,9 @@ ADDED_WORDS: frozenset[str] = frozenset(
 
 # A number in visual-key space: 0 and 1 have been folded to o and l, so a run of
 # digits, o and l that holds at least one real digit is a number ("2o26" is 2026).
-_NUMBER = re.compile(r"([0-9ol]*[0-9][0-9ol]*)")
+# The look-behind starts a number only where a run starts: otherwise a long run of o and l
+# without a digit is rescanned from each of its positions (quadratic).
+_NUMBER = re.compile(r"(?<![0-9ol])([0-9ol]*[0-9][0-9ol]*)")
 _VISUAL_PAIRS = (("rn", "m"), ("nn", "m"), ("vv", "w"), ("cl", "d"))
 _NO_SCRIPT = frozenset({"Common", "Inherited", "Unknown"})
 # Scripts that legitimately mix in one word (TR39 treats them as one resolved set).
