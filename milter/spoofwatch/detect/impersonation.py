@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,18 +24,17 @@ from ..addresses import domain_of, normalize_domain, parse_address_header
 from ..dns import nxdomain_trusted
 from ..message import Message
 from ..results import AuthResult, DkimResult, DmarcResult, Envelope, Finding, FromAddress
+from ..text import fold_key, reading
 from ..textsafe import ascii_safe
-from .lookalike import LookalikeMatch, LookalikeMatcher, skeleton
+from .lookalike import LookalikeMatch, LookalikeMatcher
 from .posture import mail_posture
 from .watchlist import Organization, Watchlist
 
 Weight = Callable[[str], float]
 
-_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
-# Digits and letters a reader takes for one another, folded after case folding: "Dem0crats",
-# "ProudBoys" written with a capital I, "Dernocrats".
-_DIGIT_FOLD = str.maketrans({"0": "o", "1": "i", "l": "i"})
-_PAIR_FOLD = (("rn", "m"), ("vv", "w"))
+# Words are runs of Latin letters, digits and "|" (which reads as l) once look-alike letters
+# are read as Latin; other characters separate them.
+_WORD_SPLIT = re.compile(r"[^a-z0-9|]+")
 # Relay shapes of mailing lists and ticket systems: "Alice via DemList" (Mailman, Google
 # Groups), "Assistant on behalf of Alice" (Exchange). Only the author's side is judged:
 # the left of "via", the right of "on behalf of". The list's own name is not a claim.
@@ -65,35 +63,19 @@ _DOMAIN_RUN = re.compile(r"[\w.-]+")
 _DOT_RUN = re.compile(r"\.{2,}")
 
 
-def _fold_char(char: str) -> str:
-    if char.isascii():
-        return char
-    # TR39 prototype (Cyrillic and Greek letters drawn like Latin ones), accents dropped.
-    folded = unicodedata.normalize("NFD", skeleton(char))
-    return "".join(c for c in folded if not unicodedata.combining(c))
-
-
-def _fold(text: str) -> str:
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")  # zero-width, bidi
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(map(_fold_char, text)).casefold()
-    text = "".join(map(_fold_char, text))  # case folding can expose another look-alike
-    return text.replace("|", "l")
-
-
-def _fold_word(word: str) -> str:
-    if word.isdigit():
-        return word  # a number ("2026") stays a number; 0 and 1 read as letters only in words
-    word = word.translate(_DIGIT_FOLD)
-    for pair, single in _PAIR_FOLD:
-        word = word.replace(pair, single)
-    return word
-
-
 def name_words(text: str) -> tuple[str, ...]:
     """The words of a name as a reader sees them: case, punctuation, spacing, accents,
-    zero-width characters and look-alike letters of other scripts folded away."""
-    return tuple(_fold_word(w) for w in _WORD_SPLIT.split(_fold(text)) if w)
+    zero-width characters and look-alike letters of other scripts folded away.
+
+    Each word is the text layer's comparison key (the one look-alike domains use), except
+    that a number ("2026") stays a number: 0 and 1 read as letters only in words."""
+    words: list[str] = []
+    for token in _WORD_SPLIT.split(reading(text)):
+        if token.isdigit():
+            words.append(token)
+        elif token:
+            words += [w for w in _WORD_SPLIT.split(fold_key(token)) if w]
+    return tuple(words)
 
 
 # Cached: the watchlist's aliases are folded again for every message otherwise (about
@@ -141,7 +123,7 @@ def _address_match(display_name: str, watchlist: Watchlist) -> NameMatch | None:
     return None
 
 
-# compared after folding, like the names ("official" reads as "officiai")
+# compared after folding, like the names ("official" has the key "offlclal")
 FILLER_WORDS = frozenset(name_words(_FILLER_TEXT))
 
 

@@ -13,27 +13,12 @@ Every domain is split with the Public Suffix List into *suffix* (``org``,
 is compared as a whole: its registrable label alone (``alaska``) is not the
 organization's identity and would flag alaska.com or alaskaair.com.
 
-Names are compared in a *visual key* space:
-
-* the UTS #39 skeleton (NFD, every character replaced by its confusables.txt
-  prototype, NFD again), so Cyrillic ``а`` and Latin ``a`` are equal;
-* then diacritics dropped and lower-cased, because a domain is shown
-  lower-case and ``é`` passes for ``e`` at a glance (TR39 keeps marks apart;
-  a mail reader's font does not);
-* then ``rn``->``m``, ``vv``->``w``, ``cl``->``d``: letter pairs that render as one
-  letter in common sans-serif fonts. TR39 maps ``m`` to ``rn`` itself; we fold
-  the other way so that ``m`` stays one character and edit distances stay
-  comparable with the raw spelling.
-
-Which library does the skeleton
--------------------------------
-PyPI's ``confusable-homoglyphs`` only answers "is this character confusable
-with something" and guesses scripts from character names; ``confusables``
-expands a string into all its variants instead of computing a skeleton. Neither
-implements the TR39 skeleton, so it is written here (a dozen lines) over
-``data/confusables.txt``, derived from Unicode's confusables.txt. Mixed-script
-detection uses ``data/scripts.txt`` (Scripts.txt ranges), because the standard
-library's ``unicodedata`` has no Script property.
+Names are compared in a *visual key* space, the comparison key of the text layer
+(``spoofwatch.text.fold_key``, shared with the display-name and content checks): the
+UTS #39 skeleton, diacritics dropped and case folded (``é`` passes for ``e`` at a glance),
+the stroke letters 1, l, I, | and i made one, and ``rn``->``m``, ``vv``->``w``,
+``cl``->``d`` (letter pairs that render as one letter in sans-serif fonts). The text layer
+says why each rule is as it is and where its Unicode data comes from.
 
 Edit-distance thresholds scale with the length ``n`` of the watched name
 (see ``max_edits``): on a three-letter name every single edit lands on another
@@ -43,22 +28,24 @@ visual equivalence, separators, added words and suffix swaps count there.
 
 from __future__ import annotations
 
-import bisect
-import functools
 import logging
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib import resources
 
 from publicsuffixlist import PublicSuffixList
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, Levenshtein
 
+from ..text import fold_key, script_of, skeleton
 from .domains import default_psl, is_hostname, normalize, to_ascii, to_unicode
+
+# script_of and skeleton live in the text layer; they are re-exported for the tests and
+# for callers that compare domains.
+__all__ = ["LookalikeKind", "LookalikeMatch", "LookalikeMatcher", "WatchedDomain",
+           "is_mixed_script", "script_of", "scripts_in", "skeleton", "visual_key"]
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +96,12 @@ ADDED_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 
-# A number in visual-key space: 0 and 1 have been folded to o and l, so a run of
+# A number in visual-key space: 0 and 1 have been folded to o and l (see the text layer's
+# stroke letters: i is l there too), so a run of
 # digits, o and l that holds at least one real digit is a number ("2o26" is 2026).
 # The look-behind starts a number only where a run starts: otherwise a long run of o and l
 # without a digit is rescanned from each of its positions (quadratic).
 _NUMBER = re.compile(r"(?<![0-9ol])([0-9ol]*[0-9][0-9ol]*)")
-_VISUAL_PAIRS = (("rn", "m"), ("nn", "m"), ("vv", "w"), ("cl", "d"))
 _NO_SCRIPT = frozenset({"Common", "Inherited", "Unknown"})
 # Scripts that legitimately mix in one word (TR39 treats them as one resolved set).
 _CJK = frozenset({"Han", "Hiragana", "Katakana", "Bopomofo", "Hangul"})
@@ -124,83 +111,11 @@ _MAX_EDITS = 2
 # --------------------------------------------------------------------------- Unicode data
 
 
-def _data_text(name: str) -> str:
-    return resources.files("spoofwatch").joinpath("data", name).read_text(encoding="utf-8")
-
-
-@functools.cache
-def _confusable_table() -> dict[int, str]:
-    """Code point -> prototype string, from data/confusables.txt (read once)."""
-    table: dict[int, str] = {}
-    for line in _data_text("confusables.txt").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        source, prototype = line.split("\t")
-        table[int(source, 16)] = "".join(chr(int(cp, 16)) for cp in prototype.split())
-    return table
-
-
-@functools.cache
-def _script_ranges() -> tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
-    starts: list[int] = []
-    ends: list[int] = []
-    names: list[str] = []
-    for line in _data_text("scripts.txt").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        first, last, script = line.split("\t")
-        starts.append(int(first, 16))
-        ends.append(int(last, 16))
-        names.append(script)
-    return tuple(starts), tuple(ends), tuple(names)
-
-
-def skeleton(text: str) -> str:
-    """The UTS #39 skeleton of ``text``: NFD, prototypes, NFD."""
-    decomposed = unicodedata.normalize("NFD", text)
-    return unicodedata.normalize("NFD", decomposed.translate(_confusable_table()))
-
-
-_LATIN_VARIANT = re.compile(
-    r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])(?: WITH .*)?"
-)
-
-
-@functools.cache
-def _base_letter(char: str) -> str:
-    """A Latin letter with a hook, stroke, tail or in small-capital form reads as its base.
-
-    TR39 leaves such letters (ɾ, ƈ, ᴍ, ʀ, ɢ) as their own prototypes; in a
-    domain name shown at mail-client size they pass for r, c, m, r, g.
-    """
-    found = _LATIN_VARIANT.fullmatch(unicodedata.name(char, ""))
-    return found.group(1).lower() if found else char
-
-
 def visual_key(text: str) -> str:
-    """What a reader sees: skeleton, without diacritics, lower-case, letter pairs folded."""
-    key = skeleton(text)
-    if not key.isascii():
-        key = "".join(c for c in key if not unicodedata.combining(c))
-    key = key.lower()
-    if not key.isascii():
-        # Lower-casing can expose a character that has its own prototype (a capital
-        # homoglyph whose table entry is on the small letter); one more pass settles it.
-        key = "".join(c for c in skeleton(key) if not unicodedata.combining(c)).lower()
-        key = "".join(c if c.isascii() else _base_letter(c) for c in key)
-    for pair, single in _VISUAL_PAIRS:
-        key = key.replace(pair, single)
-    return key
-
-
-def script_of(char: str) -> str:
-    """The Unicode Script property value of one character ("Unknown" if unassigned)."""
-    starts, ends, names = _script_ranges()
-    cp = ord(char)
-    i = bisect.bisect_right(starts, cp) - 1
-    if i >= 0 and cp <= ends[i]:
-        return names[i]
-    return "Unknown"
+    """What a reader sees: the text layer's comparison key (skeleton, no diacritics,
+    case folded, stroke letters one, letter pairs folded), shared with the display-name
+    and content checks."""
+    return fold_key(text)
 
 
 def scripts_in(text: str) -> frozenset[str]:

@@ -23,7 +23,6 @@ import codecs
 import itertools
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
@@ -39,6 +38,7 @@ from ..mime import (
     exceeds_parser_limits,
     walk,
 )
+from ..text import LEET, TYPOGRAPHY, reading
 from ..textsafe import decode_words
 
 log = logging.getLogger(__name__)
@@ -542,70 +542,14 @@ def read_text_tolerant(message: rawmessage.Message, max_chars: int = 200_000,
 # ----------------------------------------------------------------------------------------
 # Normalization
 
-# Characters that draw nothing but split words: zero-width space/joiners, bidi marks,
-# embeddings, overrides and isolates, word joiner and invisible operators, soft hyphen,
-# combining grapheme joiner, Hangul fillers, Khmer/Mongolian invisibles, variation
-# selectors, BOM, interlinear annotation controls, tag characters; plus C0/C1 control
-# characters (a NUL between letters hides a word as well as a zero-width space does).
-_INVISIBLE = re.compile(
-    "[\u0000-\u0008\u000e-\u001f\u007f-\u0084\u0086-\u009f"
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
-)
-
-# Letters drawn like Latin letters (the subset of Unicode TR39 confusables that people use
-# to dodge word filters), folded to the lower-case Latin letter they imitate.
-#
-# Why a table and not a library: NFKC (in the standard library) already folds fullwidth
-# and mathematical alphanumerics. For the rest, the packages on PyPI do not fit:
-# confusable-homoglyphs only *detects* confusables (no fold-to-Latin function) and its
-# TR39 data maps lower-case Cyrillic т, к, м, н and Greek ε, κ, τ to nothing Latin (TR39
-# maps them to small capitals and the like), though casefolding produces exactly those
-# from the capitals "Т", "К", "М", "Н" that imitate T, K, M, H; confusables 1.2.0 (last
-# release 2021) normalizes by enumerating every combination of alternatives, exponential
-# in the text length. unidecode/anyascii transliterate by sound (Cyrillic "р" -> "r", "у"
-# -> "u"), the opposite of what a look-alike means ("р" looks like "p", "у" like "y"), and
-# would also strip the Spanish accents we keep.
-_LOOKALIKES: dict[int, str] = str.maketrans({
-    # Cyrillic capitals (folded before casefold, so "Т" becomes "t", not "т")
-    "А": "a", "В": "b", "Е": "e", "Ѕ": "s", "І": "i", "Ј": "j", "К": "k", "М": "m", "Н": "h",
-    "О": "o", "Р": "p", "С": "c", "Т": "t", "У": "y", "Х": "x", "Ү": "y", "Һ": "h", "Ԛ": "q",
-    "Ԝ": "w", "Ӏ": "l", "Ԍ": "g",
-    # Cyrillic small letters
-    "а": "a", "в": "b", "е": "e", "ѐ": "è", "ё": "ë", "к": "k", "м": "m", "н": "h", "о": "o",
-    "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "ï", "ј": "j",
-    "һ": "h", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ӏ": "l", "ү": "y", "ԍ": "g", "ѡ": "w",
-    # Greek capitals
-    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n",
-    "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x", "Ϲ": "c", "Ϳ": "j",
-    # Greek small letters
-    "α": "a", "β": "b", "γ": "y", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
-    "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j", "ί": "í", "ό": "ó",
-    # Armenian
-    "օ": "o", "ս": "u", "հ": "h", "ո": "n", "զ": "q", "ց": "g",
-    # Cherokee capitals (casefold maps Cherokee small letters to these)
-    "Ꭺ": "a", "Ᏼ": "b", "Ꮯ": "c", "Ꭼ": "e", "Ꮋ": "h", "Ꭻ": "j", "Ꮶ": "k", "Ꮮ": "l",
-    "Ꮇ": "m", "Ꮲ": "p", "Ꮪ": "s", "Ꭲ": "t", "Ꮩ": "v", "Ꮃ": "w", "Ꮓ": "z",
-    # Latin letters outside ASCII that read as ASCII ones: dotless i/j, script g, alpha,
-    # and the small capitals
-    "ı": "i", "ȷ": "j", "ɡ": "g", "ɑ": "a", "ɩ": "i", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d",
-    "ᴇ": "e", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n",
-    "ᴏ": "o", "ᴘ": "p", "ʀ": "r", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y",
-    "ᴢ": "z",
-    # Punctuation variants that patterns write in ASCII: apostrophes, quotes, dashes
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u02bc": "'",
-    "\u00b4": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
-    "\u2033": '"', "\u00ab": '"', "\u00bb": '"', "\u2010": "-", "\u2011": "-", "\u2012": "-",
-    "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
-})
+# Invisible characters, look-alike letters, accents and the reading of digits are the text
+# layer's (spoofwatch.text), shared with the look-alike domain and display-name checks.
 
 # Leetspeak-lite: a digit is read as a letter only inside a word that is mostly letters
 # ("y0u", "c0me", "1nformation", "w1ll", "wh0"), never in numbers, codes with many
 # digits, names ending in a number ("covid19", "win10"), or ordinals, times and units
 # ("3rd", "10am", "5k"). "vote 4 trump" is left alone: the patterns accept "4" for "for"
 # themselves.
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
 # Anchored at a word start so a long word without digits is scanned once, not once per
 # letter.
 _WORD_WITH_DIGIT = re.compile(r"(?<![^\W_])[^\W_]*\d[^\W_]*")
@@ -623,7 +567,7 @@ def _unleet_word(match: re.Match[str]) -> str:
     digits = len(word) - letters
     if not letters or digits > letters or _NUMBER_WITH_UNIT.fullmatch(word):
         return word
-    return word.translate(_LEET)
+    return word.translate(LEET)
 
 
 def normalize_text(text: str) -> str:
@@ -634,13 +578,6 @@ def normalize_text(text: str) -> str:
     Accents are kept ("votarás" stays "votarás"): pattern matching folds them away on
     both sides, so Spanish patterns match text written with or without them.
     """
-    text = _INVISIBLE.sub("", text)
-    text = unicodedata.normalize("NFKC", text)
-    if not text.isascii():
-        text = text.translate(_LOOKALIKES)
-    text = text.casefold()
-    if not text.isascii():
-        # Casefolding turns capitals into small letters, some of them look-alikes too.
-        text = unicodedata.normalize("NFC", text.translate(_LOOKALIKES))
+    text = reading(text, keep_accents=True).translate(TYPOGRAPHY)
     text = _WORD_WITH_DIGIT.sub(_unleet_word, text)
     return _WHITESPACE.sub(" ", text).strip()
