@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TypeVar
 
-from .actions import Action
+from .actions import Action, AddHeader
 from .addresses import parse_from
 from .auth.arc import verify_arc
 from .auth.authresults import build_header_value
@@ -24,8 +24,9 @@ from .config import Config, Policy
 from .detect.findings import DetectionInput, detect
 from .dns import Lookup
 from .message import Message
-from .plan import cleanup_actions, plan
-from .quarantine.release import release_actions, verify_release
+from .plan import VERDICT_HEADER, cleanup_actions, plan
+from .release_header import release_actions, verify_release
+from .report import Report, Skip, SkipReason
 from .results import (
     ArcResult,
     AuthResult,
@@ -38,47 +39,36 @@ from .results import (
     Level,
     SpfResult,
 )
+from .size_limit import UNCHECKED_OVERSIZED, message_size, over_limit
 from .textsafe import ascii_safe
 from .verdict import Verdict, decide
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class Report:
-    """Everything spoofwatch concluded about one message, and what to do."""
-
-    envelope: Envelope
-    sender: FromAddress | FromProblem | None
-    spf: SpfResult | None
-    dkim: DkimResult | None
-    arc: ArcResult | None
-    dmarc: DmarcResult | None
-    verdict: Verdict
-    actions: tuple[Action, ...]
-    policy: str
-    monitor: bool = False  # policy in monitor mode: these are the actions it would have taken
-    would_have: tuple[str, ...] = ()
-    skipped: str = ""  # why checks were skipped (trusted client), "" when checked
-    # seconds spent per check ("spf", "dkim", "arc", "dmarc", "detect"): measurements for
-    # logs and metrics, the only part of a Report that is not determined by the inputs
-    timings: tuple[tuple[str, float], ...] = field(default=(), compare=False)
-
-    @property
-    def level(self) -> Level:
-        return self.verdict.level
-
-    @property
-    def from_domain(self) -> str:
-        return self.sender.domain if isinstance(self.sender, FromAddress) else ""
-
-
-def skip_reason(envelope: Envelope, config: Config) -> str:
+def skip_reason(envelope: Envelope, config: Config) -> Skip | None:
     """Why a message needs no checks: a trusted network or an authenticated submission."""
     if envelope.client_ip and config.is_trusted_client(envelope.client_ip):
-        return f"trusted client {envelope.client_ip}"
+        return Skip(SkipReason.TRUSTED_CLIENT, f"trusted client {envelope.client_ip}")
     if config.skip_authenticated and envelope.auth_user:
-        return "authenticated submission"
-    return ""
+        return Skip(SkipReason.AUTHENTICATED, "authenticated submission")
+    return None
+
+
+def _unchecked(envelope: Envelope, message: Message, config: Config, skip: Skip,
+               extra: tuple[Action, ...] = ()) -> Report:
+    """A message that gets no checks: clean, with only headers claiming to be ours removed
+    (and ``extra`` actions)."""
+    actions = (*cleanup_actions(message, config.authserv_id), *extra)
+    return Report(envelope, None, None, None, None, None, Verdict(Level.CLEAN, 0.0, ()),
+                  actions, config.policy.name, skip=skip)
+
+
+def _oversized(envelope: Envelope, message: Message, config: Config) -> Report:
+    """Too large to check, but not trusted either: forged headers go, the verdict says why."""
+    limit = config.milter.max_message_size
+    skip = Skip(SkipReason.OVERSIZED, f"larger than {limit} bytes: not checked")
+    return _unchecked(envelope, message, config, skip,
+                      (AddHeader(VERDICT_HEADER, UNCHECKED_OVERSIZED),))
 
 
 _T = TypeVar("_T")
@@ -224,25 +214,35 @@ def _allowlist_finding(entry: str, sender: FromAddress, findings: list[Finding])
 
 
 def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup,
-            release_key: bytes = b"") -> Report:
+            release_key: bytes = b"", size: int | None = None) -> Report:
     """Authenticate, detect, decide and plan for one message. Never raises on bad input.
+
+    In this order, a message gets no checks when it is larger than
+    ``milter.max_message_size``, released from the quarantine, or from a trusted client
+    or an authenticated submission (``Report.skip`` says which).
 
     ``release_key`` is the quarantine's release key: a message re-injected by
     ``spoofwatch quarantine release`` carries a header signed with it and passes
     unchanged (only that header is removed); it was judged when it first arrived.
+
+    ``size`` is for a shell that stopped keeping a message once it was over the limit
+    (the milter): the size it counted (``size_limit.milter_field_size`` per header field,
+    the separator, the body), with ``message`` holding what it kept of the header
+    (``size_limit.kept_when_oversized``). None: the size of ``message``.
     """
+    if size is None:
+        size = message_size(message)
+    if over_limit(size, config.milter.max_message_size):
+        return _oversized(envelope, message, config)
     released = verify_release(message, release_key)
     if released is not None:
+        skip = Skip(SkipReason.RELEASED, f"released from quarantine (record {released})")
         return Report(envelope, None, None, None, None, None, Verdict(Level.CLEAN, 0.0, ()),
-                      release_actions(message), config.policy.name,
-                      skipped=f"released from quarantine (record {released})")
+                      release_actions(message), config.policy.name, skip=skip)
     skipped = skip_reason(envelope, config)
     policy = config.policy
-    if skipped:
-        verdict = Verdict(Level.CLEAN, 0.0, ())
-        cleanup = tuple(cleanup_actions(message, config.authserv_id))
-        return Report(envelope, None, None, None, None, None, verdict, cleanup, policy.name,
-                      skipped=skipped)
+    if skipped is not None:
+        return _unchecked(envelope, message, config, skipped)
     sender = parse_from(message)
     timings: list[tuple[str, float]] = []
     spf, dkim, arc, dmarc = _authenticate(envelope, message, sender, lookup, config, timings)

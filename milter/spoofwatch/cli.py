@@ -14,11 +14,14 @@ from typing import Any, NoReturn
 
 from . import __version__, cli_quarantine
 from .actions import AddHeader, ReplaceBody, describe
-from .analyze import Report, analyze
+from .analyze import analyze
 from .config import Config, ConfigError, load_config
+from .dns import make_resolver
 from .message import Message
 from .plan import banner_reasons
 from .postfix_check import check_socket
+from .quarantine.release import ReleaseKeyError, key_path, load_key
+from .report import Report
 from .results import Envelope, Level
 from .textsafe import terminal_safe
 
@@ -126,6 +129,7 @@ def report_json(report: Report, notes: list[str]) -> str:
         {"name": a.name, "value": a.value} for a in report.actions if isinstance(a, AddHeader)
     ]
     data["actions_described"] = [describe(a) for a in report.actions]
+    data["skipped"] = report.skipped
     data["notes"] = notes
     return json.dumps(data, indent=2, sort_keys=True)
 
@@ -179,9 +183,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    from .service import make_resolver  # pymilter is only needed when a resolver is built here
+def release_key(config: Config) -> tuple[bytes, str]:
+    """The quarantine's release key, as the milter uses it, and a note when it is unreadable.
 
+    Only read, never created (the service creates it): without it a released message is
+    checked like new mail here, while the milter lets it pass.
+    """
+    q = config.quarantine
+    if not (q.directory or q.release_key_file):
+        return b"", ""  # no quarantine: the milter honours no releases either
+    try:
+        return load_key(key_path(q.directory, q.release_key_file)), ""
+    except ReleaseKeyError as exc:
+        return b"", (f"{exc}; a message released from the quarantine is checked here as "
+                     "new mail (the milter lets it pass unchanged)")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
     config = _load(args.config)
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
@@ -192,13 +210,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
     message = Message.from_bytes(raw)
     envelope, notes = build_envelope(args, message)
-    report = analyze(envelope, message, config, make_resolver(config).for_message())
+    key, key_note = release_key(config)
+    if key_note:
+        notes.append(key_note)
+    report = analyze(envelope, message, config, make_resolver(config.dns).for_message(), key)
     print(report_json(report, notes) if args.json else report_text(report, notes, config))
     return EXIT_BY_LEVEL[report.level]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .service import run
+    from .worker import run  # pymilter and libmilter: only the milter needs them
 
     config = _load(args.config)
     logging.getLogger().setLevel(config.logging.level.upper())

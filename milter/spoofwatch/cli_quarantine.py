@@ -34,9 +34,10 @@ from .quarantine.digest import (
 from .quarantine.index import Filter
 from .quarantine.mta import MtaError, Postfix
 from .quarantine.record import Record, ReleaseEvent
-from .quarantine.release import ReleaseKeyError, add_release_header, key_path, load_or_create_key
+from .quarantine.release import ReleaseKeyError, key_path, load_or_create_key
 from .quarantine.review import format_time, record_table, show_json, show_text, stats_text
 from .quarantine.store import Problem, QuarantineStore, StoreError
+from .release_header import add_release_header
 
 __all__ = ["add_parser", "main", "run"]
 

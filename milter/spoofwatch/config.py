@@ -18,6 +18,7 @@ from .detect.watchlist import EMPTY as EMPTY_WATCHLIST
 from .detect.watchlist import Watchlist, load_watchlist
 from .results import Level
 from .schema import Section
+from .socket_address import parse_socket_address
 from .yamlload import ConfigError, load_yaml
 
 __all__ = [
@@ -59,7 +60,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 _REPLY_RE = re.compile(r"^[45]\d\d [45]\.\d{1,3}\.\d{1,3} [\x20-\x7e]{1,400}$")
-_SOCKET_RE = re.compile(r"^(unix:/\S+|inet6?:[^\s:]+:\d{1,5}|inet6?:\d{1,5}@\S+)$")
 
 
 @dataclass(frozen=True)
@@ -188,9 +188,10 @@ def _parse_mode(value: object) -> int:
 
 def _load_milter(sec: Section) -> MilterConfig:
     socket = sec.str("socket", MilterConfig.socket)
-    if not _SOCKET_RE.match(socket):
-        raise sec.error(
-            "socket", f"must be unix:/PATH, inet:HOST:PORT or inet:PORT@HOST; got {socket!r}")
+    try:
+        parse_socket_address(socket)
+    except ValueError as exc:
+        raise sec.error("socket", str(exc)) from None
     cfg = MilterConfig(
         socket=socket,
         socket_mode=sec.parsed("socket_mode", _parse_mode, "0660"),

@@ -49,7 +49,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
@@ -605,60 +605,42 @@ def nxdomain_trusted(lookup: object) -> bool:
     return True if check is None else bool(check())
 
 
-class StaticLookup:
-    """An in-memory Lookup for unit tests of pure logic (no cache, no network).
+class ResolverSettings(Protocol):
+    """What ``make_resolver`` reads: the ``dns:`` section (config.DnsConfig, read-only)."""
 
-    ``zone`` maps names to {rdtype: [record text, ...]} in the formats above.
-    Names absent from the zone answer NXDOMAIN, unless they have descendants in
-    the zone (empty non-terminals answer NODATA, as in real DNS); present names
-    without the type answer NODATA; names in ``temperror`` answer TEMPERROR.
-    Names are normalised like the real resolver's, and CNAMEs in the zone are
-    followed. ``queries`` logs every (name, rdtype) asked, in order.
-    """
+    @property
+    def nameservers(self) -> tuple[str, ...]: ...
 
-    _MAX_CHAIN = 8
+    @property
+    def port(self) -> int: ...
 
-    def __init__(
-        self,
-        zone: Mapping[str, Mapping[str, Sequence[str]]],
-        temperror: Collection[str] = (),
-        ttl: int = 300,
-    ) -> None:
-        self._zone: dict[str, dict[str, tuple[str, ...]]] = {}
-        for name, by_type in zone.items():
-            key = name.lower().rstrip(".")
-            entry = self._zone.setdefault(key, {})
-            for rdtype, values in by_type.items():
-                entry[rdtype.upper()] = entry.get(rdtype.upper(), ()) + tuple(values)
-        self._temperror = frozenset(name.lower().rstrip(".") for name in temperror)
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self.queries: list[tuple[str, str]] = []
+    @property
+    def timeout(self) -> float: ...
 
-    def lookup(self, name: str, rdtype: str) -> DnsAnswer:
-        kind = rdtype.strip().upper()
-        normal = normalize_name(name)
-        if normal is None:
-            return DnsAnswer(name.lower().rstrip("."), kind, DnsStatus.NXDOMAIN, ())
-        with self._lock:
-            self.queries.append((normal, kind))
-        current = normal
-        for _ in range(self._MAX_CHAIN):
-            if current in self._temperror:
-                return DnsAnswer(normal, kind, DnsStatus.TEMPERROR, (), 0, "temperror (static)")
-            by_type = self._zone.get(current, {})
-            if kind in by_type:
-                return DnsAnswer(normal, kind, DnsStatus.OK, by_type[kind], self._ttl)
-            if kind != "CNAME" and by_type.get("CNAME"):
-                current = by_type["CNAME"][0].lower().rstrip(".")
-                continue
-            break
-        if self._exists(current):
-            return DnsAnswer(normal, kind, DnsStatus.NODATA, (), self._ttl)
-        return DnsAnswer(normal, kind, DnsStatus.NXDOMAIN, (), self._ttl)
+    @property
+    def lifetime(self) -> float: ...
 
-    def _exists(self, name: str) -> bool:
-        if name in self._zone:
-            return True
-        suffix = "." + name
-        return any(other.endswith(suffix) for other in self._zone)
+    @property
+    def cache_size(self) -> int: ...
+
+    @property
+    def message_budget(self) -> float: ...
+
+    @property
+    def outage_after(self) -> int: ...
+
+    @property
+    def outage_budget(self) -> float: ...
+
+    @property
+    def probe_interval(self) -> float: ...
+
+
+def make_resolver(settings: ResolverSettings) -> Resolver:
+    """The resolver the ``dns:`` section of the configuration describes."""
+    return Resolver(
+        nameservers=settings.nameservers, port=settings.port, timeout=settings.timeout,
+        lifetime=settings.lifetime, cache_size=settings.cache_size,
+        message_budget=settings.message_budget, outage_after=settings.outage_after,
+        outage_budget=settings.outage_budget, probe_interval=settings.probe_interval,
+    )

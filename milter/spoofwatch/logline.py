@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .actions import action_names
-from .analyze import Report
+from .report import Report
 from .results import Envelope, FromAddress
 from .textsafe import ascii_safe
 

@@ -20,6 +20,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from .socket_address import parse_socket_address
+
 log = logging.getLogger(__name__)
 
 # The daemons that talk to milters: smtpd (smtpd_milters) and cleanup (non_smtpd_milters).
@@ -96,10 +98,13 @@ def relative_to_queue(socket_path: str, queue_directory: str) -> str | None:
 
 
 def socket_warnings(socket_spec: str, facts: PostfixFacts) -> tuple[str, ...]:
-    """Plain-language warnings about a socket Postfix's chrooted daemons cannot reach."""
-    if not socket_spec.startswith("unix:"):
+    """Plain-language warnings about a socket Postfix's chrooted daemons cannot reach.
+
+    ``socket_spec`` is a validated ``milter.socket`` value."""
+    address = parse_socket_address(socket_spec)
+    if not address.is_unix:
         return ()  # inet: no paths, no chroot question
-    path = socket_spec[5:]
+    path = address.path
     chrooted = chrooted_milter_clients(facts.master_cf, facts.compatibility_level)
     if not chrooted or relative_to_queue(path, facts.queue_directory) is not None:
         return ()

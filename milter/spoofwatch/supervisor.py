@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger("spoofwatch.supervisor")
 
-STOP_TIMEOUT = 30.0  # the worker drains for at most service.DRAIN_SECONDS (15 s)
+STOP_TIMEOUT = 30.0  # the worker drains for at most worker.DRAIN_SECONDS (15 s)
 EX_SOFTWARE = 70
 EX_OSERR = 71
 EX_CONFIG = 78

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from spoofwatch.actions import Quarantine, ReplaceBody, Reply
-from spoofwatch.analyze import Report, analyze
+from spoofwatch.analyze import analyze
 from spoofwatch.config import Config, load_config
 from spoofwatch.dns import Resolver
 from spoofwatch.message import Message
+from spoofwatch.report import Report
 from spoofwatch.results import Envelope, Level
 from support import seeds
 from support.dnsserver import DnsTestServer
@@ -264,7 +265,7 @@ def test_relay_shapes_people_and_neighbours_are_not_impersonation(
 def test_a_lookalike_from_domain_is_flagged(
     dns: DnsTestServer, resolver: Resolver, configs: dict[str, Config], domain: str, kind: str
 ) -> None:
-    from spoofwatch.addresses import normalize_domain
+    from spoofwatch.domains import normalize_domain
 
     _mail_domain(dns, normalize_domain(domain))
     report = _run(resolver, configs["default"], _msg(f"Newsletter <news@{domain}>"))

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from spoofwatch.analyze import Report, analyze
+from spoofwatch.analyze import analyze
 from spoofwatch.config import Config, load_config
 from spoofwatch.dns import Resolver
 from spoofwatch.message import Message
 from spoofwatch.mime import MAX_MIME_DEPTH, MAX_MIME_PARTS
+from spoofwatch.report import Report
 from spoofwatch.results import Envelope, Finding, Level
 from support import seeds
 from support.dnsserver import DnsTestServer

@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from spoofwatch import cli_quarantine
-from spoofwatch.analyze import Report, analyze
+from spoofwatch.analyze import analyze
 from spoofwatch.config import Config, load_config
-from spoofwatch.dns import StaticLookup
 from spoofwatch.message import Message
 from spoofwatch.quarantine.render import held_copy
 from spoofwatch.quarantine.store import QuarantineStore
+from spoofwatch.report import Report
 from spoofwatch.results import Envelope, Finding, Level
 from spoofwatch.verdict import Verdict
 from support import seeds
 from support.milterproc import REPO, write_config
+from support.staticlookup import StaticLookup
 
 DAY = 86400.0
 

@@ -24,18 +24,19 @@ from pathlib import Path
 
 import pytest
 
-from spoofwatch.analyze import Report, analyze
+from spoofwatch.analyze import analyze
 from spoofwatch.config import load_config
-from spoofwatch.dns import StaticLookup
 from spoofwatch.message import Message
 from spoofwatch.quarantine.release import load_or_create_key
 from spoofwatch.quarantine.render import held_copy
 from spoofwatch.quarantine.store import Problem, QuarantineStore
+from spoofwatch.report import Report
 from spoofwatch.results import Envelope
 from support import milterproc, seeds
 from support.dnsserver import DnsTestServer
 from support.milterclient import MilterClient
 from support.milterproc import REPO, MilterProcess, write_config
+from support.staticlookup import StaticLookup
 
 NOBODY = pwd.getpwnam("nobody")
 USER, GROUP = "nobody", "nogroup"

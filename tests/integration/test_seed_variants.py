@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from spoofwatch.analyze import Report, analyze
+from spoofwatch.analyze import analyze
 from spoofwatch.config import Config, load_config
 from spoofwatch.detect.findings import DetectionInput, detect
 from spoofwatch.dns import Resolver
 from spoofwatch.message import Message
+from spoofwatch.report import Report
 from spoofwatch.results import Envelope, FromProblem, Level
 from support import seeds
 from support.dnsserver import DnsTestServer

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from spoofwatch import service
-from spoofwatch.service import AnalysisGate
+from spoofwatch import analysis_gate
+from spoofwatch.analysis_gate import AnalysisGate
 
 
 def _no_tick() -> None:
@@ -34,7 +34,7 @@ def test_a_message_that_does_not_fit_gets_no_room_within_its_wait() -> None:
 def test_a_waiting_message_enters_when_room_is_freed_and_ticks_meanwhile(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(service, "PROGRESS_SECONDS", 0.01)
+    monkeypatch.setattr(analysis_gate, "PROGRESS_SECONDS", 0.01)
     gate = AnalysisGate(100)
     assert gate.enter(80, 5, _no_tick)
     ticked = threading.Event()

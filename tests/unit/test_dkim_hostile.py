@@ -12,7 +12,6 @@ import pytest
 
 from spoofwatch.auth.arc import verify_arc
 from spoofwatch.auth.dkim import MAX_REPORTED, MAX_VERIFIED, verify_dkim
-from spoofwatch.dns import StaticLookup
 from spoofwatch.results import ArcResult, AuthResult, DkimSignature
 from support.mailfactory import (
     add_header,
@@ -25,6 +24,7 @@ from support.mailfactory import (
     replace_header,
     rsa_key,
 )
+from support.staticlookup import StaticLookup
 
 MESSAGE = make_message("Alice <alice@example.com>", "bob@example.net", "Hello", "Hi Bob.\n")
 KEY = rsa_key()

@@ -20,7 +20,6 @@ from spoofwatch.auth.dmarc import (
     tree_walk,
     walk_targets,
 )
-from spoofwatch.dns import StaticLookup
 from spoofwatch.results import (
     AuthResult,
     DkimResult,
@@ -29,6 +28,7 @@ from spoofwatch.results import (
     SpfCheck,
     SpfResult,
 )
+from support.staticlookup import StaticLookup
 
 Zone = Mapping[str, Mapping[str, Sequence[str]]]
 

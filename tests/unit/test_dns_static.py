@@ -11,10 +11,10 @@ from spoofwatch.dns import (
     DnsAnswer,
     DnsStatus,
     Lookup,
-    StaticLookup,
     _record_text,
     normalize_name,
 )
+from support.staticlookup import StaticLookup
 
 ZONE = {
     "example.com": {"TXT": ["v=spf1 -all"], "MX": ["10 mx.example.com"]},

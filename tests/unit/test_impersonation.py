@@ -19,7 +19,6 @@ from spoofwatch.detect.impersonation import (
     reply_to_findings,
 )
 from spoofwatch.detect.watchlist import Watchlist, load_watchlist
-from spoofwatch.dns import StaticLookup
 from spoofwatch.message import Message
 from spoofwatch.results import (
     AuthResult,
@@ -29,6 +28,7 @@ from spoofwatch.results import (
     Envelope,
     FromAddress,
 )
+from support.staticlookup import StaticLookup
 
 WATCHLIST = Path(__file__).resolve().parents[2] / "policies" / "watchlist.example.yaml"
 

@@ -17,9 +17,8 @@ import pytest
 
 from spoofwatch import cli_quarantine
 from spoofwatch.actions import Quarantine
-from spoofwatch.analyze import Report, analyze
+from spoofwatch.analyze import analyze
 from spoofwatch.config import load_config
-from spoofwatch.dns import StaticLookup
 from spoofwatch.message import Message
 from spoofwatch.quarantine.digest import (
     CommandLine,
@@ -33,8 +32,10 @@ from spoofwatch.quarantine.mta import MtaError
 from spoofwatch.quarantine.record import FindingEntry, Record, ReleaseEvent
 from spoofwatch.quarantine.render import held_copy
 from spoofwatch.quarantine.store import Page, QuarantineStore
+from spoofwatch.report import Report
 from spoofwatch.results import Envelope, Level
 from support import seeds
+from support.staticlookup import StaticLookup
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC

@@ -19,25 +19,26 @@ from pathlib import Path
 import pytest
 
 from spoofwatch.actions import AddHeader, ChangeHeader, DeleteHeader, Quarantine, ReplaceBody
-from spoofwatch.analyze import Report, analyze
+from spoofwatch.analyze import analyze
 from spoofwatch.config import Config, load_config
-from spoofwatch.dns import StaticLookup
 from spoofwatch.message import Message
 from spoofwatch.quarantine.index import Filter
 from spoofwatch.quarantine.record import decode_record
-from spoofwatch.quarantine.release import (
+from spoofwatch.quarantine.release import load_or_create_key
+from spoofwatch.quarantine.render import apply_actions, held_copy
+from spoofwatch.quarantine.review import show_text
+from spoofwatch.quarantine.store import Problem, QuarantineStore, StoreError, purge_expired
+from spoofwatch.release_header import (
     add_release_header,
-    load_or_create_key,
     release_actions,
     release_header_value,
     verify_release,
 )
-from spoofwatch.quarantine.render import apply_actions, held_copy
-from spoofwatch.quarantine.review import show_text
-from spoofwatch.quarantine.store import Problem, QuarantineStore, StoreError, purge_expired
+from spoofwatch.report import Report
 from spoofwatch.results import Envelope, Finding, Level
 from spoofwatch.verdict import Verdict
 from support import seeds
+from support.staticlookup import StaticLookup
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86400.0
@@ -442,7 +443,7 @@ def test_stats_count_by_level_org_domain_and_day(
 # --- crash safety ---------------------------------------------------------------------------
 ZYGOTE = textwrap.dedent("""
     import os, sys, time
-    from spoofwatch.analyze import Report
+    from spoofwatch.report import Report
     from spoofwatch.quarantine.store import QuarantineStore
     from spoofwatch.results import Envelope, Finding, Level
     from spoofwatch.verdict import Verdict

@@ -78,7 +78,7 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "bsub", ("--a\n", "content-type", "content-type:", "mime-version\n")),
     ("spoofwatch.detect.textextract", "_LOOKS_LIKE_HTML"): ("bsearch", ("<a", "<!-", "<a1")),
     ("spoofwatch.detect.textextract", "_NOT_BASE64"): ("bsub", ()),
-    ("spoofwatch.text.fold", "_INVISIBLE"): ("sub", ("\u200b",)),
+    ("spoofwatch.detect.textextract", "_INVISIBLE"): ("sub", ("\u200b",)),
     ("spoofwatch.detect.textextract", "_WORD_WITH_DIGIT"): ("sub", ("a1", "1a")),
     ("spoofwatch.detect.textextract", "_NUMBER_WITH_UNIT"): ("fullmatch", ("1k", "a11")),
     ("spoofwatch.detect.textextract", "_WHITESPACE"): ("sub", ()),
@@ -120,10 +120,10 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.quarantine.digest", "_LOCAL_PART"): ("fullmatch", ()),
     ("spoofwatch.quarantine.digest", "_WSP"): ("sub", ()),
     ("spoofwatch.quarantine.record", "_ID_RE"): ("match", ("12345678901234-",)),
-    ("spoofwatch.quarantine.release", "_VALUE_RE"): (
+    ("spoofwatch.release_header", "_VALUE_RE"): (
         "match", ("12345678901234-0123456789;", " ", "sig=")),
-    ("spoofwatch.quarantine.release", "_WSP"): ("sub", ()),
-    ("spoofwatch.quarantine.release", "_BARE_LF"): ("bsub", ()),
+    ("spoofwatch.release_header", "_WSP"): ("sub", ()),
+    ("spoofwatch.release_header", "_BARE_LF"): ("bsub", ()),
     # authentication: header fields of the message and the sender's own DNS records
     ("spoofwatch.auth.arc", "_AAR_INSTANCE"): ("bmatch", (" i ", " i = 1 ")),
     ("spoofwatch.auth.arc", "_INSTANCE_VALUE"): ("bfullmatch", ()),
@@ -161,7 +161,7 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
 NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
     ("spoofwatch.cli_quarantine", "_DURATION"): "an operator's command-line argument",
     ("spoofwatch.config", "_REPLY_RE"): "the operator's configuration file",
-    ("spoofwatch.config", "_SOCKET_RE"): "the operator's configuration file",
+    ("spoofwatch.socket_address", "_SOCKET_RE"): "the operator's configuration file",
     ("spoofwatch.config", "[0-7]{3,4}"): "the operator's configuration file",
     ("spoofwatch.config", "(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.\\-]+):\\d{1,5}"):
         "the operator's configuration file",
@@ -182,7 +182,7 @@ NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
         "compiles the pattern file's regexes (each audited below as a threat pattern)",
     ("spoofwatch.detect.content", "<dynamic in matcher>"):
         "compiles a threat pattern (each audited below as a threat pattern)",
-    ("spoofwatch.text.fold", "_LATIN_VARIANT"):
+    ("spoofwatch.detect.lookalike", "_LATIN_VARIANT"):
         "Unicode character names (fixed data, at most about 90 characters)",
 }
 

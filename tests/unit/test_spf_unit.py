@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from spoofwatch.auth.spf import check_spf
-from spoofwatch.dns import DnsAnswer, DnsStatus, StaticLookup
+from spoofwatch.dns import DnsAnswer, DnsStatus
 from spoofwatch.results import AuthResult, SpfCheck
+from support.staticlookup import StaticLookup
 
 Zone = Mapping[str, Mapping[str, Sequence[str]]]
 

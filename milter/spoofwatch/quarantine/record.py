@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..addresses import parse_from
-from ..analyze import Report
 from ..message import Message
+from ..report import Report
 from ..results import FromAddress
 from ..textsafe import decode_words
 

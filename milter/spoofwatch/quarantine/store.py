@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analyze import Report
+from ..report import Report
 from ..textsafe import ascii_safe
 from .index import Filter, IndexUnusable, SqliteIndex, Stats
 from .ownership import (

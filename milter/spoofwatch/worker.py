@@ -1,0 +1,148 @@
+"""The libmilter worker process: start, control pipe, drain and stop; and ``run()``.
+
+``run()`` is what ``spoofwatch run`` calls: the supervisor (supervisor.py), which handles
+the signals and forks ``worker_main()``. See service.py for why there are two processes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import signal
+import threading
+
+import milter
+
+from .config import Config
+from .listener import serve, wake_listener
+from .logline import SafeFormatter
+from .metrics import Endpoint
+from .quarantine.store import start_retention
+from .service import Service
+from .socket_address import parse_socket_address
+from .supervisor import supervise
+from .textsafe import ascii_safe
+
+log = logging.getLogger("spoofwatch.service")
+
+# On stop, messages already in flight get this long to finish.
+DRAIN_SECONDS = 15.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+_STOP_SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
+
+
+def drain_and_stop(service: Service) -> None:
+    """Let the messages in flight finish (bounded), then stop libmilter.
+
+    libmilter's own stop cuts every open session at once, and its sessions then get no
+    more callbacks: so the draining happens here, while libmilter still runs.
+    """
+    log.info("stopping: %d message(s) in flight; new ones are deferred with 451",
+             service.inflight.count)
+    if not service.inflight.drain(DRAIN_SECONDS):
+        log.warning("%d message(s) still in flight after %gs; the MTA applies its "
+                    "milter_default_action to them", service.inflight.count, DRAIN_SECONDS)
+    # libmilter's signal thread takes it from here (every thread blocks SIGTERM).
+    os.kill(os.getpid(), signal.SIGTERM)
+    wake_listener(parse_socket_address(service.holder.current.config.milter.socket))
+
+
+def _control_reader(fd: int, service: Service, config_path: str) -> None:
+    """Commands from the supervisor, one per line; end of file means it is gone."""
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        for line in iter(pipe.readline, b""):
+            command = line.strip()
+            if command == b"reload":
+                service.reload(config_path)
+            elif command == b"stop":
+                drain_and_stop(service)
+                return
+            else:
+                log.warning("unknown control command %s", ascii_safe(line.decode("latin-1")))
+    log.warning("the supervisor is gone: stopping")
+    drain_and_stop(service)
+
+
+def _start_metrics(service: Service, config: Config) -> Endpoint | None:
+    if not config.metrics.enabled:
+        return None
+    try:
+        return service.metrics.serve(config.metrics.listen)
+    except OSError as exc:
+        # Mail comes first: run without the endpoint rather than not at all.
+        log.error("cannot serve metrics on %s: %s; running without them",
+                  config.metrics.listen, exc)
+        return None
+
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def _tune_malloc() -> None:
+    """Give large buffers back to the system as soon as they are freed.
+
+    glibc raises its mmap threshold after a large block is freed (up to 32 MiB), so the
+    next message's multi-megabyte buffers come from per-thread heaps that are seldom
+    returned; with libmilter's thread per session the worker then keeps the peak of
+    every thread. A fixed threshold keeps every block of 256 KiB and more in its own
+    mapping, unmapped when freed.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        ok = libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024) == 1 and (
+            libc.mallopt(_M_TRIM_THRESHOLD, 1_048_576) == 1)
+    except (OSError, AttributeError):
+        ok = False
+    if not ok:
+        log.info("could not tune malloc (not glibc?); memory peaks may stay allocated")
+
+
+def worker_main(config_path: str, control_fd: int | None, config: Config) -> int:
+    """The libmilter process (``config`` was loaded from ``config_path`` before the fork;
+    reloads read the path again). Returns its exit status."""
+    _tune_malloc()
+    # Before any thread exists: libmilter's signal thread sigwait()s these, which only
+    # works when every thread blocks them (threads inherit the mask of their creator).
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    service = Service.create(config)
+    endpoint = _start_metrics(service, config)
+
+    def retention() -> tuple[str, int]:
+        q = service.holder.current.config.quarantine
+        return q.directory, q.retention_days
+
+    start_retention(retention, threading.Event())
+    if control_fd is not None:
+        threading.Thread(target=_control_reader, args=(control_fd, service, config_path),
+                         name="control", daemon=True).start()
+    try:
+        serve(service)
+    except milter.error as exc:
+        log.error("cannot run the milter on %s: %s", config.milter.socket, exc)
+        return 71  # EX_OSERR
+    finally:
+        service.decisions.close()
+        if endpoint is not None:
+            endpoint.close()
+    log.info("stopped")
+    return 0
+
+
+def use_safe_log_format() -> None:
+    """Every handler of the root logger escapes what it prints (see logline.SafeFormatter)."""
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(SafeFormatter(LOG_FORMAT))
+
+
+def run(config_path: str, config: Config) -> int:
+    """``spoofwatch run``: the supervisor, which forks the libmilter worker.
+
+    ``config`` is the validated configuration from ``config_path`` (loaded once, before
+    the fork, so a broken file fails at once; the worker inherits it).
+    """
+    use_safe_log_format()
+    return supervise(lambda control_fd: worker_main(config_path, control_fd, config))
