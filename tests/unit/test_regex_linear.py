@@ -78,7 +78,7 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "bsub", ("--a\n", "content-type", "content-type:", "mime-version\n")),
     ("spoofwatch.detect.textextract", "_LOOKS_LIKE_HTML"): ("bsearch", ("<a", "<!-", "<a1")),
     ("spoofwatch.detect.textextract", "_NOT_BASE64"): ("bsub", ()),
-    ("spoofwatch.detect.textextract", "_INVISIBLE"): ("sub", ("\u200b",)),
+    ("spoofwatch.text.fold", "_INVISIBLE"): ("sub", ("\u200b",)),
     ("spoofwatch.detect.textextract", "_WORD_WITH_DIGIT"): ("sub", ("a1", "1a")),
     ("spoofwatch.detect.textextract", "_NUMBER_WITH_UNIT"): ("fullmatch", ("1k", "a11")),
     ("spoofwatch.detect.textextract", "_WHITESPACE"): ("sub", ()),
@@ -182,7 +182,7 @@ NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
         "compiles the pattern file's regexes (each audited below as a threat pattern)",
     ("spoofwatch.detect.content", "<dynamic in matcher>"):
         "compiles a threat pattern (each audited below as a threat pattern)",
-    ("spoofwatch.detect.lookalike", "_LATIN_VARIANT"):
+    ("spoofwatch.text.fold", "_LATIN_VARIANT"):
         "Unicode character names (fixed data, at most about 90 characters)",
 }
 
