@@ -53,21 +53,6 @@ def _tagged(outcome: MilterOutcome) -> bool:
     return any((m.kind, m.args) == TAGGED_SUBJECT for m in outcome.modifications)
 
 
-def _replacement(proc: MilterProcess, dead: int, timeout: float = 20.0) -> int:
-    """Wait until the supervisor has a new worker and the socket accepts again."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.proc is not None and proc.proc.poll() is None, proc.log()
-        try:
-            worker = proc.worker_pid(timeout=0.1)
-        except RuntimeError:
-            worker = dead
-        if worker != dead and proc._accepts():
-            return worker
-        time.sleep(0.02)
-    raise AssertionError(f"no new worker accepting within {timeout}s:\n{proc.log()}")
-
-
 def test_a_killed_worker_is_replaced_and_the_service_answers_again(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
@@ -81,7 +66,7 @@ def test_a_killed_worker_is_replaced_and_the_service_answers_again(
         worker = proc.worker_pid()
         assert _tagged(_send_forged(spec))
         os.kill(worker, signal.SIGKILL)
-        new_worker = _replacement(proc, worker)
+        new_worker = proc.wait_for_replacement(worker)
         outcome = _send_forged(spec)
         assert proc.pid == supervisor and proc.proc is not None and proc.proc.poll() is None
         assert not process_alive(worker)
@@ -113,7 +98,7 @@ def test_a_replacement_worker_runs_the_configuration_last_reloaded(
         before = _send_forged(spec)
         worker = proc.worker_pid()
         os.kill(worker, signal.SIGKILL)
-        _replacement(proc, worker)
+        proc.wait_for_replacement(worker)
         proc.wait_for_log("configuration reloaded from", count=2)
         after = _send_forged(spec)
     finally:

@@ -157,6 +157,21 @@ class MilterProcess:
             time.sleep(0.02)
         raise RuntimeError(f"spoofwatch {self.pid} has no single worker: {_children(self.pid)}")
 
+    def wait_for_replacement(self, dead: int, timeout: float = 20.0) -> int:
+        """Wait until the supervisor has a worker other than ``dead`` and the socket accepts
+        again; the new worker's PID. Fails if the supervisor itself ends meanwhile."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, self.log()
+            try:
+                worker = self.worker_pid(timeout=0.1)
+            except RuntimeError:
+                worker = dead
+            if worker != dead and self._accepts():
+                return worker
+            time.sleep(0.02)
+        raise AssertionError(f"no new worker accepting within {timeout}s:\n{self.log()}")
+
     def wait_for_log(self, text: str, count: int = 1, timeout: float = 15.0) -> str:
         """Poll the log until ``text`` occurs ``count`` times; returns the log."""
         deadline = time.monotonic() + timeout
