@@ -41,6 +41,11 @@ resolver sees every lookup:
   (the top-level zones in ``NXDOMAIN_CANARIES``) is broken; its "no such domain" proves
   nothing, and ``nxdomain_trusted()`` says so (checked at most every
   ``NXDOMAIN_CHECK_SECONDS``, logged once when the verdict changes).
+
+Why one module of over 400 lines: it is the only code that talks to name servers (the
+architecture test holds every other module to that), and its parts (cache, counters,
+outage health, the exchange with a server, the per-message budget) share one resolver's
+state and locks; none of them is used anywhere else.
 """
 
 from __future__ import annotations
