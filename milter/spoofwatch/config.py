@@ -104,7 +104,8 @@ class DnsConfig:
 
 @dataclass(frozen=True)
 class MilterConfig:
-    socket: str = "unix:/run/spoofwatch/spoofwatch.sock"
+    # inside Postfix's queue directory, where Debian's chrooted smtpd can reach it
+    socket: str = "unix:/var/spool/postfix/spoofwatch/spoofwatch.sock"
     socket_mode: int = 0o660
     socket_group: str = ""
     timeout: int = 600

@@ -33,6 +33,14 @@ def test_bundled_configuration_loads() -> None:
     assert {o.name for o in config.detection.watchlist.organizations} >= {"Proud Boys"}
 
 
+def test_default_socket_is_the_bundled_configurations(tmp_path: Path) -> None:
+    # A configuration that leaves milter.socket out must get a socket Debian's chrooted
+    # smtpd can see, the one the bundled configuration, unit, tmpfiles and guide use.
+    bundled = load_config(POLICIES / "spoofwatch.yaml").milter.socket
+    without = load_config(_config(tmp_path, "milter:\n  timeout: 30\n")).milter.socket
+    assert without == bundled == "unix:/var/spool/postfix/spoofwatch/spoofwatch.sock"
+
+
 @pytest.mark.parametrize("name", ["default", "monitor", "strict"])
 def test_bundled_policies_load(name: str) -> None:
     policy = load_policy(POLICIES / f"{name}.yaml")
