@@ -18,6 +18,16 @@ Encoding`` lines are rewritten only when they must change. For a single-part mes
 headers are the message's own: the new values are returned for the milter to set, again
 only when they changed. Broken MIME (a multipart without its boundary, a transfer encoding
 we do not know) is left alone; ``add_banner`` then returns None rather than guess.
+
+A forger writes the structure too, so a hostile part must not take the warning off the
+parts a reader sees: parts are walked in document order, and a part that cannot be read
+(header bytes the email package chokes on, a nested multipart without a usable boundary)
+or that lies past the limits (``_MAX_DEPTH`` levels, ``_MAX_PARTS`` parts) is skipped
+alone. The first text and HTML alternatives come first in that order, so they always
+get the banner.
+
+In HTML the place is chosen by an HTML5 parser (``banner_html``), never by searching the
+text for ``<body>``, which a comment or a script can fake.
 """
 
 from __future__ import annotations
@@ -32,15 +42,13 @@ import quopri
 import re
 from dataclasses import dataclass, field
 
+from .banner_html import insert_banner
 from .message import Message
 
 log = logging.getLogger(__name__)
 
 _CRLF = b"\r\n"
 _POLICY = email.policy.compat32
-_BODY_TAG = re.compile(r"<body\b[^>]*>", re.I)
-_HEAD_END = re.compile(r"</head\s*>", re.I)
-_HTML_TAG = re.compile(r"<html\b[^>]*>", re.I)
 _MAX_PARTS = 200
 _MAX_DEPTH = 20
 _IDENTITY = ("7bit", "8bit", "binary", "")
@@ -152,16 +160,29 @@ class _Walker:
         """Look at one entity whose body starts at ``offset`` of the message body."""
         self.parts += 1
         if self.parts > _MAX_PARTS or depth > _MAX_DEPTH:
-            raise _Broken("too many parts or too deep")
-        fields = _fields_of(headers)
-        msg = fields.parsed(default)
-        if msg.get_content_maintype() == "multipart":
-            self.multipart(msg, body, offset, depth)
+            # the parts before this one (the ones a reader sees first) keep their banner
+            log.info("banner: part %d (depth %d) past the limits, skipped", self.parts, depth)
             return
-        if not _is_displayed_text(fields, msg) or fields.cte not in _KNOWN_CTE:
+        try:
+            fields = _fields_of(headers)
+            msg = fields.parsed(default)
+            if msg.get_content_maintype() == "multipart":
+                self.multipart(msg, body, offset, depth)
+                return
+            if not _is_displayed_text(fields, msg) or fields.cte not in _KNOWN_CTE:
+                return
+            edit = _leaf_edit(header_block, body, fields, msg, self.banner_text,
+                              self.banner_html, root)
+        except _Broken:
+            if root:
+                raise
+            log.info("banner: part %d skipped: broken MIME", self.parts)
             return
-        edit = _leaf_edit(header_block, body, fields, msg, self.banner_text, self.banner_html,
-                          root)
+        except Exception:
+            # The email package raises TypeError, UnicodeError or ValueError on hostile
+            # header bytes (8-bit or NUL in parameters); only this part goes without.
+            log.info("banner: part %d skipped: unreadable", self.parts, exc_info=True)
+            return
         if edit is not None:
             new_header, new_body, changed = edit
             if root:
@@ -213,14 +234,7 @@ def _encode(text: str, charset: str) -> bytes | None:
 def _with_banner(text: str, subtype: str, banner_text: str, banner_html: str) -> str:
     newline = "\r\n" if "\r\n" in text else "\n"
     if subtype == "html":
-        for tag in (_BODY_TAG, _HEAD_END, _HTML_TAG):
-            # Every tag ends with ">": searching only up to the last one keeps a
-            # "<body" without any ">" after it from being rescanned to the end, once
-            # per occurrence (quadratic).
-            match = tag.search(text, 0, text.rfind(">") + 1)
-            if match:
-                return text[: match.end()] + banner_html + text[match.end():]
-        return banner_html + newline + text
+        return insert_banner(text, banner_html, newline)
     return banner_text.replace("\r\n", "\n").replace("\n", newline) + newline + newline + text
 
 

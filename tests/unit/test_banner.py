@@ -10,6 +10,7 @@ import quopri
 import pytest
 
 from spoofwatch.banner import add_banner
+from spoofwatch.banner_html import insert_banner
 from spoofwatch.message import Message
 
 TEXT = "WARNING: spoofwatch could not verify the sender."
@@ -213,3 +214,122 @@ def test_broken_mime_does_not_crash(head: str, body: bytes) -> None:
 def test_multipart_without_boundary_is_left_alone() -> None:
     assert add_banner(_msg("Content-Type: multipart/mixed", b"--x\r\n\r\nhi\r\n"), TEXT,
                       HTML) is None
+
+
+# --------------------------------------------------------------------------- HTML placement
+# The place in HTML is decided by an HTML5 parser: a forger's comment, script, template or
+# attribute holding "<body>" must not receive the warning. Each case is the whole part
+# before and after; tests/integration/test_banner_chromium.py renders them in a browser.
+
+B = "<div>WARNING</div>"
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<html><!-- <body> --><body>Hi", "<html><!-- <body> --><body>" + B + "Hi"),
+        ("<script>'<body>'</script><p>Hi", "<script>'<body>'</script>" + B + "<p>Hi"),
+        ("<template><body>x</template><body>Hi", "<template><body>x</template><body>" + B + "Hi"),
+        ('<head><meta content="<body>"></head><body>Hi',
+         '<head><meta content="<body>"></head><body>' + B + "Hi"),
+        ("<head><title>t</title></head><p title='a>b'>Hi",
+         "<head><title>t</title></head>" + B + "<p title='a>b'>Hi"),
+        ("<!--[if mso]><body><![endif]--><body>Hi", "<!--[if mso]><body><![endif]--><body>" + B
+         + "Hi"),
+        ("<svg><![CDATA[<body>]]></svg><p>Hi", B + "\n<svg><![CDATA[<body>]]></svg><p>Hi"),
+        ("<head><noscript><body></noscript></head><body>Hi",
+         "<head><noscript><body></noscript></head><body>" + B + "Hi"),
+        ("<body>Hi<body class=x>there", "<body>" + B + "Hi<body class=x>there"),
+        ("\ufeff<!DOCTYPE html><body>Hi", "\ufeff<!DOCTYPE html><body>" + B + "Hi"),
+        ("<head><title>x</title></head>\nHi <b>there</b>",
+         "<head><title>x</title></head>" + B + "\nHi <b>there</b>"),
+    ],
+    ids=["comment", "script", "template", "attribute", "attribute-gt", "conditional-comment",
+         "cdata", "noscript-in-head", "two-bodies", "bom-doctype", "implied-body"],
+)
+def test_html_banner_goes_where_the_parser_opens_the_body(html: str, expected: str) -> None:
+    assert insert_banner(html, B) == expected
+
+
+def test_html_banner_in_a_mime_part_lands_after_the_real_body_tag() -> None:
+    msg = _msg("Content-Type: text/html; charset=utf-8",
+               b"<html><!-- <body> --><body>Hi</body></html>\r\n")
+    result = add_banner(msg, TEXT, HTML)
+    assert result.body == (b"<html><!-- <body> --><body>" + HTML.encode()
+                           + b"Hi</body></html>\r\n")
+
+
+def test_html_too_deep_to_parse_gets_the_banner_first_and_stays_otherwise_unchanged() -> None:
+    # 100,000 nested <div>: the parser reads only the beginning (its time grows with the
+    # square of the depth), and the banner goes first, where it opens the body itself.
+    html = "<head><title>t</title></head>" + "<div>" * 100_000 + "Hi"
+    assert insert_banner(html, B) == "<head><title>t</title></head>" + B + html[29:]
+
+
+def test_html_decoys_past_the_parsed_beginning_put_the_banner_first() -> None:
+    html = "<!--" + "<body>" * 10_000 + "--><body>Hi"
+    assert insert_banner(html, B) == B + "\n" + html
+
+
+def test_html_whose_offsets_all_change_the_tree_is_serialized_with_the_banner_first() -> None:
+    # Without scripting (mail readers) the <p> in the head's <noscript> opens the body and
+    # shows; with scripting it is hidden text of the head. Every offset before it moves the
+    # <noscript> for one of them, every offset after it puts "n" before the warning: the
+    # parsed tree is written out again, the banner the first child of <body>.
+    html = "<head><style>x</style><noscript><p>n</p></noscript></head>Hi"
+    assert insert_banner(html, B) == (
+        "<html><head><style>x</style><noscript></noscript></head><body>" + B
+        + "<p>n</p>Hi</body></html>")
+
+
+def test_html_where_readers_open_the_body_at_different_tags_keeps_its_bytes() -> None:
+    # The <img> in the head's <noscript> opens the body only without scripting; after
+    # </head> the banner is first for both (the pixel shows nothing).
+    html = '<head><noscript><img src="p.gif"></noscript><link rel="x" href="/a"></head>Hi'
+    assert insert_banner(html, B) == html[:-2] + B + "Hi"
+
+
+# --------------------------------------------------------------------------- hostile structure
+# A hostile part elsewhere in the message must not take the banner off the parts a reader
+# sees first. Before the fix, each of these left the whole message without a banner.
+
+ALTERNATIVE = (
+    b"--mix\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n"
+    b"--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n"
+    b"--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello</p>\r\n--alt--\r\n"
+)
+
+
+def _with_hostile_part(part: bytes) -> Message:
+    return _msg('Content-Type: multipart/mixed; boundary="mix"',
+                ALTERNATIVE + part + b"--mix--\r\n")
+
+
+HOSTILE_PARTS = {
+    # 25 levels of multipart below the displayed alternative (the limit is 20)
+    "deep-nesting": b"--mix\r\n" + b"".join(
+        b"Content-Type: multipart/mixed; boundary=d%d\r\n\r\n--d%d\r\n" % (i, i)
+        for i in range(25)) + b"Content-Type: text/plain\r\n\r\ndeep\r\n",
+    # 250 parts after it (the limit is 200)
+    "many-parts": b"".join(b"--mix\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n"
+                           for _ in range(250)),
+    # 8-bit bytes in a parameter: the email package's set_param raises TypeError
+    "8bit-parameter": b'--mix\r\nContent-Type: text/plain; format="\xff"\r\n\r\nx\r\n',
+    # 8-bit boundary of a nested multipart
+    "8bit-boundary": b'--mix\r\nContent-Type: multipart/mixed; boundary="\xff"\r\n\r\n'
+                     b"--\xff\r\n\r\nx\r\n--\xff--\r\n",
+    # a NUL byte in a charset parameter
+    "nul-charset": b'--mix\r\nContent-Type: text/plain; charset="utf-8\x00"\r\n\r\nx\r\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PARTS))
+def test_a_hostile_part_does_not_take_the_banner_off_the_displayed_parts(name: str) -> None:
+    msg = _with_hostile_part(HOSTILE_PARTS[name])
+    result = add_banner(msg, TEXT_8BIT, HTML)
+    assert result is not None and result.parts_changed == 2
+    parsed = _parse(msg, result.body)
+    assert _content(parsed.get_body(("plain",))) == TEXT_8BIT + "\n\nHello"
+    assert _content(parsed.get_body(("html",))) == HTML + "\n<p>Hello</p>"
+    # the hostile part itself is left byte for byte as it came
+    assert result.body.endswith(HOSTILE_PARTS[name] + b"--mix--\r\n")

@@ -109,9 +109,6 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.plan", "\\r?\\n(?=[ \\t])"): ("sub", ()),
     ("spoofwatch.plan", "[ \\t]+"): ("split", ()),
     ("spoofwatch.plan", "\\n(?![ \\t])"): ("search", ()),
-    ("spoofwatch.banner", "_BODY_TAG"): ("tag_search", ("<body ", "<body")),
-    ("spoofwatch.banner", "_HEAD_END"): ("tag_search", ("</head ", "</head")),
-    ("spoofwatch.banner", "_HTML_TAG"): ("tag_search", ("<html ", "<html")),
     ("spoofwatch.banner", "\\r?\\n(?=[ \\t])"): ("sub", ()),
     ("spoofwatch.banner", "<dynamic in _delimiters>"): (
         "bdelimiters", ("\r\n--b", "\r\n--b--  ")),
@@ -298,8 +295,6 @@ def _apply(module: str, name: str, how: str) -> Callable[[Any], object]:
         "split1": lambda t: pattern.split(t, maxsplit=1),
         "findall": pattern.findall,
         "finditer": lambda t: list(pattern.finditer(t)),
-        # banner._with_banner searches up to the last '>'
-        "tag_search": lambda t: pattern.search(t, 0, t.rfind(">") + 1),
     }
     return calls[method]
 
