@@ -10,43 +10,52 @@ What is Debian's, unchanged:
 - the chroot's ``etc/`` files, copied as Debian's start script
   (``/usr/lib/postfix/configure-instance.sh``) copies them.
 
-What is spoofwatch's, unchanged: ``policies/spoofwatch.yaml`` (scripts/install.sh installs
-it byte for byte as ``/etc/spoofwatch/spoofwatch.yaml``; tests/integration/test_install.py
-proves that), the policy and watchlist beside it, the socket directory made by applying
-``systemd/spoofwatch-postfix.tmpfiles`` with the real ``systemd-tmpfiles``, and the lines of
-``postfix-example/main.cf`` added to main.cf with ``postconf -e``, as the guide says.
+What is spoofwatch's, unchanged: what ``scripts/install.sh`` installs, run into ROOT with
+``DESTDIR`` as an admin runs it on ``/`` (the virtualenv ROOT/opt/spoofwatch built by pip from
+the package index, ``/etc/spoofwatch`` with the bundled configuration, policies and
+watchlist, the systemd snippets); the service user and the directories made from the
+*installed* snippets by the real ``systemd-sysusers`` and ``systemd-tmpfiles --create``,
+which is what install.sh itself runs when DESTDIR is not set; the service started with the
+installed command ``ROOT/opt/spoofwatch/bin/spoofwatch run`` (the unit's ExecStart,
+re-rooted); and the lines of ``postfix-example/main.cf`` added to main.cf with ``postconf
+-e``, as the guide says.
 
 What a throwaway instance must change, and nothing else: this is not the machine's own
 Postfix, so everything lives under a temporary directory ROOT that stands for ``/``. The
 queue directory is ROOT/var/spool/postfix (Debian's path, re-rooted), every absolute path in
-spoofwatch's configuration is re-rooted the same way (the socket, the quarantine store),
+the installed configuration is re-rooted the same way (the socket, the quarantine store) in
+a copy beside it (its relative paths still lead to the installed policy and watchlist),
 Postfix listens on a free loopback port instead of 25 (the same master.cf line, chroot
 column ``y`` kept) and delivers to a loopback sink, DNS comes from the loopback test server,
-and XCLIENT lets the test choose the client address the milter sees.
+XCLIENT lets the test choose the client address the milter sees, and the service runs as
+this test's user (root) rather than as the user spoofwatch.
 
-Why not run scripts/install.sh into ROOT: it builds a virtualenv with pip from the package
-index (many seconds, and it is tested on its own in test_install.py); what matters to the
-chroot is only where the installed configuration puts the socket and where the tmpfiles
-snippet makes its directory, and both are used here as shipped. With the configuration as
-shipped before (``unix:/run/spoofwatch/spoofwatch.sock``), the re-rooted socket lands
+The installed command works from ROOT: with DESTDIR the virtualenv is built in place at
+ROOT/opt/spoofwatch, so pip writes that path into the command's ``#!`` line
+(test_the_service_runs_from_what_install_sh_installed checks both). With the configuration
+as shipped before (``unix:/run/spoofwatch/spoofwatch.sock``), the re-rooted socket lands
 outside the chroot and every message gets ``451 4.7.1``: this test fails.
+
+One installation per module: install.sh takes 10 to 20 s (pip, and pymilter's C build).
 """
 
 from __future__ import annotations
 
 import grp
 import os
+import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from spoofwatch.config import QuarantineConfig
 from support.dnsserver import DnsTestServer
 from support.mailfactory import make_message
 from support.milterproc import REPO, MilterProcess
@@ -54,9 +63,10 @@ from support.postfix import PostfixError, PostfixInstance, SmtpSink, send
 from support.seeds import FOREIGN_HELO, FOREIGN_IP, SEED_FROM, plain, publish_seed_zone
 
 DEBIAN_QUEUE = "/var/spool/postfix"
-SHIPPED_CONFIG = REPO / "policies" / "spoofwatch.yaml"
+INSTALL = REPO / "scripts" / "install.sh"
+PREFIX = "/opt/spoofwatch"  # install.sh's default
+INSTALLED_CONFIG = "/etc/spoofwatch/spoofwatch.yaml"
 GUIDE_SNIPPET = REPO / "postfix-example" / "main.cf"
-SOCKET_TMPFILES = REPO / "systemd" / "spoofwatch-postfix.tmpfiles"
 # What Debian's postinst sets on a fresh install answered "Internet Site" (after copying
 # main.cf.debian); the host names are the test's.
 INTERNET_SITE = {
@@ -139,48 +149,82 @@ class DebianPostfix(PostfixInstance):
         return out.split("=", 1)[1].strip()
 
 
-def reroot(path: str, root: Path) -> str:
-    return str(root / path.lstrip("/"))
+def inside(root: Path, path: str) -> Path:
+    return root / path.lstrip("/")
 
 
-def install_spoofwatch(root: Path, confdir: Path, dns_port: int) -> tuple[Path, str]:
-    """The shipped configuration in ``confdir``, its paths re-rooted; (config file, socket)."""
-    confdir.mkdir(parents=True)
-    data = yaml.safe_load(SHIPPED_CONFIG.read_text())
-    for key in ("policy", "watchlist"):
-        shutil.copy(REPO / "policies" / data[key], confdir / data[key])
+@dataclass(frozen=True)
+class Installed:
+    root: Path
+    venv: Path  # ROOT/opt/spoofwatch
+    command: Path  # ROOT/opt/spoofwatch/bin/spoofwatch: the unit's ExecStart, re-rooted
+    output: str  # what install.sh said
+
+
+def install_spoofwatch(root: Path) -> Installed:
+    """``DESTDIR=ROOT bash scripts/install.sh``, then what install.sh runs itself on a real
+    target (without DESTDIR): ``systemd-sysusers`` and ``systemd-tmpfiles --create``, on the
+    snippets it installed in ROOT.
+
+    ROOT's passwd and group hold this machine's postfix user and group: the smtpd that must
+    enter the socket directory is this machine's."""
+    postfix_user, postfix_group = pwd.getpwnam("postfix"), grp.getgrnam("postfix")
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc/passwd").write_text(
+        f"root:x:0:0::/root:/bin/sh\npostfix:x:{postfix_user.pw_uid}:{postfix_user.pw_gid}"
+        f"::{DEBIAN_QUEUE}:/usr/sbin/nologin\n")
+    (root / "etc/group").write_text(f"root:x:0:\npostfix:x:{postfix_group.gr_gid}:\n")
+    env = {**os.environ, "DESTDIR": str(root), "PREFIX": PREFIX}
+    result = subprocess.run(["bash", str(INSTALL)], env=env, capture_output=True, text=True,
+                            timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for tool in (["systemd-sysusers"], ["systemd-tmpfiles", "--create"]):
+        made = subprocess.run([*tool, f"--root={root}"], capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert made.returncode == 0, (tool, made.stderr)
+    venv = inside(root, PREFIX)
+    return Installed(root, venv, venv / "bin/spoofwatch", result.stdout)
+
+
+def absolute_paths(value: Any) -> Iterator[str]:
+    """Every string in a loaded YAML document that names an absolute path."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from absolute_paths(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from absolute_paths(item)
+    elif isinstance(value, str) and value.startswith(("/", "unix:/")):
+        yield value.removeprefix("unix:")
+
+
+def service_config(installed: Installed, dns_port: int) -> tuple[Path, str]:
+    """The installed configuration with its absolute paths re-rooted and DNS at the test
+    server, written beside it (so its relative paths still lead to the installed policy and
+    watchlist); (config file, socket)."""
+    root = installed.root
+    original = inside(root, INSTALLED_CONFIG)
+    data = yaml.safe_load(original.read_text())
     shipped_socket = data["milter"]["socket"]
     assert shipped_socket.startswith("unix:/"), shipped_socket
-    socket_spec = "unix:" + reroot(shipped_socket[5:], root)
+    socket_spec = f"unix:{inside(root, shipped_socket[5:])}"
     data["milter"]["socket"] = socket_spec
-    store = data.get("quarantine", {}).get("directory", "/var/lib/spoofwatch/quarantine")
-    data.setdefault("quarantine", {})["directory"] = reroot(store, root)
+    # the store: as configured, or the code's default when the file leaves it out
+    store = data.setdefault("quarantine", {}).get("directory", QuarantineConfig.directory)
+    data["quarantine"]["directory"] = str(inside(root, store))
     data["dns"].update(nameservers=["127.0.0.1"], port=dns_port, cache_size=0)
-    config = confdir / "spoofwatch.yaml"
+    outside = [path for path in absolute_paths(data) if not path.startswith(f"{root}/")]
+    assert outside == [], "a path of the installed configuration not re-rooted"
+    config = original.with_name("walkthrough.yaml")
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     return config, socket_spec
-
-
-def apply_tmpfiles(root: Path) -> None:
-    """The unit's socket directory, made by the real systemd-tmpfiles from the shipped
-    snippet, with a spoofwatch user (as systemd-sysusers makes it) and this machine's postfix
-    group, so that the chrooted smtpd (user postfix) may enter it."""
-    postfix_gid = grp.getgrnam("postfix").gr_gid
-    (root / "etc").mkdir(parents=True, exist_ok=True)
-    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n"
-                                     "spoofwatch:x:64801:64801::/var/lib/spoofwatch:/bin/false\n")
-    (root / "etc/group").write_text(f"root:x:0:\nspoofwatch:x:64801:\npostfix:x:{postfix_gid}:\n")
-    snippet = root / "usr/local/lib/tmpfiles.d/spoofwatch-postfix.conf"
-    snippet.parent.mkdir(parents=True)
-    shutil.copy(SOCKET_TMPFILES, snippet)
-    subprocess.run(["systemd-tmpfiles", "--create", f"--root={root}", str(snippet)],
-                   check=True, capture_output=True, timeout=60)
 
 
 @dataclass
 class Walkthrough:
     postfix: DebianPostfix
     sink: SmtpSink
+    installed: Installed
     milter: MilterProcess
     config: Path
     socket_spec: str
@@ -198,14 +242,15 @@ def walkthrough(dns_server: DnsTestServer) -> Iterator[Walkthrough]:
     postfix: DebianPostfix | None = None
     try:
         postfix = DebianPostfix(base / "postfix", root, sink.port)
-        postfix.configure()
-        apply_tmpfiles(root)
-        postfix.apply_guide()
-        config, spec = install_spoofwatch(root, base / "etc-spoofwatch", dns_server.port)
-        milter = MilterProcess(config, spec, base / "milter.log")
+        postfix.configure()  # apt-get install postfix, "Internet Site"
+        installed = install_spoofwatch(root)  # bash scripts/install.sh
+        postfix.apply_guide()  # the lines of postfix-example/main.cf
+        config, spec = service_config(installed, dns_server.port)
+        milter = MilterProcess(config, spec, base / "milter.log",
+                               command=(str(installed.command),))
         milter.start()
         postfix.start()
-        yield Walkthrough(postfix, sink, milter, config, spec)
+        yield Walkthrough(postfix, sink, installed, milter, config, spec)
     finally:
         if postfix is not None:
             postfix.stop()
@@ -224,9 +269,41 @@ def test_postfix_is_debians_with_smtpd_and_cleanup_chrooted(walkthrough: Walkthr
     assert shown.stdout.split() == ["unix:spoofwatch/spoofwatch.sock"] * 2
 
 
+def test_the_service_runs_from_what_install_sh_installed(walkthrough: Walkthrough) -> None:
+    installed = walkthrough.installed
+    python = installed.venv / "bin/python"
+    # built in place with DESTDIR, so the installed command names ROOT's interpreter
+    assert installed.command.read_text().splitlines()[0] == f"#!{python}"
+    # the service is that command (the kernel runs a #! script as: interpreter, script, ...)
+    cmdline = Path(f"/proc/{walkthrough.milter.pid}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[:4] == [os.fsencode(python), os.fsencode(installed.command), b"run",
+                           b"--config"]
+    # and its interpreter takes the package from the installed virtualenv, not the checkout
+    imported = subprocess.run([str(python), "-c", "import spoofwatch; print(spoofwatch.__file__)"],
+                              cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    [site] = installed.venv.glob("lib/python3*/site-packages")
+    assert imported.stdout == f"{site}/spoofwatch/__init__.py\n"
+
+
+def test_installed_snippets_made_the_socket_directory_for_group_postfix(
+    walkthrough: Walkthrough,
+) -> None:
+    assert ("install: installed /usr/local/lib/tmpfiles.d/spoofwatch-postfix.conf (socket "
+            "directory /var/spool/postfix/spoofwatch)") in walkthrough.installed.output
+    socket_dir = Path(walkthrough.socket_spec[5:]).parent
+    assert socket_dir == walkthrough.postfix.queue / "spoofwatch"
+    # the user systemd-sysusers made in ROOT from the installed sysusers snippet
+    users = {fields[0]: int(fields[2]) for fields in (
+        line.split(":") for line in
+        inside(walkthrough.installed.root, "/etc/passwd").read_text().splitlines())}
+    st = socket_dir.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (
+        users["spoofwatch"], grp.getgrnam("postfix").gr_gid, 0o2750)
+
+
 def test_check_config_finds_the_socket_reachable(walkthrough: Walkthrough) -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "spoofwatch"), "check-config", "--config",
+        [str(walkthrough.installed.command), "check-config", "--config",
          str(walkthrough.config), "--postfix-config", str(walkthrough.postfix.etc)],
         capture_output=True, text=True, timeout=60, check=False)
     assert (result.returncode, result.stderr) == (0, "")
@@ -278,7 +355,8 @@ def test_service_warns_at_start_about_a_socket_outside_the_chroot(
     config.write_text(walkthrough.config.read_text().replace(
         walkthrough.socket_spec, f"unix:{outside}"))
     service = MilterProcess(config, f"unix:{outside}", base / "outside.log",
-                            env={"MAIL_CONFIG": str(walkthrough.postfix.etc)})
+                            env={"MAIL_CONFIG": str(walkthrough.postfix.etc)},
+                            command=(str(walkthrough.installed.command),))
     service.start()
     service.stop()
     queue = walkthrough.postfix.queue

@@ -93,17 +93,19 @@ class MilterProcess:
     """``spoofwatch run --config FILE`` in a subprocess; started and stopped by PID."""
 
     def __init__(self, config: Path, socket_spec: str, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 command: tuple[str, ...] = (sys.executable, "-m", "spoofwatch.cli")) -> None:
         self.config = config
         self.socket_spec = socket_spec
         self.log_path = log_path
         self.env = env  # extra environment variables for the service
+        self.command = command  # the `spoofwatch` command: this checkout's, or an installed one
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> None:
         self._log = open(self.log_path, "ab")  # closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spoofwatch.cli", "run", "--config", str(self.config)],
+            [*self.command, "run", "--config", str(self.config)],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
             env={**os.environ, **self.env} if self.env else None,
         )
