@@ -31,7 +31,8 @@ and its security section on multi-valued From):
   mailboxes, so wrapping ``a@victim.org`` in ``x: a@victim.org;`` can not
   avoid evaluation of victim.org;
 * one mailbox -> :class:`FromAddress` with the domain lower-cased, without
-  a trailing dot and in IDNA A-label form.
+  a trailing dot and in IDNA A-label form (``spoofwatch.domains``, the one
+  conversion every check uses).
 
 What the grammar decides for the hostile forms (the tests list them all):
 
@@ -63,8 +64,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-import idna
-
+from spoofwatch.domains import is_dns_domain, normalize_domain
 from spoofwatch.message import Message
 from spoofwatch.results import FromAddress, FromProblem
 from spoofwatch.textsafe import ascii_safe, decode_words
@@ -73,8 +73,6 @@ __all__ = [
     "ParseError",
     "ParsedMailbox",
     "domain_of",
-    "is_dns_domain",
-    "normalize_domain",
     "parse_address_header",
     "parse_from",
 ]
@@ -477,38 +475,6 @@ def parse_address_header(value: str) -> list[ParsedMailbox] | ParseError:
 
 # --- domains ---------------------------------------------------------------
 
-_DNS_LABEL = re.compile(r"[a-z0-9_-]{1,63}")
-
-
-def normalize_domain(d: str) -> str:
-    """Lower-case, drop one trailing dot, convert U-labels to A-labels.
-
-    IDNA conversion follows IDNA 2008 with UTS #46 mapping, non-transitional
-    (the ``idna`` package): "münchen.de" -> "xn--mnchen-3ya.de", and "faß.de"
-    stays distinct from "fass.de" as registries and browsers treat it. UTS #46
-    also maps full-width letters and ideographic full stops to what DNS would
-    resolve, so a look-alike spelling is evaluated as the domain it resolves
-    to. A name that can not be converted is returned lower-cased, for
-    :func:`is_dns_domain` to reject.
-    """
-    d = d.strip(" \t")
-    d = d.removesuffix(".")
-    if d.isascii():
-        return d.lower()
-    try:
-        converted = idna.encode(d, uts46=True, transitional=False).decode("ascii")
-    except Exception:  # noqa: BLE001 - idna raises several types on hostile input
-        return d.lower()
-    return converted.removesuffix(".")
-
-
-def is_dns_domain(d: str) -> bool:
-    """True for a normalized domain that can be looked up: ASCII labels of letters,
-    digits, '-' and '_', 1-63 characters each, 253 in all."""
-    if not d or len(d) > 253 or not d.isascii():
-        return False
-    return all(_DNS_LABEL.fullmatch(label) for label in d.split("."))
-
 
 def domain_of(address: str) -> str:
     """The normalized domain of an envelope-style address (MAIL FROM, a Reply-To addr-spec).
@@ -516,7 +482,9 @@ def domain_of(address: str) -> str:
     Accepts the address with or without angle brackets and with an obsolete
     source route; "" for the null sender ("" or "<>") and for an address
     without "@". The domain is whatever follows the last "@" (a quoted local
-    part may itself contain "@"). The result may fail :func:`is_dns_domain`.
+    part may itself contain "@"). The domain is in compared form
+    (:func:`spoofwatch.domains.normalize_domain`) and may fail
+    :func:`spoofwatch.domains.is_dns_domain`.
     """
     a = address.strip(" \t")
     if a.startswith("<") and a.endswith(">"):

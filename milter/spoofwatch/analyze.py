@@ -23,6 +23,7 @@ from .auth.spf import check_spf
 from .config import Config, Policy
 from .detect.findings import DetectionInput, detect
 from .dns import Lookup
+from .domains import is_subdomain_or_self
 from .message import Message
 from .plan import VERDICT_HEADER, cleanup_actions, plan
 from .release_header import release_actions, verify_release
@@ -113,9 +114,7 @@ def _arc_override(dmarc: DmarcResult, arc: ArcResult, config: Config) -> DmarcRe
     for authserv_id, result in arc.sealer_dmarc:
         if authserv_id.lower() not in trusted or result.lower() != "pass":
             continue
-        sealed = any(
-            authserv_id == d or authserv_id.endswith("." + d) for d in arc.sealers if d
-        )
+        sealed = any(is_subdomain_or_self(authserv_id, d) for d in arc.sealers)
         if sealed:
             return replace(dmarc, override=f"arc trusted sealer {authserv_id}")
     return dmarc
@@ -180,7 +179,7 @@ def _authenticated_for(domain: str, dmarc: DmarcResult | None, dkim: DkimResult 
         return True
     if dkim is None:
         return False
-    return any(domain == d or domain.endswith("." + d) for d in dkim.passing_domains())
+    return any(is_subdomain_or_self(domain, d) for d in dkim.passing_domains())
 
 
 def allowlisted(sender: FromAddress | FromProblem, dmarc: DmarcResult | None,
@@ -196,8 +195,7 @@ def allowlisted(sender: FromAddress | FromProblem, dmarc: DmarcResult | None,
     address = sender.address.lower()
     domain = sender.domain
     for entry in allowlist:
-        matches = (address == entry) if "@" in entry else (
-            domain == entry or domain.endswith("." + entry))
+        matches = (address == entry) if "@" in entry else is_subdomain_or_self(domain, entry)
         if matches and _authenticated_for(domain, dmarc, dkim):
             return entry
     return ""

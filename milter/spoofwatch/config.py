@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .addresses import normalize_domain
 from .detect.watchlist import EMPTY as EMPTY_WATCHLIST
 from .detect.watchlist import Watchlist, load_watchlist
+from .domains import is_qualified_domain, normalize_domain
 from .results import Level
 from .schema import Section
 from .socket_address import parse_socket_address
@@ -251,7 +251,7 @@ def _load_allowlist(top: Section) -> tuple[str, ...]:
     for entry in top.str_list("allowlist", ()):
         local, at, domain = entry.strip().rpartition("@")
         normalized = normalize_domain(domain)
-        if not re.fullmatch(r"[a-z0-9]([a-z0-9.\-]{0,251}[a-z0-9])?\.[a-z0-9\-]{2,63}", normalized):
+        if not is_qualified_domain(normalized):
             raise top.error("allowlist", f"{entry!r} is neither a domain nor an address")
         entries.append(f"{local.lower()}@{normalized}" if at else normalized)
     return tuple(entries)

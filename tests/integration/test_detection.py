@@ -265,7 +265,7 @@ def test_relay_shapes_people_and_neighbours_are_not_impersonation(
 def test_a_lookalike_from_domain_is_flagged(
     dns: DnsTestServer, resolver: Resolver, configs: dict[str, Config], domain: str, kind: str
 ) -> None:
-    from spoofwatch.addresses import normalize_domain
+    from spoofwatch.domains import normalize_domain
 
     _mail_domain(dns, normalize_domain(domain))
     report = _run(resolver, configs["default"], _msg(f"Newsletter <news@{domain}>"))

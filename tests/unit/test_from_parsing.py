@@ -10,11 +10,10 @@ from spoofwatch.addresses import (
     ParsedMailbox,
     ParseError,
     domain_of,
-    is_dns_domain,
-    normalize_domain,
     parse_address_header,
     parse_from,
 )
+from spoofwatch.domains import is_dns_domain, normalize_domain
 from spoofwatch.message import Message
 from spoofwatch.results import FromAddress, FromProblem
 

@@ -10,7 +10,7 @@ import dkim
 import pytest
 from dkim import canonicalization as canon
 
-from spoofwatch.auth.dkim import by_lines, parsed_for_dkimpy, relaxed_body
+from spoofwatch.auth.dkimpy_support import by_lines, parsed_for_dkimpy, relaxed_body
 from spoofwatch.message import Message
 
 

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from spoofwatch.detect.domains import registrable_domain, to_ascii, to_unicode
 from spoofwatch.detect.lookalike import (
     LookalikeMatch,
     LookalikeMatcher,
@@ -16,6 +15,7 @@ from spoofwatch.detect.lookalike import (
     skeleton,
     visual_key,
 )
+from spoofwatch.domains import registrable_domain, to_ascii, to_unicode
 
 DNC = "Democratic National Committee"
 RNC = "Republican National Committee"

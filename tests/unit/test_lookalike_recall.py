@@ -14,8 +14,8 @@ from pathlib import Path
 import dnstwist
 import pytest
 
-from spoofwatch.detect.domains import to_ascii
 from spoofwatch.detect.lookalike import LookalikeMatcher, WatchedDomain
+from spoofwatch.domains import to_ascii
 
 WATCHED = (
     WatchedDomain("democrats.org", "Democratic National Committee"),

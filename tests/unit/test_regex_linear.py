@@ -60,7 +60,7 @@ UNIVERSAL = (
 AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     # From, Reply-To and other address headers; display names
     ("spoofwatch.addresses", "_DOT_ATOM_CHARS"): ("call:_is_dot_atom", ("a.a", "a..")),
-    ("spoofwatch.addresses", "_DNS_LABEL"): ("fullmatch", ()),
+    ("spoofwatch.domains", "_DNS_LABEL"): ("fullmatch", ()),
     ("spoofwatch.addresses", "\\r?\\n(?=[ \\t])"): ("sub", ("\r\n\r\n", "\r\n ")),
     ("spoofwatch.detect.impersonation", "_WORD_SPLIT"): ("split", ()),
     ("spoofwatch.detect.impersonation", "_VIA"): ("split1", (" via", " v", "  on")),
@@ -134,20 +134,20 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.auth.authresults", "[^\\s;()]+"): ("match", ()),
     ("spoofwatch.auth.dkim", "_BASE64"): ("bfullmatch", ("AB=", "A=")),
     ("spoofwatch.auth.dkim", "_DIGITS"): ("bfullmatch", ()),
-    ("spoofwatch.auth.dkim", "_WSP"): ("bsub", ()),
-    ("spoofwatch.auth.dkim", "_BLANK_RUN"): ("bsub", ()),
+    ("spoofwatch.auth.dkimpy_support", "_WSP"): ("bsub", ()),
+    ("spoofwatch.auth.dkimpy_support", "_BLANK_RUN"): ("bsub", ()),
     ("spoofwatch.auth.dkim", "\\r?\\n(?![ \\t])"): ("bsplit", ()),
     ("spoofwatch.auth.dkim", '[()<>\\[\\]:;@\\\\,\\s\\"]'): ("bsearch", ()),
     ("spoofwatch.auth.dkim", "\\r?\\n\\r?\\n"): ("bsplit1", ("\r\n\r",)),
     # applied only after _BLANK_RUN squeezed every blank run to one space
-    ("spoofwatch.auth.dkim", "_TRAILING_BLANKS"): ("bcall:_relaxed_slice", (" \r\n", "\t \r")),
-    ("spoofwatch.auth.dkim", "_EMPTY_LINE"): ("bsearch", ("\r\n", "\n\r")),
-    ("spoofwatch.auth.dkim", "_LONE_LF"): ("bsub", ()),
+    ("spoofwatch.auth.dkimpy_support", "_TRAILING_BLANKS"): (
+        "bcall:_relaxed_slice", (" \r\n", "\t \r")),
+    ("spoofwatch.auth.dkimpy_support", "_EMPTY_LINE"): ("bsearch", ("\r\n", "\n\r")),
+    ("spoofwatch.auth.dkimpy_support", "_LONE_LF"): ("bsub", ()),
     ("spoofwatch.auth.arc", "_ARC_FIELD"): ("bsearch", ("\narc-seal", "\narc-seal ")),
-    ("spoofwatch.auth.dmarc", "_TAG_NAME"): ("match", ()),
-    ("spoofwatch.auth.dmarc", "_URI"): ("match", ("mailto:a", "a:a ")),
-    ("spoofwatch.auth.dmarc", "_REPORT_SIZE"): ("sub", ("!1", "!1k")),
-    ("spoofwatch.auth.spf", "_LABEL"): ("fullmatch", ()),
+    ("spoofwatch.auth.dmarc_record", "_TAG_NAME"): ("match", ()),
+    ("spoofwatch.auth.dmarc_record", "_URI"): ("match", ("mailto:a", "a:a ")),
+    ("spoofwatch.auth.dmarc_record", "_REPORT_SIZE"): ("sub", ("!1", "!1k")),
     ("spoofwatch.auth.spf", "_UNPRINTABLE"): ("sub", ()),
     # `spoofwatch scan` reads the client from the message's own Received field
     ("spoofwatch.cli", "_RECEIVED_FROM"): ("search", ("from a (", "from ", "from a ((")),
@@ -164,12 +164,9 @@ NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
         "the operator's configuration file",
     ("spoofwatch.config", "[A-Za-z0-9][A-Za-z0-9.\\-]{0,252}"):
         "the operator's configuration file",
-    ("spoofwatch.config", "[a-z0-9]([a-z0-9.\\-]{0,251}[a-z0-9])?\\.[a-z0-9\\-]{2,63}"):
-        "the operator's configuration file",
     ("spoofwatch.config", "[A-Za-z0-9][A-Za-z0-9.\\-]{1,252}"):
         "the operator's configuration file",
     ("spoofwatch.config", "[a-z][a-z0-9_]{1,63}"): "the operator's configuration file",
-    ("spoofwatch.detect.watchlist", "_DOMAIN_RE"): "the operator's watchlist file",
     ("spoofwatch.detect.content", "_NAME"): "names in the threat pattern file",
     ("spoofwatch.detect.content", "_MACRO"): "regex sources in the threat pattern file",
     ("spoofwatch.detect.content", "_LEFTOVER_MACRO"): "regex sources in the pattern file",

@@ -33,14 +33,8 @@ import dkim
 from ..dns import Lookup
 from ..results import ArcResult, AuthResult
 from ..textsafe import ascii_safe
-from .dkim import (
-    KeyFetcher,
-    QuietDkimpyLog,
-    body_canon,
-    domain_text,
-    lenient_tags,
-    squeeze_blanks,
-)
+from .dkim_keys import KeyFetcher, domain_text
+from .dkimpy_support import QuietDkimpyLog, body_canon, lenient_tags, squeeze_blanks
 
 __all__ = ["MAX_ARC_HEADER_BYTES", "MAX_INSTANCES", "verify_arc"]
 

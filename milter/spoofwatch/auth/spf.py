@@ -34,6 +34,7 @@ from typing import Any
 import spf as pyspf
 
 from spoofwatch.dns import DnsAnswer, DnsStatus, Lookup
+from spoofwatch.domains import is_dns_domain, is_qualified_domain, normalize_domain
 from spoofwatch.results import AuthResult, SpfCheck, SpfResult
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,7 @@ log = logging.getLogger(__name__)
 __all__ = ["check_spf"]
 
 _MAX_EXPLANATION = 512  # exp= text is chosen by the sender domain; keep it bounded
-_MAX_DOMAIN = 253
-_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
+_MAX_QUERY_NAME = 253  # pyspf's rule for names its terms expand to (macros make anything)
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 _RFC8601_WORDS = {r.value for r in AuthResult} - {AuthResult.POLICY.value}
 
@@ -136,30 +136,26 @@ def _parse_client_ip(client_ip: str) -> tuple[str | None, str]:
 
 
 def _normalize_domain(text: str) -> tuple[str | None, str]:
-    """A lower-case A-label domain without trailing dot, or None and why not.
+    """The domain in compared form (``spoofwatch.domains``), or None and why not.
 
     RFC 7208 4.3: a malformed or single-label domain gives the result none.
     """
     name = text.strip()
-    if name.endswith("."):
-        name = name[:-1]
-    if not name:
+    bare = name.removesuffix(".")
+    if not bare:
         return None, "empty"
-    if name.startswith("[") or _is_ip_address(name):
-        return None, f"{_printable(name)[:64]!r} is an address literal"
-    if not name.isascii():
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError:
-            return None, f"{_printable(name)[:64]!r} is not a valid internationalized name"
-    labels = name.split(".")
-    if len(name) > _MAX_DOMAIN or not all(_LABEL.fullmatch(label) for label in labels):
-        return None, f"{_printable(name)[:64]!r} is malformed"
-    if len(labels) < 2:
-        return None, f"{_printable(name)[:64]!r} is not a fully qualified domain name"
-    if labels[-1].isdigit():
-        return None, f"{_printable(name)[:64]!r} has an all-numeric top-level label"
-    return name.lower(), ""
+    if bare.startswith("[") or _is_ip_address(bare):
+        return None, f"{_printable(bare)[:64]!r} is an address literal"
+    domain = normalize_domain(name)
+    if not domain.isascii():
+        return None, f"{_printable(bare)[:64]!r} is not a valid internationalized name"
+    if not is_dns_domain(domain):
+        return None, f"{_printable(domain)[:64]!r} is malformed"
+    if "." not in domain:
+        return None, f"{_printable(domain)[:64]!r} is not a fully qualified domain name"
+    if not is_qualified_domain(domain):
+        return None, f"{_printable(domain)[:64]!r} has an all-numeric top-level label"
+    return domain, ""
 
 
 def _is_ip_address(text: str) -> bool:
@@ -232,7 +228,7 @@ class _LookupQuery(pyspf.query):  # type: ignore[misc]  # pyspf is untyped
         if name.endswith("."):
             name = name[:-1]
         # pyspf's rule: a name that cannot be sent gives no data (and is no void lookup).
-        if not all(0 < len(label) < 64 for label in name.split(".")) or len(name) > _MAX_DOMAIN:
+        if not all(0 < len(label) < 64 for label in name.split(".")) or len(name) > _MAX_QUERY_NAME:
             return []
         name = name.lower()
         key = (name, qtype)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from ..addresses import domain_of, normalize_domain, parse_address_header
+from ..addresses import domain_of, parse_address_header
 from ..dns import nxdomain_trusted
+from ..domains import is_subdomain_or_self, normalize_domain
 from ..message import Message
 from ..results import AuthResult, DkimResult, DmarcResult, Envelope, Finding, FromAddress
 from ..text import fold_key, reading
@@ -230,8 +231,7 @@ def signed_by(org: Organization, dkim: DkimResult | None, watchlist: Watchlist) 
     if dkim is None:
         return False
     own = watchlist.signing_domains(org)
-    return any(domain == d or domain.endswith("." + d)
-               for domain in dkim.passing_domains() for d in own)
+    return any(is_subdomain_or_self(domain, d) for domain in dkim.passing_domains() for d in own)
 
 
 def authenticated_as(org: Organization, from_domain: str, dmarc: DmarcResult | None,
@@ -257,7 +257,7 @@ class ImpersonationInput:
 
 
 def _owned_by(org: Organization, domain: str) -> bool:
-    return any(domain == i.domain or domain.endswith("." + i.domain) for i in org.domains)
+    return any(is_subdomain_or_self(domain, i.domain) for i in org.domains)
 
 
 def from_domain_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]:
@@ -382,7 +382,7 @@ def reply_to_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]:
     for domain in _reply_to_domains(inp.message):
         if _owned_by(org, domain) or domain == inp.sender.domain:
             continue
-        if any(domain == d or domain.endswith("." + d) for d in own):
+        if any(is_subdomain_or_self(domain, d) for d in own):
             continue
         text = (f"Replies to this message, which presents itself as from "
                 f"{ascii_safe(org.name, 80)}, would go to {ascii_safe(domain, 80)}, "

@@ -39,8 +39,8 @@ from publicsuffixlist import PublicSuffixList
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, Levenshtein
 
+from ..domains import default_psl, is_qualified_domain, normalize, to_ascii, to_unicode
 from ..text import fold_key, script_of, skeleton
-from .domains import default_psl, is_hostname, normalize, to_ascii, to_unicode
 
 # script_of and skeleton live in the text layer; they are re-exported for the tests and
 # for callers that compare domains.
@@ -349,7 +349,7 @@ class LookalikeMatcher:
     def _prepare(self, watched: WatchedDomain) -> _Target | None:
         host = to_ascii(watched.domain)
         suffix = self._psl.publicsuffix(host) if host else None
-        if not host or not is_hostname(host) or not suffix or suffix == host:
+        if not host or not is_qualified_domain(host) or not suffix or suffix == host:
             log.warning("lookalike: ignoring unusable watched domain %r", watched.domain)
             return None
         unicode_host = to_unicode(host)
@@ -367,7 +367,7 @@ class LookalikeMatcher:
     def _candidate(self, domain: str) -> _Candidate | None:
         text = normalize(domain.rpartition("@")[2] if isinstance(domain, str) else "")
         ascii_host = to_ascii(text)
-        if not is_hostname(ascii_host):
+        if not is_qualified_domain(ascii_host):
             return None
         suffix = self._psl.publicsuffix(ascii_host)
         if not suffix or suffix == ascii_host:

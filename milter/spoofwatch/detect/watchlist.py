@@ -6,15 +6,12 @@ impersonation checks. An organization owns its listed domains and their subdomai
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..addresses import normalize_domain
+from ..domains import is_qualified_domain, is_subdomain_or_self, normalize_domain
 from ..schema import Section
 from ..yamlload import ConfigError, load_yaml
-
-_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
 
 @dataclass(frozen=True)
@@ -44,11 +41,11 @@ class Watchlist:
 
     def owner_of(self, domain: str) -> tuple[Organization, WatchedDomainInfo] | None:
         """The organization that owns ``domain`` (the domain itself or a parent of it)."""
-        domain = domain.lower().rstrip(".")
+        domain = normalize_domain(domain)
         best: tuple[Organization, WatchedDomainInfo] | None = None
         for org in self.organizations:
             for info in org.domains:
-                if domain == info.domain or domain.endswith("." + info.domain):
+                if is_subdomain_or_self(domain, info.domain):
                     if best is None or len(info.domain) > len(best[1].domain):
                         best = (org, info)
         return best
@@ -62,12 +59,12 @@ class Watchlist:
     def is_distinct(self, domain: str, org: Organization | None = None) -> bool:
         """Is ``domain`` (or a parent of it) a listed legitimate neighbour: globally, or of
         ``org`` when given (of any organization when not)?"""
-        domain = domain.lower().rstrip(".")
+        domain = normalize_domain(domain)
         listed = list(self.distinct)
         for other in self.organizations:
             if org is None or other == org:
                 listed.extend(other.distinct)
-        return any(domain == d or domain.endswith("." + d) for d in listed)
+        return any(is_subdomain_or_self(domain, d) for d in listed)
 
     def signing_domains(self, org: Organization) -> set[str]:
         domains = {info.domain for info in org.domains}
@@ -81,7 +78,8 @@ EMPTY = Watchlist(organizations=())
 
 def _domain(sec: Section, key: str, value: str) -> str:
     domain = normalize_domain(value)
-    if not _DOMAIN_RE.match(domain):
+    # the one rule for domains (spoofwatch.domains), as a registered domain: two labels
+    if not is_qualified_domain(domain):
         raise sec.error(key, f"{value!r} is not a domain name")
     return domain
 
