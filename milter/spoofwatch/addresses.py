@@ -1,5 +1,9 @@
 """The one strict RFC 5322 address parser every check uses to find the author domain.
 
+(Over 400 lines on purpose: the tokenizer, the recursive-descent parser and the From
+rules are one grammar, read together when checking a hostile form; split, each piece
+would only make sense beside the others. Domains are converted by spoofwatch.domains.)
+
 DMARC, display-name and lookalike checks all ask "which domain does this
 message claim to be from?". Answering it twice, or leniently, is how DMARC
 milters were bypassed: OpenDMARC evaluated ``From: a@example.com,
