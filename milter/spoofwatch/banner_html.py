@@ -15,11 +15,12 @@ it, and the tree without it must be the original tree. The banner is inserted at
 offset that passes, and every other character of the part stays as it came.
 
 Only when no offset passes (markup that any insertion would reshape, such as a head's
-``<noscript>`` that readers with and without scripting read differently) is the parsed tree serialized again with the banner as the first
-child of ``<body>``: the rest of the HTML then changes in form (attribute quoting, implied
-tags) but renders the same. Re-serializing every part would have been simpler, but it
-rewrites every newsletter's markup, and Outlook's conditional comments and quirks-mode
-layouts are easy to break; the byte-exact insertion is the normal case.
+``<noscript>`` that readers with and without scripting read differently) is the parsed tree
+serialized again with the banner as the first child of ``<body>``: the rest of the HTML then
+changes in form (attribute quoting, implied tags) but renders the same. Re-serializing every
+part would have been simpler, but it rewrites every newsletter's markup, and Outlook's
+conditional comments and quirks-mode layouts are easy to break; the byte-exact insertion is
+the normal case.
 
 A frameset document has no ``<body>``: the banner is put first, which makes the browser
 build a body (and drop the frames, whose contents a mail reader does not load anyway).
