@@ -8,10 +8,8 @@ with the configured budget or with each other, never with fixed numbers of secon
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,8 @@ from spoofwatch.dns import NXDOMAIN_CANARIES, DnsStatus, Resolver
 from support.dnsserver import DnsTestServer
 from support.mailfactory import make_message
 from support.milterclient import MilterClient, MilterOutcome
-from support.milterproc import POLICIES, MilterProcess, free_port, write_config
+from support.milterproc import POLICIES, MilterProcess, free_port, scrape_metrics, write_config
+from support.scratch import scratch_dir
 from support.seeds import FOREIGN_HELO, FOREIGN_IP, SEED_FROM, plain, publish_seed_zone
 
 DOWN = "DNS appears to be down"
@@ -240,11 +239,8 @@ def test_the_nxdomain_verdict_is_checked_again_after_it_expires(
 
 @pytest.fixture()
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="spoofwatch-dnsdown-"))
-    yield path
-    for child in sorted(path.rglob("*"), reverse=True):
-        child.unlink() if not child.is_dir() else child.rmdir()
-    path.rmdir()
+    with scratch_dir("spoofwatch-dnsdown-") as path:
+        yield path
 
 
 BUDGET = 4.0
@@ -267,9 +263,7 @@ def _service(workdir: Path, dns_port: int, metrics_port: int) -> MilterProcess:
 
 
 def _dns_up(port: int) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    [line] = [ln for ln in text.splitlines() if ln.startswith("spoofwatch_dns_up ")]
-    return float(line.split()[1])
+    return scrape_metrics(port)["spoofwatch_dns_up"]
 
 
 def _send_seed(spec: str) -> MilterOutcome:

@@ -10,28 +10,22 @@ most linearly with the hostile structure.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from spoofwatch.analyze import analyze
-from spoofwatch.config import Config, load_config
+from spoofwatch.config import Config
 from spoofwatch.dns import Resolver
-from spoofwatch.message import Message
 from spoofwatch.mime import MAX_MIME_DEPTH, MAX_MIME_PARTS
 from spoofwatch.report import Report
-from spoofwatch.results import Envelope, Finding, Level
+from spoofwatch.results import Finding, Level
 from support import seeds
+from support.analysis import analyze_seed, default_config
+from support.cputime import least_cpu
 from support.dnsserver import DnsTestServer
 
-POLICIES = Path(__file__).resolve().parents[2] / "policies"
 REPRO = Path(__file__).resolve().parents[1] / "data" / "repro"
-# As in /work/shared/repro/robustness/README.md: the seed's client, HELO and MAIL FROM.
-CLIENT_IP = "203.0.113.66"
-HELO = "vps.example"
-MAIL_FROM = "info@officialproudboys.com"
 THREAT_NAMES = ["from_domain_unauthenticated", "non_mail_domain", "threat_content",
                 "unreadable_structure"]
 HEAD = (b"From: info@officialproudboys.com\r\nTo: voter@recipient.example\r\n"
@@ -42,26 +36,13 @@ THREAT = seeds.THREAT_EN.replace("\n", "\r\n").encode()
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    path = tmp_path_factory.mktemp("hostile") / "spoofwatch.yaml"
-    path.write_text(
-        "authserv_id: mx.test.example\n"
-        f"policy: {POLICIES / 'default.yaml'}\n"
-        f"watchlist: {POLICIES / 'watchlist.example.yaml'}\n",
-        encoding="utf-8",
-    )
-    return load_config(path)
+    return default_config(tmp_path_factory.mktemp("hostile"))
 
 
 @pytest.fixture
 def seed_dns(dns: DnsTestServer) -> DnsTestServer:
     seeds.publish_seed_zone(dns)
     return dns
-
-
-def _analyze(resolver: Resolver, config: Config, raw: bytes) -> Report:
-    envelope = Envelope(client_ip=CLIENT_IP, helo=HELO, mail_from=MAIL_FROM,
-                        rcpts=("voter@recipient.example",))
-    return analyze(envelope, Message.from_bytes(raw), config, resolver.for_message())
 
 
 def _names(report: Report) -> list[str]:
@@ -114,7 +95,7 @@ def test_the_seed_threat_behind_unparseable_structure_is_still_a_threat(
     seed_dns: DnsTestServer, resolver: Resolver, config: Config, name: str,
     limit: tuple[tuple[str, str], ...], sentence: str,
 ) -> None:
-    report = _analyze(resolver, config, (REPRO / name).read_bytes())
+    report = analyze_seed(resolver, config, (REPRO / name).read_bytes())
     assert (report.level, report.verdict.score, _names(report)) == (
         Level.THREAT, 17, THREAT_NAMES)
     assert [(f.weight, f.text, f.detail) for f in _unreadable(report)] == [
@@ -124,7 +105,7 @@ def test_the_seed_threat_behind_unparseable_structure_is_still_a_threat(
 def test_the_seed_as_it_was_has_no_unreadable_structure(
     seed_dns: DnsTestServer, resolver: Resolver, config: Config
 ) -> None:
-    report = _analyze(resolver, config, seeds.plain())
+    report = analyze_seed(resolver, config, seeds.plain())
     assert (report.level, report.verdict.score, _names(report)) == (
         Level.THREAT, 16, ["from_domain_unauthenticated", "non_mail_domain", "threat_content"])
 
@@ -133,7 +114,7 @@ def test_the_seed_as_it_was_has_no_unreadable_structure(
 def test_seed_variants_have_no_unreadable_structure(
     seed_dns: DnsTestServer, resolver: Resolver, config: Config, variant: str
 ) -> None:
-    assert _unreadable(_analyze(resolver, config, seeds.VARIANTS[variant]())) == []
+    assert _unreadable(analyze_seed(resolver, config, seeds.VARIANTS[variant]())) == []
 
 
 # ----------------------------------------------------------------------------------------
@@ -151,7 +132,7 @@ def test_the_threat_around_a_reached_limit_is_still_a_threat(
     seed_dns: DnsTestServer, resolver: Resolver, config: Config, where: str,
     raw: Callable[[], bytes],
 ) -> None:
-    report = _analyze(resolver, config, raw())
+    report = analyze_seed(resolver, config, raw())
     assert (report.level, report.verdict.score, _names(report)) == (
         Level.THREAT, 17, THREAT_NAMES), where
 
@@ -159,7 +140,7 @@ def test_the_threat_around_a_reached_limit_is_still_a_threat(
 def test_a_reached_part_limit_is_reported_on_mail_without_a_threat(
     seed_dns: DnsTestServer, resolver: Resolver, config: Config
 ) -> None:
-    report = _analyze(resolver, config, flat(2 * MAX_MIME_PARTS))
+    report = analyze_seed(resolver, config, flat(2 * MAX_MIME_PARTS))
     assert [(f.text, f.detail) for f in _unreadable(report)] == [(
         f"The message has more than {MAX_MIME_PARTS} MIME parts; the parts after the "
         f"{MAX_MIME_PARTS}th were read as raw text.",
@@ -170,22 +151,13 @@ def test_a_reached_part_limit_is_reported_on_mail_without_a_threat(
 def test_nesting_within_the_limit_is_not_reported(
     seed_dns: DnsTestServer, resolver: Resolver, config: Config
 ) -> None:
-    report = _analyze(resolver, config, deep(MAX_MIME_DEPTH - 1, inner=THREAT))
+    report = analyze_seed(resolver, config, deep(MAX_MIME_DEPTH - 1, inner=THREAT))
     assert (report.level, report.verdict.score, _names(report)) == (
         Level.THREAT, 16, ["from_domain_unauthenticated", "non_mail_domain", "threat_content"])
 
 
 # ----------------------------------------------------------------------------------------
 # Linear cost of analysis (CPU time of the analyzing thread; ratios, never absolute times)
-
-
-def _cpu(fn: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(3):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
 
 
 @pytest.mark.parametrize(("make", "sizes"), [
@@ -197,8 +169,8 @@ def test_analysis_cost_grows_at_most_linearly_with_hostile_structure(
     make: Callable[[int], bytes], sizes: tuple[int, int, int],
 ) -> None:
     raws = [make(n) for n in sizes]
-    _analyze(resolver, config, raws[0])  # warm the resolver's cache and the imports
-    costs = [_cpu(lambda raw=raw: _analyze(resolver, config, raw)) for raw in raws]
+    analyze_seed(resolver, config, raws[0])  # warm the resolver's cache and the imports
+    costs = [least_cpu(lambda raw=raw: analyze_seed(resolver, config, raw)) for raw in raws]
     # ten times the input may cost at most twenty times the CPU (a quadratic step in any
     # check would cost a hundred times)
     assert costs[1] < 20 * costs[0]

@@ -4,37 +4,25 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.campaign import FOREIGN_IP, FORGED, publish_campaign_zone
 from support.dnsserver import DnsTestServer
-from support.mailfactory import make_message
 from support.milterclient import MilterClient, MilterOutcome
-from support.milterproc import MilterProcess, free_port, write_config
+from support.milterproc import MilterProcess, free_port, scrape_metrics, write_config
+from support.scratch import scratch_dir
 
-FOREIGN_IP = "203.0.113.66"
 TRUSTED_IP = "10.99.1.2"
-FORGED = make_message("Campaign <news@campaign.example>", "voter@recipient.example",
-                      "Donate now", "Send money.\n")
 LOG_LINE_START = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ |  )")
 
 
 @pytest.fixture()
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="spoofwatch-logs-"))
-    yield path
-    for child in sorted(path.rglob("*"), reverse=True):
-        child.unlink() if not child.is_dir() else child.rmdir()
-    path.rmdir()
-
-
-def _zone(dns: DnsTestServer) -> None:
-    dns.add("campaign.example", "TXT", "v=spf1 ip4:198.51.100.10 -all")
-    dns.add("_dmarc.campaign.example", "TXT", "v=DMARC1; p=reject")
+    with scratch_dir("spoofwatch-logs-") as path:
+        yield path
 
 
 def _service(workdir: Path, dns_port: int, extra: str = "", milter_extra: str = "",
@@ -56,12 +44,6 @@ def _send(proc: MilterProcess, raw: bytes = FORGED, *, client_ip: str = FOREIGN_
                                queue_id=queue_id)
 
 
-def _scrape(port: int) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return {name: float(value) for name, value in
-            (line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#")}
-
-
 def _decisions(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="ascii").splitlines()]
 
@@ -69,7 +51,7 @@ def _decisions(path: Path) -> list[dict[str, object]]:
 def test_decision_log_has_one_json_object_per_message_including_skipped_ones(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     proc = _service(workdir, dns_server.port, extra="logging:\n  json_file: decisions.jsonl\n")
     try:
         _send(proc, queue_id="Q1")
@@ -97,7 +79,7 @@ def test_decision_log_has_one_json_object_per_message_including_skipped_ones(
 def test_hostile_envelope_and_display_name_are_escaped_in_text_and_json_logs(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     proc = _service(workdir, dns_server.port, extra="logging:\n  json_file: decisions.jsonl\n")
     helo = "helo\r\n2026-01-01 00:00:00,000 INFO spoofwatch: FAKE\x1b]0;pwn\x07"
     mail_from = "evil\r\nqueue_id=FAKE\x1b[31m\u00dcn@campaign.example"
@@ -128,17 +110,17 @@ def test_hostile_envelope_and_display_name_are_escaped_in_text_and_json_logs(
 def test_metrics_endpoint_counts_messages_actions_checks_and_dns_exactly(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     port = free_port()
     proc = _service(workdir, dns_server.port, cache_size=100,
                     extra=f"metrics:\n  enabled: true\n  listen: 127.0.0.1:{port}\n")
     try:
         outcomes = [_send(proc)]
-        first = _scrape(port)
+        first = scrape_metrics(port)
         outcomes += [_send(proc) for _ in range(2)]
         outcomes += [_send(proc, client_ip=TRUSTED_IP, helo="internal.example")
                      for _ in range(2)]
-        metrics = _scrape(port)
+        metrics = scrape_metrics(port)
     finally:
         proc.stop()
     assert [o.action for o in outcomes] == ["accept"] * 5
@@ -184,7 +166,7 @@ def test_metrics_endpoint_is_off_by_default(
 def test_decision_log_rotates_by_size_and_keeps_the_configured_backups(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     proc = _service(workdir, dns_server.port, extra=(
         "logging:\n  json_file: decisions.jsonl\n  json_max_bytes: 4096\n  json_backups: 2\n"))
     try:
@@ -206,14 +188,14 @@ def test_decision_log_rotates_by_size_and_keeps_the_configured_backups(
 def test_decision_log_write_failure_is_logged_once_counted_and_mail_flows(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     port = free_port()
     proc = _service(workdir, dns_server.port, extra=(
         "logging:\n  json_file: /dev/full\n"
         f"metrics:\n  enabled: true\n  listen: 127.0.0.1:{port}\n"))
     try:
         outcomes = [_send(proc) for _ in range(3)]
-        metrics = _scrape(port)
+        metrics = scrape_metrics(port)
     finally:
         proc.stop()
     assert [o.action for o in outcomes] == ["accept"] * 3
@@ -229,7 +211,7 @@ def test_internal_error_takes_the_fail_safe_action_and_the_service_keeps_serving
 ) -> None:
     # A real fault, no test hook: bodies spool to $TMPDIR from the first byte on, and the
     # spool directory disappears while the service runs.
-    _zone(dns)
+    publish_campaign_zone(dns)
     spool = workdir / "spool"
     spool.mkdir()
     port = free_port()
@@ -243,7 +225,7 @@ def test_internal_error_takes_the_fail_safe_action_and_the_service_keeps_serving
         during = _send(proc, queue_id="Q2")
         spool.mkdir()
         after = _send(proc, queue_id="Q3")
-        metrics = _scrape(port)
+        metrics = scrape_metrics(port)
     finally:
         assert proc.stop() == 0
     assert [before.action, during.action, after.action] == ["accept", "tempfail", "accept"]
@@ -258,7 +240,7 @@ def test_internal_error_takes_the_fail_safe_action_and_the_service_keeps_serving
 def test_log_level_from_the_config_hides_per_message_lines(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     proc = _service(workdir, dns_server.port, extra="logging:\n  level: warning\n")
     try:
         outcome = _send(proc, queue_id="Q7")

@@ -8,59 +8,39 @@ from __future__ import annotations
 
 import re
 import signal
-import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from support.campaign import (
+    FOREIGN_IP,
+    FORGED,
+    TAGGED_SUBJECT,
+    publish_campaign_zone,
+    send_forged,
+    tagged,
+)
 from support.dnsserver import DnsTestServer
-from support.mailfactory import make_message
 from support.milterclient import MilterClient, MilterOutcome
-from support.milterproc import POLICIES, MilterProcess, free_port, process_alive, write_config
-
-FOREIGN_IP = "203.0.113.66"
-FORGED = make_message("Campaign <news@campaign.example>", "voter@recipient.example",
-                      "Donate now", "Send money.\n")
-TAGGED_SUBJECT = ("chgheader", (1, "Subject", "[SPOOF?] Donate now"))
+from support.milterproc import (
+    POLICIES,
+    MilterProcess,
+    free_port,
+    process_alive,
+    scrape_metrics,
+    write_config,
+)
+from support.scratch import scratch_dir
 
 
 @pytest.fixture()
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="spoofwatch-reload-"))
-    yield path
-    for child in sorted(path.rglob("*"), reverse=True):
-        child.unlink() if not child.is_dir() else child.rmdir()
-    path.rmdir()
-
-
-def _zone(dns: DnsTestServer) -> None:
-    dns.add("campaign.example", "TXT", "v=spf1 ip4:198.51.100.10 -all")
-    dns.add("_dmarc.campaign.example", "TXT", "v=DMARC1; p=reject")
-
-
-def _send_forged(spec: str) -> MilterOutcome:
-    with MilterClient(spec, timeout=20) as client:
-        return client.send_raw(FORGED, client_ip=FOREIGN_IP, helo="bulk.sender.example",
-                               mail_from="<x@campaign.example>")
-
-
-def _tagged(outcome: MilterOutcome) -> bool:
-    return any((m.kind, m.args) == TAGGED_SUBJECT for m in outcome.modifications)
-
-
-def _scrape(port: int) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+    with scratch_dir("spoofwatch-reload-") as path:
+        yield path
 
 
 @dataclass
@@ -94,7 +74,7 @@ class _Traffic:
         while not self._stop.is_set():
             record = _Sent(time.monotonic())
             try:
-                record.outcome = _send_forged(self.spec)
+                record.outcome = send_forged(self.spec)
             except BaseException as exc:  # noqa: BLE001 - reported by the test
                 record.error = exc
             with self._lock:
@@ -114,7 +94,7 @@ class _Traffic:
 def test_sighup_reloads_good_config_and_keeps_running_one_when_broken_under_load(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     spec = f"unix:{workdir}/spoofwatch.sock"
     metrics_port = free_port()
     extra = f"metrics:\n  enabled: true\n  listen: 127.0.0.1:{metrics_port}\n"
@@ -139,7 +119,7 @@ def test_sighup_reloads_good_config_and_keeps_running_one_when_broken_under_load
             proc.wait_for_log("reload failed")
             after_bad_reload = time.monotonic()
             traffic.wait_started_after(after_bad_reload, 8)
-        scraped = _scrape(metrics_port)
+        scraped = scrape_metrics(metrics_port)
     finally:
         code = proc.stop()
     sent = traffic.sent
@@ -149,10 +129,10 @@ def test_sighup_reloads_good_config_and_keeps_running_one_when_broken_under_load
     log = proc.log()
     assert log.count(" level=spoof ") == len(sent)
     assert scraped['spoofwatch_messages_total{level="spoof"}'] == len(sent)
-    assert all(_tagged(s.outcome) for s in sent if s.started < before_good_reload)
-    assert not any(_tagged(s.outcome) for s in sent if s.started > after_good_reload)
+    assert all(tagged(s.outcome) for s in sent if s.started < before_good_reload)
+    assert not any(tagged(s.outcome) for s in sent if s.started > after_good_reload)
     assert log.count(" policy=monitor ") == sum(
-        1 for s in sent if s.outcome is not None and not _tagged(s.outcome))
+        1 for s in sent if s.outcome is not None and not tagged(s.outcome))
     assert (f"reload failed, keeping the running configuration: {config}:{broken_line}: "
             "dns.timeout: must be a number, got str 'fast'") in log
     assert scraped['spoofwatch_config_reloads_total{result="success"}'] == 1.0
@@ -184,7 +164,7 @@ def test_sigterm_stops_with_exit_0_and_removes_only_its_socket(
 def test_sigterm_lets_the_message_in_flight_finish_and_defers_new_ones(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     spec = f"unix:{workdir}/spoofwatch.sock"
     config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
     proc = MilterProcess(config, spec, workdir / "milter.log")
@@ -195,7 +175,7 @@ def test_sigterm_lets_the_message_in_flight_finish_and_defers_new_ones(
                               mail_from="<x@campaign.example>")
             proc.signal(signal.SIGTERM)
             proc.wait_for_log("stopping: 1 message(s) in flight; new ones are deferred with 451")
-            latecomer = _send_forged(spec)
+            latecomer = send_forged(spec)
             client.send_packet(b"E")  # end of message
             answer = client._read_answer("eom")
         assert answer.action == "accept"
@@ -231,7 +211,7 @@ def test_worker_stops_when_its_supervisor_is_killed(
 def test_reload_names_the_milter_keys_it_cannot_apply_and_keeps_the_old_socket(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     spec, moved = f"unix:{workdir}/spoofwatch.sock", f"unix:{workdir}/moved.sock"
     config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
     proc = MilterProcess(config, spec, workdir / "milter.log")
@@ -243,13 +223,13 @@ def test_reload_names_the_milter_keys_it_cannot_apply_and_keeps_the_old_socket(
         proc.signal(signal.SIGHUP)
         proc.wait_for_log("configuration reloaded from")
         log = proc.wait_for_log("reload did not apply")
-        still_served = _send_forged(spec)
+        still_served = send_forged(spec)
     finally:
         code = proc.stop()
     assert ("reload did not apply milter.socket, milter.timeout: they take effect at the "
             "next restart (systemctl restart spoofwatch); the service keeps running with "
             "the old values") in log
     assert "spool_threshold" not in log
-    assert _tagged(still_served)
+    assert tagged(still_served)
     assert not Path(moved[5:]).exists()
     assert code == 0

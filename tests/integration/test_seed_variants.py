@@ -9,34 +9,24 @@ sender must not be.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from spoofwatch.analyze import analyze
-from spoofwatch.config import Config, load_config
-from spoofwatch.detect.findings import DetectionInput, detect
+from spoofwatch.config import Config
+from spoofwatch.detect.checks import DetectionInput, detect
 from spoofwatch.dns import Resolver
 from spoofwatch.message import Message
 from spoofwatch.report import Report
 from spoofwatch.results import Envelope, FromProblem, Level
 from support import seeds
+from support.analysis import default_config
 from support.dnsserver import DnsTestServer
 from support.mailfactory import dkim_sign, publish_key, rsa_key
-
-POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    path = tmp_path_factory.mktemp("seeds") / "spoofwatch.yaml"
-    path.write_text(
-        "authserv_id: mx.test.example\n"
-        f"policy: {POLICIES / 'default.yaml'}\n"
-        f"watchlist: {POLICIES / 'watchlist.example.yaml'}\n",
-        encoding="utf-8",
-    )
-    return load_config(path)
+    return default_config(tmp_path_factory.mktemp("seeds"))
 
 
 def _run(resolver: Resolver, config: Config, raw: bytes, mail_from: str,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,45 +17,22 @@ from pathlib import Path
 import pytest
 
 from spoofwatch.supervisor import GIVE_UP_AFTER, Backoff, supervise
+from support.campaign import publish_campaign_zone, send_forged, tagged
 from support.dnsserver import DnsTestServer
-from support.mailfactory import make_message
-from support.milterclient import MilterClient, MilterOutcome
 from support.milterproc import POLICIES, MilterProcess, process_alive, write_config
-
-FOREIGN_IP = "203.0.113.66"
-FORGED = make_message("Campaign <news@campaign.example>", "voter@recipient.example",
-                      "Donate now", "Send money.\n")
-TAGGED_SUBJECT = ("chgheader", (1, "Subject", "[SPOOF?] Donate now"))
+from support.scratch import scratch_dir
 
 
 @pytest.fixture()
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="spoofwatch-supervisor-"))
-    yield path
-    for child in sorted(path.rglob("*"), reverse=True):
-        child.unlink() if not child.is_dir() else child.rmdir()
-    path.rmdir()
-
-
-def _zone(dns: DnsTestServer) -> None:
-    dns.add("campaign.example", "TXT", "v=spf1 ip4:198.51.100.10 -all")
-    dns.add("_dmarc.campaign.example", "TXT", "v=DMARC1; p=reject")
-
-
-def _send_forged(spec: str) -> MilterOutcome:
-    with MilterClient(spec, timeout=20) as client:
-        return client.send_raw(FORGED, client_ip=FOREIGN_IP, helo="bulk.sender.example",
-                               mail_from="<x@campaign.example>")
-
-
-def _tagged(outcome: MilterOutcome) -> bool:
-    return any((m.kind, m.args) == TAGGED_SUBJECT for m in outcome.modifications)
+    with scratch_dir("spoofwatch-supervisor-") as path:
+        yield path
 
 
 def test_a_killed_worker_is_replaced_and_the_service_answers_again(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     spec = f"unix:{workdir}/spoofwatch.sock"
     config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
     proc = MilterProcess(config, spec, workdir / "milter.log")
@@ -64,15 +40,15 @@ def test_a_killed_worker_is_replaced_and_the_service_answers_again(
     try:
         supervisor = proc.pid
         worker = proc.worker_pid()
-        assert _tagged(_send_forged(spec))
+        assert tagged(send_forged(spec))
         os.kill(worker, signal.SIGKILL)
         new_worker = proc.wait_for_replacement(worker)
-        outcome = _send_forged(spec)
+        outcome = send_forged(spec)
         assert proc.pid == supervisor and proc.proc is not None and proc.proc.poll() is None
         assert not process_alive(worker)
     finally:
         code = proc.stop()
-    assert outcome.action == "accept" and _tagged(outcome)
+    assert outcome.action == "accept" and tagged(outcome)
     assert code == 0
     log = proc.log()
     assert f"worker {worker} killed by SIGKILL unexpectedly after " in log
@@ -85,7 +61,7 @@ def test_a_killed_worker_is_replaced_and_the_service_answers_again(
 def test_a_replacement_worker_runs_the_configuration_last_reloaded(
     dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
 ) -> None:
-    _zone(dns)
+    publish_campaign_zone(dns)
     spec = f"unix:{workdir}/spoofwatch.sock"
     config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec)
     proc = MilterProcess(config, spec, workdir / "milter.log")
@@ -95,16 +71,16 @@ def test_a_replacement_worker_runs_the_configuration_last_reloaded(
                      policy=POLICIES / "monitor.yaml")
         proc.signal(signal.SIGHUP)
         proc.wait_for_log("configuration reloaded from")
-        before = _send_forged(spec)
+        before = send_forged(spec)
         worker = proc.worker_pid()
         os.kill(worker, signal.SIGKILL)
         proc.wait_for_replacement(worker)
         proc.wait_for_log("configuration reloaded from", count=2)
-        after = _send_forged(spec)
+        after = send_forged(spec)
     finally:
         proc.stop()
     # the monitor policy only adds headers: no subject tag before the crash or after it
-    assert (_tagged(before), _tagged(after)) == (False, False)
+    assert (tagged(before), tagged(after)) == (False, False)
     assert proc.log().count(" policy=monitor ") == 2
 
 

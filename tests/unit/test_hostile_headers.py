@@ -15,19 +15,16 @@ from typing import Any
 import pytest
 
 from spoofwatch.addresses import FROM_DOMAIN_LIMIT, parse_from
-from spoofwatch.analyze import analyze
-from spoofwatch.config import Config, load_config
-from spoofwatch.detect.impersonation import (
-    REPLY_TO_LOOKALIKE_LIMIT,
-    ImpersonationInput,
-    lookalike_findings,
-    match_display_name,
-    reply_to_findings,
-)
+from spoofwatch.config import Config
+from spoofwatch.detect.impersonation import ImpersonationInput
+from spoofwatch.detect.lookalike_finding import REPLY_TO_LOOKALIKE_LIMIT, lookalike_findings
+from spoofwatch.detect.name_match import match_display_name
+from spoofwatch.detect.reply_to import reply_to_findings
 from spoofwatch.dns import Resolver
 from spoofwatch.message import Message
 from spoofwatch.results import Envelope, Finding, FromAddress, FromProblem, Level
 from support import seeds
+from support.analysis import analyze_seed, default_config
 from support.dnsserver import DnsTestServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,14 +34,7 @@ GROWTH_LIMIT = 250  # CPU ratio allowed for 100 times the input
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    path = tmp_path_factory.mktemp("hostile") / "spoofwatch.yaml"
-    path.write_text(
-        "authserv_id: mx.test.example\n"
-        f"policy: {ROOT / 'policies' / 'default.yaml'}\n"
-        f"watchlist: {ROOT / 'policies' / 'watchlist.example.yaml'}\n",
-        encoding="utf-8",
-    )
-    return load_config(path)
+    return default_config(tmp_path_factory.mktemp("hostile"))
 
 
 def _cpu(fn: Callable[[], Any]) -> float:
@@ -80,10 +70,7 @@ def test_the_30kb_display_name_repro_is_still_a_threat_with_the_same_findings(
     dns: DnsTestServer, resolver: Resolver, config: Config
 ) -> None:
     seeds.publish_seed_zone(dns)
-    envelope = Envelope(client_ip=seeds.FOREIGN_IP, helo="vps.example",
-                        mail_from=seeds.SEED_FROM, rcpts=("voter@recipient.example",))
-    report = analyze(envelope, Message.from_bytes(REPRO.read_bytes()), config,
-                     resolver.for_message())
+    report = analyze_seed(resolver, config, REPRO.read_bytes())
     assert (report.level, report.verdict.score,
             [f.name for f in report.verdict.findings]) == (
         Level.THREAT, 16, ["from_domain_unauthenticated", "non_mail_domain", "threat_content"])

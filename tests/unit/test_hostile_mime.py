@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import quopri
-import time
 from collections.abc import Callable
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -28,6 +27,7 @@ from spoofwatch.detect.textextract import (
 from spoofwatch.message import Message
 from spoofwatch.mime import Fields, Leaf, LimitReached, RawText, Subject
 from spoofwatch.quarantine.review import body_text
+from support.cputime import least_cpu
 
 REPRO = Path(__file__).resolve().parents[1] / "data" / "repro"
 HEAD = b"From: a@example.org\r\nSubject: Notice\r\nMIME-Version: 1.0\r\n"
@@ -287,16 +287,6 @@ def test_walk_past_the_part_limit_hands_the_rest_on_as_raw_text() -> None:
 # Linear cost (CPU time ratios, never absolute times)
 
 
-def _cpu(fn: Callable[[], object]) -> float:
-    """The least CPU time of three runs of ``fn`` in this thread."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
-
-
 def test_part_headers_folded_over_many_lines_cost_linear_time() -> None:
     def folded(lines: int) -> Message:
         part = b"Content-Type: text/plain\r\nX-Fold: a\r\n" + b" x\r\n" * lines + b"\r\nhi"
@@ -304,7 +294,7 @@ def test_part_headers_folded_over_many_lines_cost_linear_time() -> None:
 
     small, large = folded(1_500), folded(15_000)  # the large one within MAX_HEADER_BLOCK
     assert read_text_tolerant(large) == TextReading("Notice" + "\n\nhi" * 20, ())
-    costs = [_cpu(lambda m=m: read_text_tolerant(m)) for m in (small, large)]
+    costs = [least_cpu(lambda m=m: read_text_tolerant(m)) for m in (small, large)]
     assert costs[1] < 20 * costs[0]
 
 
@@ -315,7 +305,7 @@ def test_part_headers_folded_over_many_lines_cost_linear_time() -> None:
 def test_reading_cost_grows_at_most_linearly(make: Callable[[int], Message],
                                              sizes: tuple[int, int, int]) -> None:
     messages = [make(n) for n in sizes]
-    costs = [_cpu(lambda m=m: read_text(m)) for m in messages]
+    costs = [least_cpu(lambda m=m: read_text(m)) for m in messages]
     # ten times the input may cost at most twenty times the CPU (generous: a quadratic
     # reader costs a hundred times)
     assert costs[1] < 20 * costs[0]

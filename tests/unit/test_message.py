@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
 from email.feedparser import FeedParser
 
 import pytest
 
 from spoofwatch.message import Message
+from support.cputime import least_cpu
 
 SIMPLE = (
     b"From: Alice <alice@example.com>\r\n"
@@ -316,16 +316,6 @@ def test_email_memo_is_per_message() -> None:
     assert first.email() is first.email()
 
 
-def _cpu(fn: Callable[[], object]) -> float:
-    """The least CPU time of three runs of ``fn`` in this thread."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
-
-
 def test_a_header_folded_over_many_lines_costs_linear_time() -> None:
     # The value used to grow by concatenation per continuation line: quadratic, 11 s of
     # CPU for a header of 400,000 lines.
@@ -334,5 +324,5 @@ def test_a_header_folded_over_many_lines_costs_linear_time() -> None:
 
     small, large = folded(20_000), folded(200_000)
     assert Message.from_bytes(small).get("Subject") == "a" + " x" * 20_000
-    costs = [_cpu(lambda raw=raw: Message.from_bytes(raw)) for raw in (small, large)]
+    costs = [least_cpu(lambda raw=raw: Message.from_bytes(raw)) for raw in (small, large)]
     assert costs[1] < 20 * costs[0]
