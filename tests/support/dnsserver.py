@@ -214,7 +214,7 @@ class DnsTestServer:
                 self._send_udp(sock, reply, peer)
 
     @staticmethod
-    def _send_udp(sock: socket.socket, reply: bytes, peer: object) -> None:
+    def _send_udp(sock: socket.socket, reply: bytes, peer: tuple[str, int]) -> None:
         try:
             sock.sendto(reply, peer)
         except OSError as exc:

@@ -88,7 +88,8 @@ class SmtpSink:
         conn.settimeout(30)
         f = conn.makefile("rb")
         conn.sendall(b"220 sink ESMTP\r\n")
-        mail_from, rcpts = "", []
+        mail_from = ""
+        rcpts: list[str] = []
         try:
             while True:
                 line = f.readline()
@@ -336,7 +337,9 @@ def send(port: int, raw: bytes, *, client_ip: str, helo: str, mail_from: str,
         try:
             code, reply = smtp.data(raw)
         except smtplib.SMTPDataError as exc:  # a reject or tempfail at end of data
-            return SendResult(exc.smtp_code, exc.smtp_error.decode(errors="replace"), "")
+            error = exc.smtp_error  # bytes from smtplib itself; typed bytes | str
+            text = error.decode(errors="replace") if isinstance(error, bytes) else error
+            return SendResult(exc.smtp_code, text, "")
         text = reply.decode(errors="replace")
         match = _QUEUED.search(text)
         return SendResult(code, text, match.group(1) if match else "")
