@@ -6,7 +6,6 @@ import os
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from support.dnsserver import DnsTestServer
 from support.mailfactory import dkim_sign, make_message, publish_key, rsa_key
 from support.milterclient import MilterClient, MilterOutcome, Modification
 from support.milterproc import REPO, MilterProcess, free_port, write_config
+from support.scratch import scratch_dir
 
 AUTHSERV = "mx.test.example"
 CAMPAIGN_IP = "198.51.100.10"
@@ -27,10 +27,8 @@ FOREIGN_IP = "203.0.113.66"
 def service_dir() -> Iterator[Path]:
     # Not pytest's tmp_path: its parents are private to root, and later tests let the
     # postfix user reach sockets in here.
-    path = Path(tempfile.mkdtemp(prefix="spoofwatch-svc-"))
-    os.chmod(path, 0o755)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    with scratch_dir("spoofwatch-svc-", mode=0o755) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import os
 import pwd
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from support import milterproc, seeds
 from support.dnsserver import DnsTestServer
 from support.milterclient import MilterClient
 from support.milterproc import REPO, MilterProcess, write_config
+from support.scratch import scratch_dir
 from support.staticlookup import StaticLookup
 
 NOBODY = pwd.getpwnam("nobody")
@@ -46,10 +46,8 @@ CHILD_TIMEOUT = 60
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     # Not pytest's tmp_path: its parents are private to root, and nobody must reach in here.
-    path = Path(tempfile.mkdtemp(prefix="spoofwatch-qperm-"))
-    os.chmod(path, 0o755)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    with scratch_dir("spoofwatch-qperm-", mode=0o755) as path:
+        yield path
 
 
 def seed_report(queue_id: str = "4XyZ1B2C3") -> tuple[bytes, Report]:

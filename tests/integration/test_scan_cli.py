@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from support.dnsserver import DnsTestServer
 from support.mailfactory import dkim_sign, make_message, publish_key, rsa_key
 from support.milterclient import MilterClient
 from support.milterproc import MilterProcess, write_config
+from support.scratch import scratch_dir
 
 RECEIVED = (b"Received: from vps-4821.hosting.example (unknown [203.0.113.66])\r\n"
             b"\tby mx.test.example (Postfix) with ESMTP id 4ABC\r\n")
@@ -25,10 +24,8 @@ RETURN_PATH = b"Return-Path: <info@officialproudboys.com>\r\n"
 
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="spoofwatch-scan-"))
-    os.chmod(path, 0o755)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    with scratch_dir("spoofwatch-scan-", mode=0o755) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

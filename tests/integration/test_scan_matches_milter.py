@@ -10,10 +10,8 @@ with the same configuration, and compares scan's actions with the milter's modif
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from support import seeds
 from support.dnsserver import DnsTestServer
 from support.milterclient import MilterClient, Modification
 from support.milterproc import MilterProcess, write_config
+from support.scratch import scratch_dir
 
 AUTHSERV = "mx.test.example"
 CLIENT = {"client_ip": seeds.FOREIGN_IP, "helo": "relay.example",
@@ -36,10 +35,8 @@ RECORD_ID = "20231114221320-0123456789"
 
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="spoofwatch-scan-milter-"))
-    os.chmod(path, 0o755)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    with scratch_dir("spoofwatch-scan-milter-", mode=0o755) as path:
+        yield path
 
 
 def _milter(directory: Path, dns_port: int, milter_extra: str = "",

@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +20,7 @@ from support.dnsserver import DnsTestServer
 from support.mailfactory import dkim_sign, make_message, publish_key, rsa_key
 from support.milterclient import MilterClient, MilterOutcome, Modification, split_message
 from support.milterproc import REPO, MilterProcess, write_config
+from support.scratch import scratch_dir
 from support.seeds import FOREIGN_IP, SEED_FROM, publish_seed_zone
 
 REPRO = REPO / "tests" / "data" / "repro"
@@ -34,10 +32,8 @@ CLIENT_TIMEOUT = 20.0
 
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="spoofwatch-robust-"))
-    os.chmod(path, 0o755)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    with scratch_dir("spoofwatch-robust-", mode=0o755) as path:
+        yield path
 
 
 def _start(directory: Path, dns_port: int, *, policy: Path | None = None, extra: str = "",
