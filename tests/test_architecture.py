@@ -10,8 +10,7 @@ is still a dependency; it only hides it). The rules:
 * ``auth`` never imports ``detect``;
 * only ``dns.py`` imports dnspython; pyspf and dkimpy, which can ask DNS themselves, are
   imported only under ``auth/``, where every query they make goes to our ``Lookup``;
-* no import cycle between packages (a subpackage, or a top-level module), except the
-  known config <-> detect cycle (issue 11: config builds detectors, detect reads config).
+* no import cycle between packages (a subpackage, or a top-level module).
 """
 
 from __future__ import annotations
@@ -39,8 +38,6 @@ SHELL_SERVICES = frozenset({"quarantine", "logline", "metrics", "postfix_check"}
 PYMILTER = frozenset({"milter", "Milter"})
 # Third-party packages that do DNS, and the only places that may import them.
 DNS_LIBRARIES = {"dns": ("dns",), "spf": ("auth",), "dkim": ("auth",)}
-# Known package cycles, each with the issue that will break it.
-KNOWN_CYCLES = {frozenset({"config", "detect"}): "issue 11 (config builds detectors)"}
 
 
 def _modules() -> dict[str, Path]:
@@ -205,8 +202,8 @@ def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
     return found
 
 
-def test_no_import_cycle_between_packages_but_the_known_one() -> None:
-    assert [c for c in _cycles(_package_graph()) if c not in KNOWN_CYCLES] == []
+def test_no_import_cycle_between_packages() -> None:
+    assert _cycles(_package_graph()) == []
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

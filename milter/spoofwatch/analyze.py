@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TypeVar
 
 from .actions import Action, AddHeader
@@ -19,18 +18,19 @@ from .auth.arc import verify_arc
 from .auth.authresults import build_header_value
 from .auth.dkim import verify_dkim
 from .auth.dmarc import evaluate_dmarc
+from .auth.dmarc_findings import apply_arc_override, dmarc_findings
 from .auth.spf import check_spf
-from .config import Config, Policy
-from .detect.findings import DetectionInput, detect
+from .config import Config
+from .detect.allowlist import allowlist_finding, allowlisted
+from .detect.checks import DetectionInput, detect
+from .detect.from_header import from_header_finding
 from .dns import Lookup
-from .domains import is_subdomain_or_self
 from .message import Message
 from .plan import VERDICT_HEADER, cleanup_actions, plan
 from .release_header import release_actions, verify_release
 from .report import Report, Skip, SkipReason
 from .results import (
     ArcResult,
-    AuthResult,
     DkimResult,
     DmarcResult,
     Envelope,
@@ -41,7 +41,6 @@ from .results import (
     SpfResult,
 )
 from .size_limit import UNCHECKED_OVERSIZED, message_size, over_limit
-from .textsafe import ascii_safe
 from .verdict import Verdict, decide
 
 log = logging.getLogger(__name__)
@@ -96,119 +95,8 @@ def _authenticate(
     if isinstance(sender, FromAddress):
         domain = sender.domain
         dmarc = _timed(timings, "dmarc", lambda: evaluate_dmarc(domain, spf, dkim, lookup))
-        dmarc = _arc_override(dmarc, arc, config)
+        dmarc = apply_arc_override(dmarc, arc, config.trusted_arc_sealers)
     return spf, dkim, arc, dmarc
-
-
-def _arc_override(dmarc: DmarcResult, arc: ArcResult, config: Config) -> DmarcResult:
-    """Local policy override (RFC 8617 section 7.2): a trusted intermediary vouched for the mail.
-
-    Trusted only when the chain validates and a sealer whose authserv-id is on the
-    trusted list recorded dmarc=pass. The authserv-id must also lie within the
-    domain that signed that seal, so nobody can claim a trusted list's identity
-    under their own ARC key.
-    """
-    if dmarc.result is not AuthResult.FAIL or arc.result is not AuthResult.PASS:
-        return dmarc
-    trusted = set(config.trusted_arc_sealers)
-    for authserv_id, result in arc.sealer_dmarc:
-        if authserv_id.lower() not in trusted or result.lower() != "pass":
-            continue
-        sealed = any(is_subdomain_or_self(authserv_id, d) for d in arc.sealers)
-        if sealed:
-            return replace(dmarc, override=f"arc trusted sealer {authserv_id}")
-    return dmarc
-
-
-def _from_finding(problem: FromProblem, policy: Policy) -> Finding:
-    text = {
-        "missing": "The message has no From header.",
-        "multiple_headers": "The message has more than one From header.",
-        "multiple_addresses": "The From header names several addresses in different domains.",
-        "no_domain": "The From header has no usable domain.",
-        "unparseable": "The From header cannot be parsed.",
-    }.get(problem.code, "The From header is unusable.")
-    return Finding(
-        "from_header_invalid", policy.weight("from_header_invalid"), text,
-        detail=(("problem", problem.code),),
-    )
-
-
-def _dmarc_findings(dmarc: DmarcResult | None, policy: Policy) -> list[Finding]:
-    if dmarc is None:
-        return []
-    domain = ascii_safe(dmarc.from_domain, 100)
-    if dmarc.override and dmarc.result is AuthResult.FAIL:
-        return [
-            Finding(
-                "arc_override", policy.weight("arc_override"),
-                f"DMARC failed for {domain} but {ascii_safe(dmarc.override, 100)} vouched for it.",
-            )
-        ]
-    if dmarc.result is AuthResult.FAIL:
-        applied = dmarc.policy or "none"
-        name = f"dmarc_fail_{applied}"
-        return [
-            Finding(
-                name, policy.weight(name),
-                f"DMARC failed for {domain} (policy {applied}): "
-                "neither SPF nor DKIM authenticated the From domain.",
-                detail=(("policy_domain", dmarc.policy_domain), ("policy", applied)),
-            )
-        ]
-    if dmarc.result is AuthResult.TEMPERROR:
-        return [
-            Finding(
-                "dmarc_temperror", policy.weight("dmarc_temperror"),
-                f"DMARC for {domain} could not be evaluated: a DNS lookup failed.",
-            )
-        ]
-    if dmarc.result is AuthResult.PERMERROR:
-        return [
-            Finding(
-                "dmarc_permerror", policy.weight("dmarc_permerror"),
-                f"DMARC for {domain} could not be evaluated: {ascii_safe(dmarc.reason, 120)}",
-            )
-        ]
-    return []
-
-
-def _authenticated_for(domain: str, dmarc: DmarcResult | None, dkim: DkimResult | None) -> bool:
-    """DMARC pass for the From domain, or a passing DKIM signature of it (or a parent)."""
-    if dmarc is not None and dmarc.from_domain == domain and dmarc.result is AuthResult.PASS:
-        return True
-    if dkim is None:
-        return False
-    return any(is_subdomain_or_self(domain, d) for d in dkim.passing_domains())
-
-
-def allowlisted(sender: FromAddress | FromProblem, dmarc: DmarcResult | None,
-                dkim: DkimResult | None, allowlist: tuple[str, ...]) -> str:
-    """The allowlist entry that clears this message, or "".
-
-    An entry (a domain, covering its subdomains, or an address) only applies when the
-    message is authenticated for its From domain: a spoofer can write any From address,
-    but cannot make DMARC or DKIM pass for it.
-    """
-    if not allowlist or not isinstance(sender, FromAddress):
-        return ""
-    address = sender.address.lower()
-    domain = sender.domain
-    for entry in allowlist:
-        matches = (address == entry) if "@" in entry else is_subdomain_or_self(domain, entry)
-        if matches and _authenticated_for(domain, dmarc, dkim):
-            return entry
-    return ""
-
-
-def _allowlist_finding(entry: str, sender: FromAddress, findings: list[Finding]) -> Finding:
-    cleared = ",".join(dict.fromkeys(f.name for f in findings if f.weight)) or "none"
-    return Finding(
-        "allowlisted", 0.0,
-        f"The authenticated sender {ascii_safe(sender.domain, 80)} is on the allowlist "
-        f"({ascii_safe(entry, 80)}); findings cleared: {cleared}.",
-        detail=(("entry", entry), ("cleared", cleared)),
-    )
 
 
 def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup,
@@ -246,14 +134,14 @@ def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup
     spf, dkim, arc, dmarc = _authenticate(envelope, message, sender, lookup, config, timings)
     findings: list[Finding] = []
     if isinstance(sender, FromProblem):
-        findings.append(_from_finding(sender, policy))
-    findings.extend(_dmarc_findings(dmarc, policy))
+        findings.append(from_header_finding(sender, policy.weight))
+    findings.extend(dmarc_findings(dmarc, policy.weight))
     # with an unusable From too: threatening content and the DNSBL are still judged
     inp = DetectionInput(envelope, message, sender, dkim, dmarc)
     findings.extend(_timed(timings, "detect", lambda: detect(inp, config, lookup)))
     allowed = allowlisted(sender, dmarc, dkim, config.allowlist)
     if allowed and isinstance(sender, FromAddress):
-        findings = [_allowlist_finding(allowed, sender, findings)]
+        findings = [allowlist_finding(allowed, sender, findings)]
     verdict = decide(tuple(findings), policy)
     ar_value = build_header_value(config.authserv_id, spf, dkim, arc, dmarc)
     actions, would_have = plan(verdict, message, config, ar_value)

@@ -41,7 +41,8 @@ from .release_header import add_release_header
 
 __all__ = ["add_parser", "main", "run"]
 
-EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_STORE, EXIT_DISK_FULL = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_NOT_FOUND, EXIT_STORE, EXIT_DISK_FULL = 0, 1, 3, 4
+EXIT_USAGE = 64  # EX_USAGE, as every spoofwatch command (sysexits.h)
 EXIT_DAMAGED, EXIT_MTA, EXIT_ALREADY, EXIT_CONFIG = 5, 6, 7, 78
 DEFAULT_CONFIG = "/etc/spoofwatch/spoofwatch.yaml"
 LEVELS = ("clean", "suspect", "spoof", "threat")

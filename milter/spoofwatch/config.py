@@ -11,11 +11,12 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from .detect.detection import Detection, build_detection
 from .detect.watchlist import EMPTY as EMPTY_WATCHLIST
-from .detect.watchlist import Watchlist, load_watchlist
+from .detect.watchlist import load_watchlist
 from .domains import is_qualified_domain, normalize_domain
+from .finding_registry import DEFAULT_WEIGHTS, unknown_weight_problem
 from .results import Level
 from .schema import Section
 from .socket_address import parse_socket_address
@@ -25,6 +26,7 @@ __all__ = [
     "ActionName",
     "Config",
     "ConfigError",
+    "Detection",
     "DnsConfig",
     "LoggingConfig",
     "MilterConfig",
@@ -36,28 +38,6 @@ __all__ = [
 ACTION_NAMES = ("headers", "subject_tag", "banner", "quarantine", "reject", "tempfail")
 ActionName = str
 FAIL_SAFE = ("accept", "tempfail")
-
-# Default weights of the findings produced by authentication checks; a policy may override
-# any of them. Names are stable: headers, logs and quarantine records use them.
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "dmarc_fail_reject": 6.0,
-    "dmarc_fail_quarantine": 6.0,
-    "dmarc_fail_none": 1.0,
-    "dmarc_temperror": 0.0,
-    "dmarc_permerror": 1.0,
-    "from_header_invalid": 4.0,
-    "arc_override": 0.0,
-    "from_domain_unauthenticated": 6.0,
-    "non_mail_domain": 4.0,
-    "display_name_impersonation": 4.0,
-    "lookalike_domain": 5.0,
-    "reply_to_diversion": 3.0,
-    "threat_content": 6.0,
-    "dnsbl_listed": 2.0,
-    # Part of the message could not be read as a whole (hostile MIME, limits reached):
-    # visible in the reasons, but not evidence about the sender.
-    "unreadable_structure": 1.0,
-}
 
 _REPLY_RE = re.compile(r"^[45]\d\d [45]\.\d{1,3}\.\d{1,3} [\x20-\x7e]{1,400}$")
 
@@ -132,16 +112,6 @@ class QuarantineConfig:
     directory: str = "/var/lib/spoofwatch/quarantine"  # "" disables our own store
     retention_days: int = 30  # purge records older than this (0 = keep forever)
     release_key_file: str = ""  # HMAC key for release headers; "" = DIRECTORY/release.key
-
-
-@dataclass(frozen=True)
-class Detection:
-    """Data the detection checks need, built once at load time (never per message)."""
-
-    watchlist: Watchlist = EMPTY_WATCHLIST
-    matcher: Any = None  # detect.lookalike.LookalikeMatcher over the watched domains
-    patterns: tuple[Any, ...] = ()  # detect.content.ThreatPattern
-    dnsbl_zones: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -314,22 +284,6 @@ def load_config(path: str | Path) -> Config:
     return config
 
 
-def build_detection(watchlist: Watchlist, dnsbl_zones: tuple[str, ...] = (),
-                    patterns_path: Path | None = None) -> Detection:
-    """Precompute what detection needs: the lookalike index and the threat patterns."""
-    from .detect.content import load_patterns
-    from .detect.lookalike import LookalikeMatcher, WatchedDomain
-
-    watched = [WatchedDomain(info.domain, org.name)
-               for org in watchlist.organizations for info in org.domains]
-    return Detection(
-        watchlist=watchlist,
-        matcher=LookalikeMatcher(watched, distinct=watchlist.all_distinct()),
-        patterns=load_patterns(patterns_path),
-        dnsbl_zones=dnsbl_zones,
-    )
-
-
 def _load_detection(top: Section, path: Path) -> Detection:
     watchlist = EMPTY_WATCHLIST
     watchlist_file = top.str("watchlist", "")
@@ -380,8 +334,9 @@ def _load_thresholds(sec: Section) -> tuple[tuple[Level, float], ...]:
 def _load_weights(sec: Section) -> tuple[tuple[str, float], ...]:
     weights = dict(DEFAULT_WEIGHTS)
     for name in list(sec.data):
-        if not re.fullmatch(r"[a-z][a-z0-9_]{1,63}", name):
-            raise sec.error(name, "finding names are lower-case words joined by _")
+        problem = unknown_weight_problem(name)  # a typo must not silently weigh nothing
+        if problem:
+            raise sec.error(name, problem)
         weights[name] = sec.float(name, minimum=-100, maximum=100)
     sec.done()
     return tuple(sorted(weights.items()))

@@ -138,7 +138,7 @@ class ResolverStats:
 # ------------------------------------------------------------------ names
 
 
-def normalize_name(name: str) -> str | None:
+def canonical_dns_name(name: str) -> str | None:
     """The name lower-case without one trailing dot, or None when it is not a valid DNS name."""
     text = name.lower()
     if text.endswith("."):
@@ -440,7 +440,7 @@ class Resolver:
     # The shared path for plain and budgeted lookups.
     def _lookup(self, name: str, rdtype: str, message: BudgetedLookup) -> DnsAnswer:
         kind = rdtype.strip().upper()
-        normal = normalize_name(name)
+        normal = canonical_dns_name(name)
         if normal is None:
             shown = name.lower().rstrip(".")
             return DnsAnswer(shown, kind, DnsStatus.NXDOMAIN, (), 0, "")

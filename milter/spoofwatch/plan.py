@@ -21,6 +21,7 @@ from .actions import (
 from .auth.authresults import fold_results, forged_indexes
 from .banner import add_banner
 from .config import Config, Policy
+from .finding_registry import DEFERS_REJECT
 from .message import Message
 from .textsafe import fold_header
 from .verdict import Verdict, header_value, reasons_value, safe_reason
@@ -66,7 +67,7 @@ def plan(report_verdict: Verdict, message: Message, config: Config,
         names = ", ".join(dict.fromkeys(f.name for f in report_verdict.findings if f.weight))
         enforcing.append(Quarantine(
             f"spoofwatch {report_verdict.level.value} (score {report_verdict.score:g}): {names}"))
-    dns_failed = any(f.name == "dmarc_temperror" for f in report_verdict.findings)
+    dns_failed = any(f.name in DEFERS_REJECT for f in report_verdict.findings)
     if "reject" in wanted and dns_failed:
         # A verdict reached while DNS failed may be wrong: a permanent 550 would bounce
         # real mail for good, a 451 makes the sender try again once DNS answers.

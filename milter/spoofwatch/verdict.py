@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .config import Policy
+from .finding_registry import SPOOF_EVIDENCE, THREAT_CONTENT
 from .results import LEVEL_ORDER, Finding, Level
 from .textsafe import ascii_safe, fold_header
 
@@ -20,24 +21,8 @@ REASONS_HEADER = "X-Spoofwatch-Reasons"
 _REASON_MAX = 300
 _LINE_MAX = 998 - len(VERDICT_HEADER) - 2
 
-# Findings that say "this content threatens or coerces the reader".
-THREAT_CONTENT = frozenset({"threat_content"})
-# Findings that say "the sender is not who it claims to be" strongly enough that, together
-# with threatening content, the message is a threat. A DMARC failure under p=none is left
-# out on purpose: mailing lists break DKIM of p=none domains all the time, and a list
-# forwarding a news report about a threat must not be quarantined.
-SPOOF_EVIDENCE = frozenset(
-    {
-        "dmarc_fail_reject",
-        "dmarc_fail_quarantine",
-        "from_header_invalid",
-        "from_domain_unauthenticated",
-        "display_name_impersonation",
-        "lookalike_domain",
-        "non_mail_domain",
-        "reply_to_diversion",
-    }
-)
+# Which findings are threatening content and which are evidence that the sender is not who
+# it claims to be (SPOOF_EVIDENCE, THREAT_CONTENT): finding_registry.py says, for every one.
 
 
 @dataclass(frozen=True)

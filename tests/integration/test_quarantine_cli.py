@@ -297,10 +297,23 @@ def test_a_disabled_store_and_a_broken_configuration_are_reported(
     assert "configuration error" in broken.stderr
 
 
-def test_bad_arguments_exit_2(config_file: Path) -> None:
-    assert cli(config_file, "list", "--since", "yesterday").returncode == 2
-    assert cli(config_file, "purge", "--older-than", "30").returncode == 2
-    assert cli(config_file, "list", "--level", "bad").returncode == 2
+def test_bad_arguments_exit_64_like_every_spoofwatch_command(config_file: Path) -> None:
+    # EX_USAGE, as `spoofwatch scan` and `check-config` (it was 2 here, which `scan` uses
+    # for "spoof")
+    assert cli(config_file, "list", "--since", "yesterday").returncode == 64
+    assert cli(config_file, "purge", "--older-than", "30").returncode == 64
+    assert cli(config_file, "list", "--level", "bad").returncode == 64
+
+
+def test_a_quarantine_usage_error_through_the_spoofwatch_command_exits_64(
+        config_file: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "spoofwatch.cli", "quarantine", "list", "--since", "yesterday",
+         "--config", str(config_file)],
+        capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
+    assert (result.returncode, result.stderr) == (
+        64, "spoofwatch quarantine: --since 'yesterday': give a duration (7d, 12h) or a UTC "
+            "date (2024-10-01)\n")
 
 
 def test_a_failing_postfix_command_exits_6_and_records_no_release(

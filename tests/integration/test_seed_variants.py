@@ -13,7 +13,7 @@ import pytest
 
 from spoofwatch.analyze import analyze
 from spoofwatch.config import Config
-from spoofwatch.detect.findings import DetectionInput, detect
+from spoofwatch.detect.checks import DetectionInput, detect
 from spoofwatch.dns import Resolver
 from spoofwatch.message import Message
 from spoofwatch.report import Report

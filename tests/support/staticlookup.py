@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Mapping, Sequence
 
-from spoofwatch.dns import DnsAnswer, DnsStatus, normalize_name
+from spoofwatch.dns import DnsAnswer, DnsStatus, canonical_dns_name
 
 
 class StaticLookup:
@@ -40,7 +40,7 @@ class StaticLookup:
 
     def lookup(self, name: str, rdtype: str) -> DnsAnswer:
         kind = rdtype.strip().upper()
-        normal = normalize_name(name)
+        normal = canonical_dns_name(name)
         if normal is None:
             return DnsAnswer(name.lower().rstrip("."), kind, DnsStatus.NXDOMAIN, ())
         with self._lock:

@@ -12,7 +12,7 @@ from spoofwatch.dns import (
     DnsStatus,
     Lookup,
     _record_text,
-    normalize_name,
+    canonical_dns_name,
 )
 from support.staticlookup import StaticLookup
 
@@ -115,7 +115,7 @@ def test_queries_are_logged_in_order(static: StaticLookup) -> None:
     ],
 )
 def test_valid_names_are_lower_cased_without_trailing_dot(raw: str, expected: str) -> None:
-    assert normalize_name(raw) == expected
+    assert canonical_dns_name(raw) == expected
 
 
 @pytest.mark.parametrize(
@@ -136,7 +136,7 @@ def test_valid_names_are_lower_cased_without_trailing_dot(raw: str, expected: st
     ],
 )
 def test_invalid_names_are_rejected(raw: str) -> None:
-    assert normalize_name(raw) is None
+    assert canonical_dns_name(raw) is None
 
 
 # ----------------------------------------------------------- record text

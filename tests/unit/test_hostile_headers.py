@@ -16,13 +16,10 @@ import pytest
 
 from spoofwatch.addresses import FROM_DOMAIN_LIMIT, parse_from
 from spoofwatch.config import Config
-from spoofwatch.detect.impersonation import (
-    REPLY_TO_LOOKALIKE_LIMIT,
-    ImpersonationInput,
-    lookalike_findings,
-    match_display_name,
-    reply_to_findings,
-)
+from spoofwatch.detect.impersonation import ImpersonationInput
+from spoofwatch.detect.lookalike_finding import REPLY_TO_LOOKALIKE_LIMIT, lookalike_findings
+from spoofwatch.detect.name_match import match_display_name
+from spoofwatch.detect.reply_to import reply_to_findings
 from spoofwatch.dns import Resolver
 from spoofwatch.message import Message
 from spoofwatch.results import Envelope, Finding, FromAddress, FromProblem, Level

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from spoofwatch.detect.impersonation import (
-    ImpersonationInput,
+from spoofwatch.detect.display_name import display_name_findings
+from spoofwatch.detect.from_domain import from_domain_findings
+from spoofwatch.detect.impersonation import ImpersonationInput
+from spoofwatch.detect.name_match import (
     author_part,
-    display_name_findings,
     domain_tokens,
-    from_domain_findings,
     match_display_name,
     name_words,
-    non_mail_findings,
-    reply_to_findings,
 )
+from spoofwatch.detect.non_mail import non_mail_findings
+from spoofwatch.detect.reply_to import reply_to_findings
 from spoofwatch.detect.watchlist import Watchlist, load_watchlist
 from spoofwatch.message import Message
 from spoofwatch.results import (

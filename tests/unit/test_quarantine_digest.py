@@ -371,7 +371,7 @@ def test_a_hostile_to_address_is_a_usage_error(
     QuarantineStore(qdir).prepare()
     code = cli_quarantine.main(["digest", "--to", "admin@example.org\nBcc: x@example.org",
                                 "--store", str(qdir)])
-    assert code == 2
+    assert code == 64  # EX_USAGE, as every spoofwatch command
     assert capsys.readouterr().err == (
         "spoofwatch quarantine: --to 'admin@example.org\\nBcc: x@example.org': give a plain "
         "address such as postmaster@example.org\n")

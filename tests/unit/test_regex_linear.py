@@ -62,12 +62,12 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.addresses", "_DOT_ATOM_CHARS"): ("call:_is_dot_atom", ("a.a", "a..")),
     ("spoofwatch.domains", "_DNS_LABEL"): ("fullmatch", ()),
     ("spoofwatch.addresses", "\\r?\\n(?=[ \\t])"): ("sub", ("\r\n\r\n", "\r\n ")),
-    ("spoofwatch.detect.impersonation", "_WORD_SPLIT"): ("split", ()),
-    ("spoofwatch.detect.impersonation", "_VIA"): ("split1", (" via", " v", "  on")),
-    ("spoofwatch.detect.impersonation", "_ON_BEHALF"): (
+    ("spoofwatch.detect.name_match", "_WORD_SPLIT"): ("split", ()),
+    ("spoofwatch.detect.name_match", "_VIA"): ("split1", (" via", " v", "  on")),
+    ("spoofwatch.detect.name_match", "_ON_BEHALF"): (
         "split1", (" on behalf", " on", " on behalf of")),
-    ("spoofwatch.detect.impersonation", "_DOMAIN_RUN"): ("findall", ("a.b", "a..")),
-    ("spoofwatch.detect.impersonation", "_DOT_RUN"): ("split", ("..", "a..")),
+    ("spoofwatch.detect.name_match", "_DOMAIN_RUN"): ("findall", ("a.b", "a..")),
+    ("spoofwatch.detect.name_match", "_DOT_RUN"): ("split", ("..", "a..")),
     ("spoofwatch.detect.lookalike", "_NUMBER"): ("split", ("ol", "o1", "lo0")),
     # message text: extraction, normalization, threat scoring
     ("spoofwatch.detect.content", "_COMBINING_ACCENT"): ("sub", ("e\u0301",)),
@@ -166,7 +166,6 @@ NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
         "the operator's configuration file",
     ("spoofwatch.config", "[A-Za-z0-9][A-Za-z0-9.\\-]{1,252}"):
         "the operator's configuration file",
-    ("spoofwatch.config", "[a-z][a-z0-9_]{1,63}"): "the operator's configuration file",
     ("spoofwatch.detect.content", "_NAME"): "names in the threat pattern file",
     ("spoofwatch.detect.content", "_MACRO"): "regex sources in the threat pattern file",
     ("spoofwatch.detect.content", "_LEFTOVER_MACRO"): "regex sources in the pattern file",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spoofwatch.detect.impersonation import normalize_name
 from spoofwatch.detect.lookalike import visual_key
+from spoofwatch.detect.name_match import name_key
 from spoofwatch.detect.textextract import normalize_text
 from spoofwatch.text import fold_key, reading, script_of, skeleton, strip_invisible
 from spoofwatch.text.unicode_data import data_text, parse_ranges, parse_skeletons
@@ -39,14 +39,14 @@ TRICKY = [
 def test_every_check_folds_a_lookalike_string_the_same_way(
         text: str, key: str, content: str) -> None:
     assert visual_key(text) == key  # look-alike domains
-    assert normalize_name(text) == key  # display names
+    assert name_key(text) == key  # display names
     assert normalize_text(text) == content  # content
     assert fold_key(normalize_text(text)) == key  # what content reads has the same key
 
 
 def test_dem1_has_one_key_in_the_three_checks() -> None:
     # Before the text layer: "deml" for domains, "demi" for names and content.
-    assert {visual_key("Dem1"), normalize_name("Dem1"), fold_key(normalize_text("Dem1"))} == {
+    assert {visual_key("Dem1"), name_key("Dem1"), fold_key(normalize_text("Dem1"))} == {
         "deml"}
 
 
@@ -55,8 +55,8 @@ def test_the_stroke_letters_are_one_letter_in_keys() -> None:
 
 
 def test_numbers_stay_numbers_in_names() -> None:
-    assert normalize_name("DNC 2026") == "dnc 2026"
-    assert normalize_name("DNC2026") == "dnc2o26"
+    assert name_key("DNC 2026") == "dnc 2026"
+    assert name_key("DNC2026") == "dnc2o26"
 
 
 def test_reading_keeps_ascii_and_letters_without_a_latin_reading() -> None:

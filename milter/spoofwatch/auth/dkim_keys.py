@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
-from ..dns import DnsStatus, Lookup, normalize_name
+from ..dns import DnsStatus, Lookup, canonical_dns_name
 from ..domains import normalize_domain
 from ..results import AuthResult
 from ..textsafe import ascii_safe
@@ -43,7 +43,7 @@ def key_query_name(selector: bytes, domain: bytes) -> str | None:
     dom = domain_text(domain)
     if not dom.isascii():
         return None
-    return normalize_name(f"{sel}{_KEY_LABEL}{dom}")
+    return canonical_dns_name(f"{sel}{_KEY_LABEL}{dom}")
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def _ascii_name(name: bytes) -> str | None:
         if not sep or not selector.isascii() or not ascii_domain.isascii():
             return None
         text = f"{selector}{_KEY_LABEL}{ascii_domain}"
-    return normalize_name(text) if text else None
+    return canonical_dns_name(text) if text else None
 
 
 def exception_text(exc: BaseException) -> str:

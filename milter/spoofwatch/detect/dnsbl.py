@@ -1,10 +1,13 @@
-"""Optional DNS blocklists for the client IP, queried through our resolver."""
+"""``dnsbl_listed``: the client IP is listed by one of the optional DNS blocklists
+(``dnsbl_zones``), queried through our resolver."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from ..dns import DnsStatus, Lookup
+from ..results import Envelope, Finding
 
 
 def _reversed_name(ip: str) -> str | None:
@@ -41,3 +44,15 @@ def listed_zones(ip: str, zones: tuple[str, ...], lookup: Lookup) -> tuple[str, 
         if answer.status is DnsStatus.OK and any(_listing(r) for r in answer.records):
             listed.append(zone)
     return tuple(listed)
+
+
+def dnsbl_findings(envelope: Envelope, zones: tuple[str, ...], lookup: Lookup,
+                   weight: Callable[[str], float]) -> list[Finding]:
+    if not zones or not envelope.client_ip:
+        return []
+    listed = listed_zones(envelope.client_ip, zones, lookup)
+    if not listed:
+        return []
+    return [Finding("dnsbl_listed", weight("dnsbl_listed"),
+                    f"The sending address {envelope.client_ip} is listed by {', '.join(listed)}.",
+                    detail=tuple(("zone", z) for z in listed))]

@@ -1,0 +1,39 @@
+"""What the detection checks need, built once per configuration load (never per message):
+the watchlist, the lookalike index over its domains, the threat patterns, the DNSBL zones.
+
+``config.load_config`` builds it with ``build_detection``; detect never reads the
+configuration itself (the checks take this and the policy's weights), so configuration
+and detection do not depend on each other in a circle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .content import ThreatPattern, load_patterns
+from .lookalike import LookalikeMatcher, WatchedDomain
+from .watchlist import EMPTY, Watchlist
+
+
+@dataclass(frozen=True)
+class Detection:
+    watchlist: Watchlist = EMPTY
+    matcher: LookalikeMatcher | None = None  # over the watched domains
+    patterns: tuple[ThreatPattern, ...] = ()
+    dnsbl_zones: tuple[str, ...] = ()
+
+
+def build_detection(watchlist: Watchlist, dnsbl_zones: tuple[str, ...] = (),
+                    patterns_path: Path | None = None) -> Detection:
+    """Precompute what detection needs: the lookalike index and the threat patterns.
+
+    Raises ValueError (naming the file and the entry) for a bad pattern file."""
+    watched = [WatchedDomain(info.domain, org.name)
+               for org in watchlist.organizations for info in org.domains]
+    return Detection(
+        watchlist=watchlist,
+        matcher=LookalikeMatcher(watched, distinct=watchlist.all_distinct()),
+        patterns=load_patterns(patterns_path),
+        dnsbl_zones=dnsbl_zones,
+    )

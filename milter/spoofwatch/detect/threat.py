@@ -1,0 +1,43 @@
+"""``threat_content``: the text a reader sees intimidates or coerces them (content score
+from ``content.py``'s patterns at or above the policy's ``threat_min_score``).
+
+The text comes from ``textextract.read_text``; whatever stopped its normal reading is
+reported here too, as ``unreadable_structure`` (``structure.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from ..message import Message
+from ..results import Finding
+from ..textsafe import ascii_safe
+from .content import ThreatPattern, score_text
+from .structure import unreadable_finding
+from .textextract import normalize_text, read_text
+
+log = logging.getLogger(__name__)
+
+Weight = Callable[[str], float]
+
+
+def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight: Weight,
+                    min_score: float) -> list[Finding]:
+    """threat_content from the text a reader sees, plus an unreadable_structure finding
+    for each thing that stopped the normal reading (read_text then read on tolerantly)."""
+    reading = read_text(message)
+    findings = [unreadable_finding(weight, u.sentence, u.detail) for u in reading.unreadable]
+    for unreadable in reading.unreadable:
+        log.info("unreadable structure: %s", unreadable.sentence)
+    result = score_text(normalize_text(reading.text), patterns)
+    if result.score < min_score:
+        return findings
+    phrases = "; ".join(dict.fromkeys(ascii_safe(m.phrase, 60) for m in result.matches[:5]))
+    categories = ", ".join(c.replace("_", " ") for c in result.categories)
+    return [Finding(
+        "threat_content", weight("threat_content"),
+        f"The text intimidates or coerces the reader ({categories}; content score "
+        f"{result.score:g}): {phrases}.",
+        detail=tuple(("phrase", ascii_safe(m.phrase, 80)) for m in result.matches[:10]),
+    ), *findings]
