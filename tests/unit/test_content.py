@@ -25,7 +25,8 @@ from spoofwatch.detect.content import (
     load_patterns,
     score_text,
 )
-from spoofwatch.detect.textextract import extract_text, normalize_text
+from spoofwatch.detect.text_normalize import normalize_text
+from spoofwatch.detect.textextract import extract_text
 from support import seeds
 
 PATTERNS = load_patterns()

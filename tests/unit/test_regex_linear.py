@@ -35,7 +35,7 @@ import yaml
 
 import spoofwatch
 from spoofwatch.detect.content import fold_accents, load_patterns
-from spoofwatch.detect.textextract import normalize_text
+from spoofwatch.detect.text_normalize import normalize_text
 
 PACKAGE = Path(spoofwatch.__file__).resolve().parent
 SMALL, MEDIUM, LARGE = 10_000, 100_000, 1_000_000
@@ -68,23 +68,23 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "split1", (" on behalf", " on", " on behalf of")),
     ("spoofwatch.detect.name_match", "_DOMAIN_RUN"): ("findall", ("a.b", "a..")),
     ("spoofwatch.detect.name_match", "_DOT_RUN"): ("split", ("..", "a..")),
-    ("spoofwatch.detect.lookalike", "_NUMBER"): ("split", ("ol", "o1", "lo0")),
+    ("spoofwatch.detect.lookalike_rules", "_NUMBER"): ("split", ("ol", "o1", "lo0")),
     # message text: extraction, normalization, threat scoring
     ("spoofwatch.detect.content", "_COMBINING_ACCENT"): ("sub", ("e\u0301",)),
-    ("spoofwatch.detect.textextract", "_UNCLOSED_LT"): ("sub", ("<a", "<![", "<a<")),
-    ("spoofwatch.detect.textextract", "_NUMERIC_REF"): ("sub", ("&#x0", "&#0", "&#x")),
-    ("spoofwatch.detect.textextract", "_HTML_SPACE"): ("sub", ()),
-    ("spoofwatch.detect.textextract", "_RAW_STRUCTURE_LINE"): (
+    ("spoofwatch.detect.html_text", "_UNCLOSED_LT"): ("sub", ("<a", "<![", "<a<")),
+    ("spoofwatch.detect.html_text", "_NUMERIC_REF"): ("sub", ("&#x0", "&#0", "&#x")),
+    ("spoofwatch.detect.html_text", "_HTML_SPACE"): ("sub", ()),
+    ("spoofwatch.detect.tolerant_text", "_RAW_STRUCTURE_LINE"): (
         "bsub", ("--a\n", "content-type", "content-type:", "mime-version\n")),
-    ("spoofwatch.detect.textextract", "_LOOKS_LIKE_HTML"): ("bsearch", ("<a", "<!-", "<a1")),
-    ("spoofwatch.detect.textextract", "_NOT_BASE64"): ("bsub", ()),
+    ("spoofwatch.detect.tolerant_text", "_LOOKS_LIKE_HTML"): ("bsearch", ("<a", "<!-", "<a1")),
+    ("spoofwatch.detect.tolerant_text", "_NOT_BASE64"): ("bsub", ()),
     ("spoofwatch.text.fold", "_INVISIBLE"): ("sub", ("\u200b",)),
-    ("spoofwatch.detect.textextract", "_WORD_WITH_DIGIT"): ("sub", ("a1", "1a")),
-    ("spoofwatch.detect.textextract", "_NUMBER_WITH_UNIT"): ("fullmatch", ("1k", "a11")),
-    ("spoofwatch.detect.textextract", "_WHITESPACE"): ("sub", ()),
-    ("spoofwatch.detect.textextract", "(?<![ \\t])[ \\t]*\\n[ \\t]*|\\n[ \\t]*"): ("sub", ()),
-    ("spoofwatch.detect.textextract", "\\n{3,}"): ("sub", ("\n\n",)),
-    ("spoofwatch.detect.textextract", "\\r?\\n"): ("sub", ()),
+    ("spoofwatch.detect.text_normalize", "_WORD_WITH_DIGIT"): ("sub", ("a1", "1a")),
+    ("spoofwatch.detect.text_normalize", "_NUMBER_WITH_UNIT"): ("fullmatch", ("1k", "a11")),
+    ("spoofwatch.detect.text_normalize", "_WHITESPACE"): ("sub", ()),
+    ("spoofwatch.detect.html_text", "(?<![ \\t])[ \\t]*\\n[ \\t]*|\\n[ \\t]*"): ("sub", ()),
+    ("spoofwatch.detect.html_text", "\\n{3,}"): ("sub", ("\n\n",)),
+    ("spoofwatch.detect.tolerant_text", "\\r?\\n"): ("sub", ()),
     # MIME structure (raw bytes of the message)
     ("spoofwatch.mime", "_DASH_LINE"): ("bsearch", ("\n-", "\n--")),
     ("spoofwatch.mime", "_EOL"): ("bsearch", ()),

@@ -10,7 +10,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from spoofwatch.detect.textextract import extract_text, html_to_text, normalize_text
+from spoofwatch.detect.html_text import html_to_text
+from spoofwatch.detect.text_normalize import normalize_text
+from spoofwatch.detect.textextract import extract_text
 
 
 def parse(raw: bytes) -> EmailMessage:

@@ -9,7 +9,7 @@ import pytest
 
 from spoofwatch.detect.lookalike import visual_key
 from spoofwatch.detect.name_match import name_key
-from spoofwatch.detect.textextract import normalize_text
+from spoofwatch.detect.text_normalize import normalize_text
 from spoofwatch.text import fold_key, reading, script_of, skeleton, strip_invisible
 from spoofwatch.text.unicode_data import data_text, parse_ranges, parse_skeletons
 

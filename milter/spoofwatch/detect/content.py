@@ -13,7 +13,7 @@ business: a news report quoting the threats matches here too, and is cleared the
 because it is authenticated mail from its real sender.
 
 Pattern syntax (see the data file's header): Python regular expressions matched against
-:func:`~spoofwatch.detect.textextract.normalize_text` output with accents removed, plus
+:func:`~spoofwatch.detect.text_normalize.normalize_text` output with accents removed, plus
 three conveniences expanded at load time: a space stands for any run of separators
 (spaces, punctuation, apostrophes, quotes: ``we ll`` matches "we'll" and "we ll"),
 ``{w}`` for one word and ``{gap:N}`` for up to N further words; every pattern is
@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from ..textsafe import ascii_safe
-from .textextract import normalize_text
+from .text_normalize import normalize_text
 
 __all__ = [
     "CATEGORY_CAPS",

@@ -15,7 +15,8 @@ from ..results import Finding
 from ..textsafe import ascii_safe
 from .content import ThreatPattern, score_text
 from .structure import unreadable_finding
-from .textextract import normalize_text, read_text
+from .text_normalize import normalize_text
+from .textextract import read_text
 
 log = logging.getLogger(__name__)
 

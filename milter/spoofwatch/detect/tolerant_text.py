@@ -1,0 +1,163 @@
+"""The tolerant reader's text: mail the standard parser must not be given, or could not read.
+
+:func:`read_text_tolerant` follows :func:`spoofwatch.mime.walk` over the raw bytes: parts
+past the MIME limits and parts that cannot be decoded are read as raw text (MIME lines
+dropped, HTML rendered), and each such event is reported as an :class:`.Unreadable`, so a
+message we could not fully read is never rated lower than one we could.
+"""
+
+from __future__ import annotations
+
+import binascii
+import itertools
+import logging
+import re
+
+from .. import message as rawmessage
+from ..mime import MAX_MIME_DEPTH, MAX_MIME_PARTS, Leaf, LimitReached, RawText, Subject, walk
+from ..textsafe import decode_words
+from .charsets import decode_bytes
+from .html_text import html_to_text
+from .text_reading import (
+    HTML_SOURCE_FACTOR,
+    TEXT_SOURCE_FACTOR,
+    TextBudget,
+    TextReading,
+    Unreadable,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["read_text_tolerant"]
+
+_LIMIT_SENTENCES = {
+    "mime_parts": (MAX_MIME_PARTS, "The message has more than {n} MIME parts; the parts "
+                                   "after the {n}th were read as raw text."),
+    "mime_depth": (MAX_MIME_DEPTH, "The MIME structure is nested deeper than {n} levels; "
+                                   "the deeper parts were read as raw text."),
+    "mime_boundary": (0, "A multipart part declares no usable boundary; its body was read "
+                         "as raw text."),
+}
+# Raw text (past a limit, or a part that could not be decoded) is read at most this many
+# times the remaining character budget, after MIME delimiter and header lines are dropped.
+_RAW_SOURCE_FACTOR = 32
+_RAW_STRUCTURE_LINE = re.compile(
+    rb"(?im)^(?:--[^\r\n]*|(?:content-[a-z0-9-]*|mime-version)[ \t]*:[^\r\n]*)(?:\r\n|\r|\n)?")
+_LOOKS_LIKE_HTML = re.compile(rb"<(?:[a-zA-Z][a-zA-Z0-9]*[\s/>]|!--)")
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
+
+
+def _limit_unreadable(event: LimitReached) -> Unreadable:
+    value, sentence = _LIMIT_SENTENCES[event.limit]
+    detail = (("limit", event.limit),) + ((("max", str(event.value)),) if value else ())
+    return Unreadable(event.limit, sentence.format(n=value), detail)
+
+
+def _raw_text(data: bytes, room: int) -> str:
+    """Bytes read as plain text, the last resort: MIME delimiter and header lines dropped,
+    HTML rendered if it looks like HTML, empty lines and repeats of the line before dropped.
+
+    Dropping repeats loses nothing a threat score counts (a category counts fifty copies
+    like one) and keeps padding (a hundred thousand parts of "x" in front of the threat)
+    from filling the character budget before the text that matters.
+    """
+    data = _RAW_STRUCTURE_LINE.sub(b"", data[: room * _RAW_SOURCE_FACTOR])
+    data = data[: room * HTML_SOURCE_FACTOR]
+    text = data.decode("utf-8", errors="replace")
+    if _LOOKS_LIKE_HTML.search(data):
+        text = html_to_text(text)
+    lines = (line for line, _ in itertools.groupby(filter(None, map(str.strip,
+                                                                     text.splitlines()))))
+    return "\n".join(lines)[: room * 2]
+
+
+def _transfer_decode(data: bytes, cte: str) -> bytes:
+    """Undo a transfer encoding leniently (junk characters skipped, padding repaired)."""
+    if cte == "base64":
+        clean = _NOT_BASE64.sub(b"", data)
+        rest = len(clean) % 4
+        if rest == 1:
+            clean = clean[:-1]
+        elif rest:
+            clean += b"=" * (4 - rest)
+        return binascii.a2b_base64(clean)
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(data)
+    return data
+
+
+def _tolerant_leaf_text(leaf: Leaf, body: bytes, room: int) -> str:
+    ctype = leaf.fields.content_type
+    if ctype not in ("text/plain", "text/html"):
+        return ""
+    is_html = ctype == "text/html"
+    cap = room * (HTML_SOURCE_FACTOR if is_html else TEXT_SOURCE_FACTOR)
+    # Encoded source is longer than what it decodes to (base64 4:3, plus line breaks).
+    source = body[leaf.start:min(leaf.end, leaf.start + 2 * cap + 1024)]
+    payload = _transfer_decode(source, leaf.fields.cte)[:cap]
+    text = decode_bytes(payload, leaf.fields.charset or None)
+    return html_to_text(text) if is_html else text
+
+
+def _root_subject(headers: tuple[tuple[str, str], ...]) -> str:
+    for name, value in headers:
+        if name.rstrip(" \t").lower() == "subject":
+            return _subject_text(value)
+    return ""
+
+
+def _subject_text(value: str) -> str:
+    try:
+        return decode_words(re.sub(r"\r?\n", "", value[: 16 * 1024]))
+    except Exception:  # a subject never stops the reading
+        log.debug("subject unreadable", exc_info=True)
+        return ""
+
+
+def _read_tolerant(message: rawmessage.Message, budget: TextBudget,
+                   problems: list[Unreadable]) -> None:
+    """Read ``message`` with the tolerant walker; failures are caught per part."""
+    body = message.body
+    budget.add(_root_subject(message.headers))
+    try:
+        for event in walk(message.headers, body):
+            if budget.full():
+                return
+            if isinstance(event, LimitReached):
+                problems.append(_limit_unreadable(event))
+            elif isinstance(event, Subject):
+                budget.add(_subject_text(event.value))
+            elif isinstance(event, RawText):
+                budget.add(_raw_text(body[event.start:event.end], budget.room()))
+            else:
+                _read_leaf(event, body, budget, problems)
+    except Exception:
+        # A defect of the walker itself must not cost the text: read the body as raw text.
+        log.warning("tolerant MIME reader failed; reading the raw text", exc_info=True)
+        problems.append(Unreadable(
+            "mime_reader", "The MIME structure could not be followed; the message was read "
+            "as raw text.", (("limit", "mime_reader"),)))
+        budget.add(_raw_text(body, budget.room()))
+
+
+def _read_leaf(leaf: Leaf, body: bytes, budget: TextBudget, problems: list[Unreadable]) -> None:
+    try:
+        budget.add(_tolerant_leaf_text(leaf, body, budget.room()))
+    except Exception as exc:
+        log.debug("MIME part not decodable; reading its raw text", exc_info=True)
+        problems.append(Unreadable(
+            "mime_part", f"A {leaf.fields.content_type} part could not be decoded "
+            f"({type(exc).__name__}); its raw text was read instead.",
+            (("limit", "mime_part"), ("error", type(exc).__name__))))
+        budget.add(_raw_text(body[leaf.start:leaf.end], budget.room()))
+
+
+def read_text_tolerant(message: rawmessage.Message, max_chars: int = 200_000,
+                       problems: tuple[Unreadable, ...] = ()) -> TextReading:
+    """The text a reader sees, read by the tolerant reader alone (``problems``: what was
+    found before; what this reading meets is added). Never raises; linear time."""
+    found = list(problems)
+    # parts are counted by the walker itself (mime.MAX_MIME_PARTS), not by the budget
+    budget = TextBudget(max_chars=max(0, max_chars), parts_left=2**62)
+    _read_tolerant(message, budget, found)
+    return TextReading(budget.text(), tuple(found))
