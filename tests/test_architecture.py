@@ -31,7 +31,7 @@ MILTER_ADAPTER = frozenset({"service", "session", "listener", "worker"})
 # Shells: the adapter, its process plumbing and the commands.
 SHELLS = MILTER_ADAPTER | frozenset({
     "runtime", "analysis_gate", "glue_errors", "libmilter_tuning", "supervisor", "reloadable",
-    "cli", "cli_quarantine",
+    "cli", "cli_quarantine", "cli_quarantine_args",
 })
 # What only shells use: the quarantine store and release keys, logs, metrics, Postfix.
 SHELL_SERVICES = frozenset({"quarantine", "logline", "metrics", "postfix_check"})

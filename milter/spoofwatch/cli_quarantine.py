@@ -1,28 +1,41 @@
-"""``spoofwatch quarantine``: list, show, release, delete, purge and count held messages,
-and mail a digest of the new ones.
+"""``spoofwatch quarantine``: the commands that list, show, release, delete, purge and count
+held messages, and mail a digest of the new ones.
 
-Exit status: 0 done, 1 no such record, 2 usage error, 3 the store cannot be used
-(permissions, damaged index, I/O), 4 the disk is full, 5 the record is damaged, 6 a
-Postfix command failed, 7 already released (``--again`` delivers another copy), 78 the
-configuration is invalid. Every failure prints one clear sentence on stderr; nothing is
-changed when a command fails.
+The arguments, exit codes and usage errors are in :mod:`spoofwatch.cli_quarantine_args`
+(its ``DESCRIPTION`` says what each exit status means). Every failure prints one clear
+sentence on stderr; nothing is changed when a command fails.
 """
 
 from __future__ import annotations
 
 import argparse
-import calendar
 import json
 import logging
 import os
 import pwd
-import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from .cli_quarantine_args import (
+    DEFAULT_CONFIG,
+    EXIT_ALREADY,
+    EXIT_CONFIG,
+    EXIT_DAMAGED,
+    EXIT_DISK_FULL,
+    EXIT_MTA,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_STORE,
+    EXIT_USAGE,
+    QuarantineArgumentParser,
+    UsageError,
+    add_parser,
+    parse_duration,
+    parse_since,
+)
 from .config import ConfigError, load_config
 from .quarantine.digest import (
     CommandLine,
@@ -40,118 +53,6 @@ from .quarantine.store import Problem, QuarantineStore, StoreError
 from .release_header import add_release_header
 
 __all__ = ["add_parser", "main", "run"]
-
-EXIT_OK, EXIT_NOT_FOUND, EXIT_STORE, EXIT_DISK_FULL = 0, 1, 3, 4
-EXIT_USAGE = 64  # EX_USAGE, as every spoofwatch command (sysexits.h)
-EXIT_DAMAGED, EXIT_MTA, EXIT_ALREADY, EXIT_CONFIG = 5, 6, 7, 78
-DEFAULT_CONFIG = "/etc/spoofwatch/spoofwatch.yaml"
-LEVELS = ("clean", "suspect", "spoof", "threat")
-DIGEST_SINCE = "7d"
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-class UsageError(Exception):
-    pass
-
-
-def parse_duration(text: str) -> float:
-    """"30d", "12h", "90m", "2w", "45s" -> seconds."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise UsageError(f"{text!r} is not a duration such as 30d, 12h, 90m or 2w")
-    return int(match.group(1)) * _UNIT[match.group(2)]
-
-
-def parse_since(text: str, now: float) -> float:
-    """A duration back from now ("7d") or a UTC date/time ("2024-10-01", "2024-10-01T12:00")."""
-    if _DURATION.match(text.strip()):
-        return now - parse_duration(text)
-    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
-        try:
-            return float(calendar.timegm(time.strptime(text.strip(), fmt)))
-        except ValueError:
-            continue
-    raise UsageError(f"--since {text!r}: give a duration (7d, 12h) or a UTC date (2024-10-01)")
-
-
-# --- the parser -----------------------------------------------------------------------------
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=DEFAULT_CONFIG,
-                        help=f"spoofwatch configuration (default {DEFAULT_CONFIG})")
-    common.add_argument("--store", metavar="DIR",
-                        help="quarantine directory (default: quarantine.directory of --config)")
-    common.add_argument("--postfix-config", metavar="DIR", default="",
-                        help="Postfix configuration directory for postqueue/postsuper/"
-                             "sendmail (default: the system's)")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    return common
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``quarantine`` and its commands to the main ``spoofwatch`` parser."""
-    common = _common()
-    parser = subparsers.add_parser("quarantine", help="review and release quarantined mail",
-                                   description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="quarantine_command", required=True,
-                                parser_class=type(parser))
-
-    lst = sub.add_parser("list", parents=[common], help="list quarantined messages, newest first")
-    lst.add_argument("--since", help="only since a duration ago (7d) or a UTC date (2024-10-01)")
-    lst.add_argument("--level", action="append", choices=LEVELS, default=[],
-                     help="only this level (repeatable)")
-    lst.add_argument("--org", default="", help="only messages concerning this organization")
-    lst.add_argument("--from-domain", default="", help="only this sending domain (and below)")
-    lst.add_argument("--rcpt", default="", help="only messages to this envelope recipient")
-    lst.add_argument("--limit", type=int, default=50, help="records per page (default 50)")
-    lst.add_argument("--offset", type=int, default=0, help="skip this many records")
-
-    show = sub.add_parser("show", parents=[common], help="show one quarantined message")
-    show.add_argument("id")
-    show.add_argument("--raw", action="store_true",
-                      help="write the message itself to standard output (not to a terminal)")
-
-    release = sub.add_parser("release", parents=[common], help="deliver a quarantined message")
-    release.add_argument("id")
-    release.add_argument("--to", action="append", default=[], metavar="ADDR",
-                         help="deliver a copy to ADDR instead of the original recipients "
-                              "(repeatable); Postfix keeps holding the original")
-    release.add_argument("--again", action="store_true",
-                         help="deliver even though the message was released before")
-
-    delete = sub.add_parser("delete", parents=[common],
-                            help="delete a message from the store and from Postfix's hold queue")
-    delete.add_argument("id")
-
-    purge = sub.add_parser("purge", parents=[common], help="delete old records")
-    purge.add_argument("--older-than", metavar="AGE",
-                       help="age such as 30d (default: quarantine.retention_days)")
-
-    stats = sub.add_parser("stats", parents=[common], help="counts by level, organization, "
-                                                           "sending domain and day")
-    stats.add_argument("--since", help="a duration ago (7d) or a UTC date (default: all)")
-
-    digest = sub.add_parser("digest", parents=[common],
-                            help="mail (or print) a digest of the messages held since the "
-                                 "last digest")
-    digest.add_argument("--to", required=True, metavar="ADDR", help="the admin's address")
-    digest.add_argument("--from", dest="sender", default="", metavar="ADDR",
-                        help="sender and From address (default spoofwatch@THIS-HOST)")
-    digest.add_argument("--since", default=DIGEST_SINCE,
-                        help=f"look back this far, a duration or a UTC date (default "
-                             f"{DIGEST_SINCE}); records an earlier digest listed are left out")
-    digest.add_argument("--limit", type=int, default=100,
-                        help="list at most this many (the oldest; default 100); the next "
-                             "digest lists the rest")
-    how = digest.add_mutually_exclusive_group()
-    how.add_argument("--send", action="store_true",
-                     help="send it with the local MTA's sendmail and remember what it listed")
-    how.add_argument("--print", action="store_true",
-                     help="print the mail instead (the default): a preview, nothing is "
-                          "remembered")
-    return parser
 
 
 # --- the context ----------------------------------------------------------------------------
@@ -394,16 +295,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_MTA
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m spoofwatch.cli_quarantine ...``: the same as ``spoofwatch quarantine ...``."""
-    parser = _Parser(prog="spoofwatch")
-    add_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
+    parser = QuarantineArgumentParser(prog="spoofwatch")
+    add_parser(parser.add_subparsers(dest="command", required=True,
+                                     parser_class=QuarantineArgumentParser))
     args = parser.parse_args(["quarantine", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")

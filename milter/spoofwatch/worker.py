@@ -19,7 +19,7 @@ from .config import Config
 from .listener import serve, wake_listener
 from .logline import SafeFormatter
 from .metrics import Endpoint
-from .quarantine.store import start_retention
+from .quarantine.retention import start_retention
 from .service import Service
 from .socket_address import parse_socket_address
 from .supervisor import supervise

@@ -26,8 +26,9 @@ from spoofwatch.quarantine.index import Filter
 from spoofwatch.quarantine.record import decode_record
 from spoofwatch.quarantine.release import load_or_create_key
 from spoofwatch.quarantine.render import apply_actions, held_copy
+from spoofwatch.quarantine.retention import purge_expired
 from spoofwatch.quarantine.review import show_text
-from spoofwatch.quarantine.store import Problem, QuarantineStore, StoreError, purge_expired
+from spoofwatch.quarantine.store import Problem, QuarantineStore, StoreError
 from spoofwatch.release_header import (
     add_release_header,
     release_actions,

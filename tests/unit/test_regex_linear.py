@@ -156,7 +156,7 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
 
 # Regexes that never see attacker-controlled text, and why.
 NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
-    ("spoofwatch.cli_quarantine", "_DURATION"): "an operator's command-line argument",
+    ("spoofwatch.cli_quarantine_args", "_DURATION"): "an operator's command-line argument",
     ("spoofwatch.config", "_REPLY_RE"): "the operator's configuration file",
     ("spoofwatch.socket_address", "_SOCKET_RE"): "the operator's configuration file",
     ("spoofwatch.config", "[0-7]{3,4}"): "the operator's configuration file",

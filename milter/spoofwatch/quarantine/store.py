@@ -1,12 +1,9 @@
 """spoofwatch's own quarantine store: every held message with the reasons it was held.
 
-Layout under the directory (mode 0700, every file 0600)::
-
-    msg/<id>.rec        one complete record: format line, metadata JSON, message bytes
-    tmp/<id>.<pid>.tmp  a record being written
-    damaged/            record files that failed their integrity check (kept, not shown)
-    index.sqlite        the searchable index (see index.py)
-    release.key         HMAC key for release headers (see release.py)
+The directory layout and whose it must be are :mod:`.store_layout`'s, the record files
+on disk :mod:`.record_files`', the searchable index :mod:`.index`'s, and the daily
+retention run :mod:`.retention`'s. This module keeps the two sides, files and index, in
+step.
 
 Why no partial record can be seen, whenever the writer dies:
 
@@ -26,37 +23,36 @@ the two: files without rows are indexed (they are complete), rows without files 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..report import Report
-from ..textsafe import ascii_safe
 from .index import Filter, IndexUnusable, SqliteIndex, Stats
-from .ownership import (
-    access_problem,
-    directory_access_problem,
-    fix_command,
-    give_to_owner,
-    needed_owner,
-    owner_of,
-)
 from .record import (
     Record,
-    RecordFormatError,
     ReleaseEvent,
-    check_message,
     encode_record,
     is_record_id,
     new_record_id,
-    read_header,
     record_from_report,
 )
+from .record_files import (
+    Damaged,
+    Problem,
+    StoreError,
+    clean_stale_tmp,
+    describe_error,
+    fsync_dir,
+    move_aside,
+    read_record_file,
+    shown_queue_id,
+    write_record_file,
+)
+from .store_layout import StoreLayout, directory_problem
 
 __all__ = [
     "Filter",
@@ -66,30 +62,11 @@ __all__ = [
     "QuarantineStore",
     "Stats",
     "StoreError",
+    "directory_problem",
     "open_service_store",
-    "purge_expired",
-    "start_retention",
 ]
 
 log = logging.getLogger("spoofwatch.quarantine")
-
-_STALE_TMP_SECONDS = 24 * 3600  # a temporary file this old belongs to nobody
-
-
-class StoreError(Exception):
-    """The store as a whole cannot be used; ``kind`` says why, the message says what to do."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind  # "permissions", "disk_full", "index", "io"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why one record cannot be returned."""
-
-    kind: str  # "not_found" or "damaged"
-    message: str
 
 
 @dataclass(frozen=True)
@@ -112,52 +89,6 @@ class Reconciled:
     temp_removed: int = 0
 
 
-def directory_problem(path: Path, service: bool = False) -> str | None:
-    """Why ``path`` must not hold quarantined mail, or None when it is fine."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return f"quarantine directory {path} does not exist"
-    except OSError as exc:
-        return f"cannot examine quarantine directory {path}: {exc.strerror}"
-    if not path.is_dir():
-        return f"quarantine path {path} is not a directory"
-    mode = st.st_mode & 0o777
-    if mode & 0o007:
-        # Held mail is evidence and may be personal data: other users must not read it.
-        return (f"quarantine directory {path} has mode {mode:04o}, open to every user; "
-                f"run: chmod 0700 {path}")
-    if mode & 0o020:
-        return (f"quarantine directory {path} is group-writable (mode {mode:04o}); "
-                f"run: chmod g-w {path}")
-    return directory_access_problem(path, st, service)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class QuarantineStore:
     """Quarantined messages and their records under one directory.
 
@@ -168,16 +99,14 @@ class QuarantineStore:
 
     def __init__(self, directory: str | Path, *, clock: object = time.time,
                  service: bool = False) -> None:
-        self.directory = Path(directory)
-        # The milter service (True) or an admin's command: decides whose the store must be
-        # when this process cannot use it, and whether root may go on with a store that
-        # holds files of another user (the service may: it saves and hands its new files
-        # to the store's owner; a command must not report a store the service cannot use).
+        # service: the milter service (True) or an admin's command (see StoreLayout).
+        self.layout = StoreLayout(Path(directory), service)
+        self.directory = self.layout.directory
         self.service = service
-        self.msg_dir = self.directory / "msg"
-        self.tmp_dir = self.directory / "tmp"
-        self.damaged_dir = self.directory / "damaged"
-        self.index = SqliteIndex(self.directory / "index.sqlite")
+        self.msg_dir = self.layout.msg_dir
+        self.tmp_dir = self.layout.tmp_dir
+        self.damaged_dir = self.layout.damaged_dir
+        self.index = SqliteIndex(self.layout.index_path)
         self._clock = clock
 
     def _now(self) -> float:
@@ -186,50 +115,7 @@ class QuarantineStore:
     # --- setup ------------------------------------------------------------------------------
     def prepare(self, create: bool = True) -> None:
         """Check (and with ``create`` make) the directory layout; raises StoreError."""
-        if create and not self.directory.exists():
-            try:
-                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError("io", f"cannot create quarantine directory {self.directory}: "
-                                       f"{exc.strerror}") from None
-            give_to_owner(self.directory, self.directory.parent)
-        problem = directory_problem(self.directory, self.service)
-        if problem:
-            raise StoreError("permissions", problem)
-        found = access_problem(self.directory, self._entries(), self.service)
-        if found is not None and found[1]:
-            raise StoreError("permissions", found[0])
-        for sub in (self.msg_dir, self.tmp_dir, self.damaged_dir):
-            if sub.is_dir():
-                continue
-            try:
-                sub.mkdir(mode=0o700, exist_ok=True)
-            except OSError as exc:
-                kind = "disk_full" if exc.errno == errno.ENOSPC else "io"
-                raise StoreError(kind, f"cannot create {sub}: {exc.strerror}") from None
-            self._match_owner(sub)
-        if not self.index.path.exists():
-            try:
-                with self.index._connect():
-                    pass
-            except IndexUnusable as exc:
-                raise StoreError("disk_full" if exc.disk_full else "index", str(exc)) from None
-            with contextlib.suppress(OSError):
-                os.chmod(self.index.path, 0o600)
-            self._match_owner(self.index.path)
-
-    def _entries(self) -> tuple[tuple[Path, int], ...]:
-        """The store's own files and the access each needs (see ownership.access_problem)."""
-        rwx = os.R_OK | os.W_OK | os.X_OK
-        return ((self.msg_dir, rwx), (self.tmp_dir, rwx), (self.damaged_dir, rwx),
-                (self.index.path, os.R_OK | os.W_OK), (self.directory / "release.key", os.R_OK))
-
-    def _match_owner(self, path: Path) -> None:
-        """What root (an admin's command) creates must stay usable by the service user."""
-        give_to_owner(path, self.directory)
-
-    def _match_owner_fd(self, fd: int) -> None:
-        give_to_owner(fd, self.directory)
+        self.layout.prepare(self.index, create)
 
     def check_at_start(self) -> str | None:
         """For the service at start (and reload): make the store, log once what is wrong.
@@ -245,7 +131,7 @@ class QuarantineStore:
                       "Postfix's hold queue but are not saved here until this is fixed",
                       self.directory, exc)
             return str(exc)
-        found = access_problem(self.directory, self._entries(), self.service)
+        found = self.layout.access_problem()
         if found is not None:
             log.warning("%s", found[0])
             return found[0]
@@ -257,25 +143,15 @@ class QuarantineStore:
     # --- save -------------------------------------------------------------------------------
     def save(self, raw: bytes, report: Report, queue_id: str) -> str | None:
         """Store a held message with its analysis; the record id, or None (logged) on failure."""
-        tmp: Path | None = None
         try:
             self.prepare()
             now = self._now()
             record_id = new_record_id(now)
             record = record_from_report(record_id, now, raw, report, queue_id)
-            tmp = self.tmp_dir / f"{record_id}.{os.getpid()}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            try:
-                self._match_owner_fd(fd)
-                _write_all(fd, encode_record(record))
-                _write_all(fd, raw)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(tmp, self.path_of(record_id))
-            tmp = None
+            write_record_file(self.tmp_dir / f"{record_id}.{os.getpid()}.tmp",
+                              self.path_of(record_id), encode_record(record), raw,
+                              self.layout.match_owner)
         except Exception as exc:  # noqa: BLE001 - save must never fail the message
-            self._discard(tmp)
             self._log_save_failure(queue_id, exc)
             return None
         # From here on the record file is in msg/: the store has accepted it, and nothing
@@ -284,39 +160,31 @@ class QuarantineStore:
         # written first would describe a file that may never arrive.
         self._after_rename(record, queue_id)
         log.info("quarantine store %s: saved queue id %s as %s (%d bytes)", self.directory,
-                 _shown(queue_id), record_id, len(raw))
+                 shown_queue_id(queue_id), record_id, len(raw))
         return record_id
 
     def _after_rename(self, record: Record, queue_id: str) -> None:
         try:
-            _fsync_dir(self.msg_dir)
+            fsync_dir(self.msg_dir)
         except OSError as exc:
             log.warning("quarantine store %s: could not sync %s after saving %s: %s",
-                        self.directory, self.msg_dir, record.id, _describe(exc))
+                        self.directory, self.msg_dir, record.id, describe_error(exc))
         try:
             self.index.add(record)
         except Exception as exc:  # noqa: BLE001 - the record is saved; the index catches up
             log.warning("quarantine store %s: saved queue id %s as %s but could not index it "
                         "(%s); the next `spoofwatch quarantine list` indexes it",
-                        self.directory, _shown(queue_id), record.id, _describe(exc))
+                        self.directory, shown_queue_id(queue_id), record.id,
+                        describe_error(exc))
 
     def _log_save_failure(self, queue_id: str, exc: Exception) -> None:
-        reason = str(exc) if isinstance(exc, StoreError) else _describe(exc)
+        reason = str(exc) if isinstance(exc, StoreError) else describe_error(exc)
         if isinstance(exc, PermissionError):
             with contextlib.suppress(OSError):
-                needed = needed_owner(owner_of(self.directory), self.service)
-                reason += (f"; the store must belong to the user the service runs as "
-                           f"({needed.user}): {fix_command(self.directory, needed)}")
+                reason += self.layout.owner_hint()
         # One line per failing save: the reason and the fix, never a traceback.
         log.error("quarantine store %s: could not save queue id %s: %s; Postfix still "
-                  "holds the message", self.directory, _shown(queue_id), reason)
-
-    @staticmethod
-    def _discard(*paths: Path | None) -> None:
-        for path in paths:
-            if path is not None:
-                with contextlib.suppress(OSError):
-                    path.unlink()
+                  "holds the message", self.directory, shown_queue_id(queue_id), reason)
 
     # --- reading ----------------------------------------------------------------------------
     def _open(self) -> None:
@@ -357,7 +225,8 @@ class QuarantineStore:
             dropped.append(record_id)
             log.warning("quarantine store %s: dropped index row %s whose message file is gone "
                         "(an interrupted delete)", self.directory, record_id)
-        return Reconciled(tuple(indexed), tuple(dropped), tuple(damaged), self._clean_tmp())
+        return Reconciled(tuple(indexed), tuple(dropped), tuple(damaged),
+                          clean_stale_tmp(self.tmp_dir))
 
     def _repair(self, fn, arg) -> bool:  # type: ignore[no-untyped-def]
         """One reconciling write; on a full disk reading goes on without it."""
@@ -370,73 +239,24 @@ class QuarantineStore:
             return False
         return True
 
-    def _clean_tmp(self) -> int:
-        removed = 0
-        now = time.time()
-        try:
-            entries = list(self.tmp_dir.iterdir())
-        except OSError:
-            return 0
-        for path in entries:
-            parts = path.name.split(".")
-            try:
-                pid = int(parts[1]) if len(parts) == 3 else -1
-                age = now - path.stat().st_mtime
-            except (ValueError, OSError):
-                continue
-            if (pid > 0 and not _pid_alive(pid)) or age > _STALE_TMP_SECONDS:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                    removed += 1
-        return removed
-
     def _load_file(self, record_id: str, verify: bool) -> tuple[Record, bytes] | Problem:
         path = self.path_of(record_id)
         try:
-            with open(path, "rb") as f:
-                record, _ = read_header(f)
-                raw = f.read() if verify else b""
-        except FileNotFoundError:
-            return Problem("not_found", f"no quarantined message with id {record_id}")
-        except RecordFormatError as exc:
-            return self._damaged(record_id, str(exc))
+            loaded = read_record_file(path, record_id, verify)
         except OSError as exc:
             if isinstance(exc, PermissionError):
-                raise StoreError("permissions", self._unreadable(path)) from None
+                raise StoreError("permissions", self.layout.unreadable(path)) from None
             raise StoreError("io", f"cannot read {path}: {exc.strerror}") from None
-        if record.id != record_id:
-            return self._damaged(record_id, f"the file holds record {record.id}")
-        if verify:
-            try:
-                check_message(record, raw)
-            except RecordFormatError as exc:
-                return self._damaged(record_id, str(exc))
-        return record, raw
-
-    def _unreadable(self, path: Path) -> str:
-        """A record another user owns (saved by root before it handed files over)."""
-        try:
-            owner = owner_of(path).user
-            needed = needed_owner(owner_of(self.directory), self.service)
-        except OSError:
-            return f"cannot read {path}: permission denied"
-        return (f"cannot read {path} (owned by {owner}): everything in quarantine store "
-                f"{self.directory} must belong to {needed.user}; fix it as root: "
-                f"{fix_command(self.directory, needed)}")
+        if isinstance(loaded, Damaged):
+            return self._damaged(record_id, loaded.reason)
+        return loaded
 
     def _damaged(self, record_id: str, reason: str) -> Problem:
         """Move a damaged file aside (kept for inspection, no longer listed)."""
         if not self.damaged_dir.is_dir():
             self.damaged_dir.mkdir(mode=0o700, exist_ok=True)
-            self._match_owner(self.damaged_dir)
-        source = self.path_of(record_id)
-        target = self.damaged_dir / source.name
-        moved = ""
-        try:
-            os.rename(source, target)
-            moved = f"; the file was moved to {target}"
-        except OSError:
-            pass
+            self.layout.match_owner(self.damaged_dir)
+        moved = move_aside(self.path_of(record_id), self.damaged_dir)
         with contextlib.suppress(IndexUnusable):
             self.index.remove(record_id)
         log.error("quarantine store %s: record %s is damaged: %s%s", self.directory, record_id,
@@ -502,7 +322,7 @@ class QuarantineStore:
                 existed["file"] = False
                 return
             with contextlib.suppress(OSError):
-                _fsync_dir(self.msg_dir)
+                fsync_dir(self.msg_dir)
 
         try:
             had_row = self._index_call(self.index.remove, record_id, unlink)
@@ -573,63 +393,3 @@ def open_service_store(directory: str) -> QuarantineStore:
     store = QuarantineStore(directory, service=True)
     store.check_at_start()
     return store
-
-
-def _shown(queue_id: str) -> str:
-    """A queue id for the log: raw bytes and controls escaped."""
-    return ascii_safe(queue_id, 64) if queue_id else "?"
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return "no space left on device (the disk is full)"
-    if isinstance(exc, IndexUnusable) and exc.disk_full:
-        return "no space left for the index (the disk is full)"
-    if isinstance(exc, OSError) and exc.strerror:
-        name = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror}{name}"
-    return str(exc) or type(exc).__name__
-
-
-@dataclass(frozen=True)
-class RetentionResult:
-    removed: int = 0
-    error: str = ""
-    ids: tuple[str, ...] = field(default=(), compare=False)
-
-
-def purge_expired(directory: str, retention_days: int, now: float | None = None) -> RetentionResult:
-    """The daily retention run for the service: never raises, logs what it did."""
-    if not directory or retention_days <= 0:
-        return RetentionResult()
-    store = QuarantineStore(directory)
-    try:
-        if not store.directory.exists():
-            return RetentionResult()
-        result = store.purge(retention_days * 86400.0, now)
-    except StoreError as exc:
-        log.error("quarantine retention run failed: %s", exc)
-        return RetentionResult(error=str(exc))
-    except Exception as exc:
-        log.exception("quarantine retention run failed")
-        return RetentionResult(error=str(exc))
-    return RetentionResult(len(result.removed), "", result.removed)
-
-
-def start_retention(settings: Callable[[], tuple[str, int]], stop: threading.Event,
-                    interval: float = 86400.0) -> threading.Thread:
-    """Run ``purge_expired`` now and then every ``interval`` seconds until ``stop`` is set.
-
-    ``settings`` returns (directory, retention_days) each time, so a reload that changes
-    them takes effect at the next run.
-    """
-    def loop() -> None:
-        while True:
-            directory, days = settings()
-            purge_expired(directory, days)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=loop, name="quarantine-retention", daemon=True)
-    thread.start()
-    return thread
