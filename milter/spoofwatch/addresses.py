@@ -189,41 +189,21 @@ def _tokenize(value: str) -> list[_Token]:
 
 def _read_comment(value: str, i: int) -> tuple[str, int]:
     """Read a (possibly nested) comment starting at value[i] == '('."""
-    start = i
-    depth = 0
-    out: list[str] = []
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if ch == "\\":
-            if i + 1 >= n:
-                break
-            out.append(value[i + 1])
-            i += 2
-            continue
-        if ch == "(":
-            depth += 1
-            if depth > 1:
-                out.append(ch)
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return "".join(out), i + 1
-            out.append(ch)
-        else:
-            out.append(ch)
-        i += 1
-    raise _SyntaxError("unterminated comment", start)
+    return _read_escaped(value, i, ")", "comment", nests=True)
 
 
-def _read_escaped(value: str, i: int, close: str, what: str) -> tuple[str, int]:
+def _read_escaped(value: str, i: int, close: str, what: str,
+                  nests: bool = False) -> tuple[str, int]:
     """Read from the opening character at ``i`` to ``close``, honouring backslash escapes.
 
-    Returns the unescaped content and the index after ``close``. An address literal
-    may not nest another ``[``.
+    Returns the unescaped content and the index after ``close``. With ``nests`` (a
+    comment) the opening character nests and inner pairs are kept in the content; an
+    address literal may not nest another ``[``.
     """
     start = i
+    opening = value[i]
     i += 1
+    depth = 1
     out: list[str] = []
     n = len(value)
     while i < n:
@@ -235,8 +215,12 @@ def _read_escaped(value: str, i: int, close: str, what: str) -> tuple[str, int]:
             i += 2
             continue
         if ch == close:
-            return "".join(out), i + 1
-        if close == "]" and ch == "[":
+            depth -= 1
+            if depth == 0:
+                return "".join(out), i + 1
+        elif nests and ch == opening:
+            depth += 1
+        elif close == "]" and ch == "[":
             raise _SyntaxError("'[' inside an address literal", i)
         out.append(ch)
         i += 1

@@ -148,8 +148,8 @@ def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
     if isinstance(loaded, Problem):
         return _problem(loaded)
     record, raw = loaded
-    if record.released and not args.again:
-        last = [e for e in record.events if e.action == "release"][-1]
+    last = record.last_release
+    if last is not None and not args.again:
         print(f"spoofwatch quarantine: {record.id} was already released by {last.actor} at "
               f"{format_time(last.time)}; use --again to deliver another copy",
               file=sys.stderr)

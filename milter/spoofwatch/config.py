@@ -15,6 +15,7 @@ from pathlib import Path
 from .detect.detection import Detection, build_detection
 from .detect.watchlist import EMPTY as EMPTY_WATCHLIST
 from .detect.watchlist import load_watchlist
+from .dns import ResolverSettings
 from .domains import is_qualified_domain, normalize_domain
 from .finding_registry import DEFAULT_WEIGHTS, unknown_weight_problem
 from .results import Level
@@ -69,17 +70,8 @@ class Policy:
         return dict(self.thresholds)[level]
 
 
-@dataclass(frozen=True)
-class DnsConfig:
-    nameservers: tuple[str, ...] = ()
-    port: int = 53
-    timeout: float = 2.0
-    lifetime: float = 4.0
-    message_budget: float = 10.0
-    cache_size: int = 10000
-    outage_after: int = 5  # messages whose every lookup failed: DNS is then declared down
-    outage_budget: float = 0.5  # seconds of DNS per message while DNS is down
-    probe_interval: float = 5.0  # seconds between full-time probes while DNS is down
+# The dns: section is the resolver's settings: one class, defined beside the resolver.
+DnsConfig = ResolverSettings
 
 
 @dataclass(frozen=True)

@@ -610,35 +610,23 @@ def nxdomain_trusted(lookup: object) -> bool:
     return True if check is None else bool(check())
 
 
-class ResolverSettings(Protocol):
-    """What ``make_resolver`` reads: the ``dns:`` section (config.DnsConfig, read-only)."""
+@dataclass(frozen=True)
+class ResolverSettings:
+    """The ``dns:`` section of the configuration: what ``make_resolver`` reads.
 
-    @property
-    def nameservers(self) -> tuple[str, ...]: ...
+    One class for both (``config.DnsConfig`` is this class): the configuration loads it,
+    the resolver is built from it, so a setting cannot exist on one side only.
+    """
 
-    @property
-    def port(self) -> int: ...
-
-    @property
-    def timeout(self) -> float: ...
-
-    @property
-    def lifetime(self) -> float: ...
-
-    @property
-    def cache_size(self) -> int: ...
-
-    @property
-    def message_budget(self) -> float: ...
-
-    @property
-    def outage_after(self) -> int: ...
-
-    @property
-    def outage_budget(self) -> float: ...
-
-    @property
-    def probe_interval(self) -> float: ...
+    nameservers: tuple[str, ...] = ()
+    port: int = 53
+    timeout: float = 2.0
+    lifetime: float = 4.0
+    message_budget: float = 10.0
+    cache_size: int = 10000
+    outage_after: int = OUTAGE_AFTER_DEFAULT  # messages whose every lookup failed: DNS down
+    outage_budget: float = OUTAGE_BUDGET_DEFAULT  # seconds of DNS per message while down
+    probe_interval: float = PROBE_INTERVAL_DEFAULT  # seconds between probes while down
 
 
 def make_resolver(settings: ResolverSettings) -> Resolver:

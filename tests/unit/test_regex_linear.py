@@ -87,13 +87,13 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.detect.tolerant_text", "\\r?\\n"): ("sub", ()),
     # MIME structure (raw bytes of the message)
     ("spoofwatch.mime", "_DASH_LINE"): ("bsearch", ("\n-", "\n--")),
-    ("spoofwatch.mime", "_EOL"): ("bsearch", ()),
-    ("spoofwatch.mime", "_HEADER_START"): ("bmatch", ("a ",)),
+    ("spoofwatch.mime_fields", "EOL"): ("bsearch", ()),
+    ("spoofwatch.mime_fields", "_HEADER_START"): ("bmatch", ("a ",)),
     ("spoofwatch.mime", "_CONTAINER"): (
         "bfinditer", ("content-type:", "content-type: \r\n", "content-type:multipart")),
-    ("spoofwatch.mime", "_TYPE"): ("fullmatch", ("a/", "a/a/")),
-    ("spoofwatch.mime", "_PARAM"): ("match", ('a="', 'a="\\"', "a=", " a")),
-    ("spoofwatch.mime", "_QUOTED_PAIR"): ("sub", ()),
+    ("spoofwatch.mime_fields", "_TYPE"): ("fullmatch", ("a/", "a/a/")),
+    ("spoofwatch.mime_fields", "_PARAM"): ("match", ('a="', 'a="\\"', "a=", " a")),
+    ("spoofwatch.mime_fields", "_QUOTED_PAIR"): ("sub", ()),
     ("spoofwatch.message", "_BARE_LF"): ("bsub", ()),
     ("spoofwatch.message", "_HEADER_START"): ("bmatch", ("a ",)),
     ("spoofwatch.message", "_FOLD"): ("sub", ()),

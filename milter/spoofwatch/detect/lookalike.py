@@ -158,6 +158,13 @@ class LookalikeMatcher:
                 )
         return None
 
+    def _name_lengths(self, cand: Candidate) -> Iterator[int]:
+        """The label counts of watched names, as far as the candidate's name has labels."""
+        for k in self._name_labels:
+            if len(cand.name_labels) < k:
+                return
+            yield k
+
     def _subdomain_abuse(self, cand: Candidate) -> list[Hit]:
         """democrats.org.example.com, democrats-org.example.com: the watched host in subdomains.
 
@@ -186,9 +193,7 @@ class LookalikeMatcher:
     def _exact(self, cand: Candidate) -> list[Hit]:
         """Same name under another suffix (tld_swap) or the same visual key (homoglyph)."""
         hits: list[Hit] = []
-        for k in self._name_labels:
-            if len(cand.name_labels) < k:
-                break
+        for k in self._name_lengths(cand):
             hits += [
                 Hit(t, LookalikeKind.TLD_SWAP, 0) for t in self._by_name.get(cand.tail(k), ())
             ]
@@ -280,9 +285,7 @@ class LookalikeMatcher:
     def _near(self, cand: Candidate) -> list[Hit]:
         """Small edit distance on the visual key: typos, transpositions, near IDN spellings."""
         hits: list[Hit] = []
-        for k in self._name_labels:
-            if len(cand.name_labels) < k:
-                break
+        for k in self._name_lengths(cand):
             # The spelling as typed first (a typo), then the visual key (a typo
             # hidden behind look-alike characters, or look-alikes alone).
             hits += self._near_in(self._raw_buckets, cand.tail(k), cand, cand.tail(k), False)

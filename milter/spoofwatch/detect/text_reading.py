@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..mime import MAX_MIME_PARTS
 
-__all__ = ["HTML_SOURCE_FACTOR", "TEXT_SOURCE_FACTOR", "TextBudget", "TextReading",
+__all__ = ["HTML_SOURCE_FACTOR", "TEXT_SOURCE_FACTOR", "Budget", "TextReading",
            "Unreadable"]
 
 # How much of one part's source is read, relative to max_chars. HTML carries markup, so
@@ -21,7 +21,9 @@ _PIECE_SEPARATOR = "\n\n"
 
 
 @dataclass
-class TextBudget:
+class Budget:
+    """What one reading has collected, and how much more it may: characters and parts."""
+
     max_chars: int
     parts_left: int = MAX_MIME_PARTS
     chars: int = 0

@@ -28,13 +28,7 @@ from ..mime import MAX_MIME_DEPTH, exceeds_parser_limits
 from ..textsafe import decode_words
 from .charsets import decode_bytes
 from .html_text import html_to_text
-from .text_reading import (
-    HTML_SOURCE_FACTOR,
-    TEXT_SOURCE_FACTOR,
-    TextBudget,
-    TextReading,
-    Unreadable,
-)
+from .text_reading import HTML_SOURCE_FACTOR, TEXT_SOURCE_FACTOR, Budget, TextReading, Unreadable
 from .tolerant_text import read_text_tolerant
 
 log = logging.getLogger(__name__)
@@ -92,7 +86,7 @@ def _leaf_text(part: Message, max_chars: int) -> str | None:
     return html_to_text(text) if is_html else text
 
 
-def _walk(root: Message, budget: TextBudget) -> None:
+def _walk(root: Message, budget: Budget) -> None:
     """Depth-first, iteratively (no recursion on attacker-chosen depth).
 
     A part that raises is skipped and noted in ``budget.failures`` ("part"), and so are a
@@ -144,7 +138,7 @@ def extract_text(msg: EmailMessage | Message, max_chars: int = 200_000) -> str:
     recursively (their Subject too). At most ``max_chars`` characters are returned and
     at most a bounded number of parts and nesting levels are visited. Never raises.
     """
-    budget = TextBudget(max_chars=max(0, max_chars))
+    budget = Budget(max_chars=max(0, max_chars))
     try:
         budget.add(_subject(msg))
         _walk(msg, budget)
@@ -154,7 +148,7 @@ def extract_text(msg: EmailMessage | Message, max_chars: int = 200_000) -> str:
     return budget.text()
 
 
-def _read_standard(message: rawmessage.Message, budget: TextBudget,
+def _read_standard(message: rawmessage.Message, budget: Budget,
                    problems: list[Unreadable]) -> bool:
     """Read ``message`` with the standard parser; False when the tolerant reader must."""
     try:
@@ -194,7 +188,7 @@ def read_text(message: rawmessage.Message, max_chars: int = 200_000) -> TextRead
     """
     problems: list[Unreadable] = []
     if not exceeds_parser_limits(message.body):
-        budget = TextBudget(max_chars=max(0, max_chars))
+        budget = Budget(max_chars=max(0, max_chars))
         if _read_standard(message, budget, problems):
             return TextReading(budget.text())
     return read_text_tolerant(message, max_chars, tuple(problems))

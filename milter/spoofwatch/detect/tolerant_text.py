@@ -18,13 +18,7 @@ from ..mime import MAX_MIME_DEPTH, MAX_MIME_PARTS, Leaf, LimitReached, RawText, 
 from ..textsafe import decode_words
 from .charsets import decode_bytes
 from .html_text import html_to_text
-from .text_reading import (
-    HTML_SOURCE_FACTOR,
-    TEXT_SOURCE_FACTOR,
-    TextBudget,
-    TextReading,
-    Unreadable,
-)
+from .text_reading import HTML_SOURCE_FACTOR, TEXT_SOURCE_FACTOR, Budget, TextReading, Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +108,7 @@ def _subject_text(value: str) -> str:
         return ""
 
 
-def _read_tolerant(message: rawmessage.Message, budget: TextBudget,
+def _read_tolerant(message: rawmessage.Message, budget: Budget,
                    problems: list[Unreadable]) -> None:
     """Read ``message`` with the tolerant walker; failures are caught per part."""
     body = message.body
@@ -140,7 +134,7 @@ def _read_tolerant(message: rawmessage.Message, budget: TextBudget,
         budget.add(_raw_text(body, budget.room()))
 
 
-def _read_leaf(leaf: Leaf, body: bytes, budget: TextBudget, problems: list[Unreadable]) -> None:
+def _read_leaf(leaf: Leaf, body: bytes, budget: Budget, problems: list[Unreadable]) -> None:
     try:
         budget.add(_tolerant_leaf_text(leaf, body, budget.room()))
     except Exception as exc:
@@ -158,6 +152,6 @@ def read_text_tolerant(message: rawmessage.Message, max_chars: int = 200_000,
     found before; what this reading meets is added). Never raises; linear time."""
     found = list(problems)
     # parts are counted by the walker itself (mime.MAX_MIME_PARTS), not by the budget
-    budget = TextBudget(max_chars=max(0, max_chars), parts_left=2**62)
+    budget = Budget(max_chars=max(0, max_chars), parts_left=2**62)
     _read_tolerant(message, budget, found)
     return TextReading(budget.text(), tuple(found))

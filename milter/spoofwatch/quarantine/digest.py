@@ -154,10 +154,9 @@ def digest_subject(total: int, host: str) -> str:
 
 
 def _status(record: Record) -> str:
-    releases = [e for e in record.events if e.action == "release"]
-    if not releases:
+    last = record.last_release
+    if last is None:
         return "held"
-    last = releases[-1]
     return f"released by {safe_line(last.actor, 40)} at {format_time(last.time)}"
 
 

@@ -22,6 +22,7 @@ import grp
 import os
 import pwd
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,17 +47,19 @@ class Owner:
 
     @property
     def user(self) -> str:
-        try:
-            return pwd.getpwuid(self.uid).pw_name
-        except KeyError:
-            return str(self.uid)
+        return _name_or_number(lambda uid: pwd.getpwuid(uid).pw_name, self.uid)
 
     @property
     def group(self) -> str:
-        try:
-            return grp.getgrgid(self.gid).gr_name
-        except KeyError:
-            return str(self.gid)
+        return _name_or_number(lambda gid: grp.getgrgid(gid).gr_name, self.gid)
+
+
+def _name_or_number(name_of: Callable[[int], str], number: int) -> str:
+    """The user or group name of ``number``, or the number when the system has no name."""
+    try:
+        return name_of(number)
+    except KeyError:
+        return str(number)
 
 
 def owner_of(path: Path) -> Owner:

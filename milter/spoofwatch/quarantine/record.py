@@ -107,6 +107,12 @@ class Record:
     def released(self) -> bool:
         return any(e.action == "release" for e in self.events)
 
+    @property
+    def last_release(self) -> ReleaseEvent | None:
+        """The latest release of the record, or None while it is held."""
+        releases = [e for e in self.events if e.action == "release"]
+        return releases[-1] if releases else None
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["released"] = self.released

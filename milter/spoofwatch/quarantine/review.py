@@ -35,10 +35,9 @@ def one_line(text: str, width: int = 0) -> str:
 
 
 def _status(record: Record) -> str:
-    releases = [e for e in record.events if e.action == "release"]
-    if not releases:
+    last = record.last_release
+    if last is None:
         return "held"
-    last = releases[-1]
     return f"released by {one_line(last.actor, 20)} {format_time(last.time)[:16]}"
 
 

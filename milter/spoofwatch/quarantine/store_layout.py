@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from .index import IndexUnusable, SqliteIndex
@@ -55,7 +54,6 @@ def directory_problem(path: Path, service: bool = False) -> str | None:
     return directory_access_problem(path, st, service)
 
 
-@dataclass(frozen=True)
 class StoreLayout:
     """The store's directory and files, for the service (True) or an admin's command.
 
@@ -65,24 +63,13 @@ class StoreLayout:
     a store the service cannot use).
     """
 
-    directory: Path
-    service: bool = False
-
-    @property
-    def msg_dir(self) -> Path:
-        return self.directory / "msg"
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self.directory / "tmp"
-
-    @property
-    def damaged_dir(self) -> Path:
-        return self.directory / "damaged"
-
-    @property
-    def index_path(self) -> Path:
-        return self.directory / "index.sqlite"
+    def __init__(self, directory: Path, service: bool = False) -> None:
+        self.directory = directory
+        self.service = service
+        self.msg_dir = directory / "msg"
+        self.tmp_dir = directory / "tmp"
+        self.damaged_dir = directory / "damaged"
+        self.index_path = directory / "index.sqlite"
 
     def prepare(self, index: SqliteIndex, create: bool = True) -> None:
         """Check (and with ``create`` make) the directory layout; raises StoreError."""
