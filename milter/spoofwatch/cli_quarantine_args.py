@@ -20,10 +20,10 @@ DESCRIPTION = """``spoofwatch quarantine``: list, show, release, delete, purge a
 messages,
 and mail a digest of the new ones.
 
-Exit status: 0 done, 1 no such record, 2 usage error, 3 the store cannot be used
-(permissions, damaged index, I/O), 4 the disk is full, 5 the record is damaged, 6 a
-Postfix command failed, 7 already released (``--again`` delivers another copy), 78 the
-configuration is invalid. Every failure prints one clear sentence on stderr; nothing is
+Exit status: 0 done, 1 no such record, 3 the store cannot be used (permissions, damaged
+index, I/O), 4 the disk is full, 5 the record is damaged, 6 a Postfix command failed, 7
+already released (``--again`` delivers another copy), 64 usage error, 78 the configuration
+is invalid. Every failure prints one clear sentence on stderr; nothing is
 changed when a command fails.
 """
 

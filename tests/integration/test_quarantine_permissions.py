@@ -6,8 +6,9 @@ later the packaged service ran as its own user and failed on every save, while
 ``quarantine list`` as root said "No quarantined messages match.".
 
 Tests run as root, so the unprivileged side runs in child processes as ``nobody``
-(subprocess ``user=``); the store is owned by nobody as a real store is owned by the
-``spoofwatch`` user.
+(subprocess ``user=``), from a copy any user can read (``support.unprivileged``: the
+checkout may lie under a private directory such as ``/root``); the store is owned by nobody
+as a real store is owned by the ``spoofwatch`` user.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import pwd
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,10 +38,18 @@ from support.milterclient import MilterClient
 from support.milterproc import REPO, MilterProcess, write_config
 from support.scratch import scratch_dir
 from support.staticlookup import StaticLookup
+from support.unprivileged import Unprivileged, readable_copy
 
 NOBODY = pwd.getpwnam("nobody")
 USER, GROUP = "nobody", "nogroup"
 CHILD_TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def unprivileged() -> Iterator[Unprivileged]:
+    """spoofwatch where nobody can run it, whatever the checkout's path (see the module)."""
+    with scratch_dir("spoofwatch-qperm-code-", mode=0o755) as path:
+        yield readable_copy(path / "copy")
 
 
 @pytest.fixture
@@ -73,12 +82,26 @@ def root_made_store(directory: Path) -> str:
     return record_id
 
 
-def quarantine(*args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "spoofwatch.cli_quarantine", *args],
-        capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=REPO, user=user,
-        group=GROUP if user else None, extra_groups=[] if user else None,
-    )
+Quarantine = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def quarantine(unprivileged: Unprivileged) -> Quarantine:
+    """``spoofwatch quarantine ARGS``, as root or (``user=``) as another user."""
+
+    def run(*args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+        if user is None:
+            return subprocess.run([sys.executable, "-m", "spoofwatch.cli_quarantine", *args],
+                                  capture_output=True, text=True, timeout=CHILD_TIMEOUT,
+                                  cwd=REPO)
+        # Another user runs the readable copy: the checkout may lie where it cannot go.
+        return subprocess.run(
+            [*unprivileged.command("spoofwatch.cli_quarantine"), *args],
+            capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=unprivileged.base,
+            env=unprivileged.env, user=user, group=GROUP, extra_groups=[],
+        )
+
+    return run
 
 
 def owners(directory: Path) -> set[tuple[str, int, int]]:
@@ -94,7 +117,9 @@ def _ids(path: Path) -> tuple[int, int]:
 
 
 # --- an admin's command -----------------------------------------------------------------------
-def test_list_as_the_store_owner_names_the_root_owned_path_and_the_fix(workdir: Path) -> None:
+def test_list_as_the_store_owner_names_the_root_owned_path_and_the_fix(
+    workdir: Path, quarantine: Quarantine,
+) -> None:
     store = workdir / "quarantine"
     root_made_store(store)
     result = quarantine("list", "--store", str(store), user=USER)
@@ -107,7 +132,9 @@ def test_list_as_the_store_owner_names_the_root_owned_path_and_the_fix(workdir: 
         f"chown -R nobody:nogroup {store}\n")
 
 
-def test_list_as_root_refuses_a_store_the_service_user_cannot_use(workdir: Path) -> None:
+def test_list_as_root_refuses_a_store_the_service_user_cannot_use(
+    workdir: Path, quarantine: Quarantine,
+) -> None:
     store = workdir / "quarantine"
     root_made_store(store)
     result = quarantine("list", "--store", str(store))
@@ -122,7 +149,9 @@ def test_list_as_root_refuses_a_store_the_service_user_cannot_use(workdir: Path)
         f"use them; fix: chown -R nobody:nogroup {store}\n")
 
 
-def test_the_named_fix_makes_the_store_usable_by_its_owner(workdir: Path) -> None:
+def test_the_named_fix_makes_the_store_usable_by_its_owner(
+    workdir: Path, quarantine: Quarantine,
+) -> None:
     store = workdir / "quarantine"
     record_id = root_made_store(store)
     fix = quarantine("list", "--store", str(store)).stderr.rsplit("fix: ", 1)[1].split()
@@ -135,7 +164,9 @@ def test_the_named_fix_makes_the_store_usable_by_its_owner(workdir: Path) -> Non
     assert {(uid, gid) for _, uid, gid in owners(store)} == {(NOBODY.pw_uid, NOBODY.pw_gid)}
 
 
-def test_a_store_directory_of_root_tells_another_user_whose_it_must_be(workdir: Path) -> None:
+def test_a_store_directory_of_root_tells_another_user_whose_it_must_be(
+    workdir: Path, quarantine: Quarantine,
+) -> None:
     store = workdir / "quarantine"
     store.mkdir(mode=0o700)
     result = quarantine("list", "--store", str(store), user=USER)
@@ -159,7 +190,7 @@ def _user_exists(name: str) -> bool:
 
 # --- root writing into somebody else's store --------------------------------------------------
 def test_root_writing_into_a_store_of_another_user_leaves_everything_that_users(
-    workdir: Path
+    workdir: Path, quarantine: Quarantine,
 ) -> None:
     parent = workdir / "state"
     parent.mkdir(mode=0o750)
@@ -187,7 +218,7 @@ def test_root_writing_into_a_store_of_another_user_leaves_everything_that_users(
 
 # --- the service ------------------------------------------------------------------------------
 def test_the_service_says_once_at_start_and_per_save_what_to_fix_and_mail_stays_held(
-    workdir: Path, dns: DnsTestServer
+    workdir: Path, dns: DnsTestServer, unprivileged: Unprivileged,
 ) -> None:
     seeds.publish_seed_zone(dns)
     store = workdir / "quarantine"
@@ -196,8 +227,11 @@ def test_the_service_says_once_at_start_and_per_save_what_to_fix_and_mail_stays_
     run.mkdir()
     os.chown(run, NOBODY.pw_uid, NOBODY.pw_gid)
     spec = f"unix:{run}/spoofwatch.sock"
-    config = write_config(workdir, dns_port=dns.port, socket_spec=spec, quarantine_dir=store)
-    proc = MilterProcess(config, spec, workdir / "milter.log")
+    config = write_config(workdir, dns_port=dns.port, socket_spec=spec, quarantine_dir=store,
+                          policy=unprivileged.policies / "default.yaml",
+                          watchlist=unprivileged.policies / "watchlist.example.yaml")
+    proc = MilterProcess(config, spec, workdir / "milter.log", env=unprivileged.env,
+                         command=tuple(unprivileged.command("spoofwatch.cli")))
     as_nobody = functools.partial(subprocess.Popen, user=USER, group=GROUP, extra_groups=[])
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(milterproc.subprocess, "Popen", as_nobody)
@@ -241,7 +275,7 @@ def test_the_service_says_once_at_start_and_per_save_what_to_fix_and_mail_stays_
 
 
 def test_a_store_copy_saved_by_root_for_a_held_message_is_readable_by_the_service_user(
-    workdir: Path
+    workdir: Path, quarantine: Quarantine,
 ) -> None:
     """The reverse direction: after the fix, the service user reads what root saved."""
     directory = workdir / "quarantine"
@@ -257,7 +291,9 @@ def test_a_store_copy_saved_by_root_for_a_held_message_is_readable_by_the_servic
     assert "  RCPT TO:          a@example.org" in shown.stdout.splitlines()
 
 
-def test_a_record_file_root_kept_for_itself_is_named_with_the_fix(workdir: Path) -> None:
+def test_a_record_file_root_kept_for_itself_is_named_with_the_fix(
+    workdir: Path, quarantine: Quarantine,
+) -> None:
     directory = workdir / "quarantine"
     directory.mkdir(mode=0o700)
     os.chown(directory, NOBODY.pw_uid, NOBODY.pw_gid)
