@@ -54,7 +54,10 @@ FUZZERS = (
     "vowel-swap", "dictionary", "tld-swap", "various",
 )
 
-MIN_RECALL = 0.95
+# Floors at the figures measured with issue 12 (0.982 overall, 0.932 without homoglyphs;
+# docs/detection.md): a change that loses recall fails here.
+MIN_RECALL = 0.981
+MIN_RECALL_NON_HOMOGLYPH = 0.931
 REPORT = Path("/tmp/spoofwatch-lookalike-recall.txt")
 UNRELATED = Path(__file__).resolve().parents[1] / "data" / "unrelated_domains.txt"
 
@@ -123,6 +126,7 @@ def test_dnstwist_permutations_match_their_watched_domain(matcher, record_proper
     REPORT.write_text(report + "\n", encoding="utf-8")
     print("\n" + report)
     assert overall >= MIN_RECALL
+    assert rest_found / rest_total >= MIN_RECALL_NON_HOMOGLYPH
 
 
 def unrelated_domains() -> list[str]:

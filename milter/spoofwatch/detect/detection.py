@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .content import ThreatPattern, load_patterns
-from .lookalike import LookalikeMatcher, WatchedDomain
+from .lookalike import LookalikeMatcher, WatchedDomain, WatchedName
 from .watchlist import EMPTY, Watchlist
 
 
 @dataclass(frozen=True)
 class Detection:
     watchlist: Watchlist = EMPTY
-    matcher: LookalikeMatcher | None = None  # over the watched domains
+    matcher: LookalikeMatcher | None = None  # over the watched domains, names and aliases
     patterns: tuple[ThreatPattern, ...] = ()
     dnsbl_zones: tuple[str, ...] = ()
 
@@ -31,9 +31,10 @@ def build_detection(watchlist: Watchlist, dnsbl_zones: tuple[str, ...] = (),
     Raises ValueError (naming the file and the entry) for a bad pattern file."""
     watched = [WatchedDomain(info.domain, org.name)
                for org in watchlist.organizations for info in org.domains]
+    names = [WatchedName(name, org.name) for org in watchlist.organizations for name in org.names()]
     return Detection(
         watchlist=watchlist,
-        matcher=LookalikeMatcher(watched, distinct=watchlist.all_distinct()),
+        matcher=LookalikeMatcher(watched, distinct=watchlist.all_distinct(), names=names),
         patterns=load_patterns(patterns_path),
         dnsbl_zones=dnsbl_zones,
     )

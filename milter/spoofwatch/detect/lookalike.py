@@ -49,17 +49,24 @@ from .lookalike_candidates import (
     flat,
     index_by_key,
     prepare_candidate,
+    prepare_name_target,
     prepare_target,
 )
 from .lookalike_rules import (
     ADDED_WORDS,
+    AFFILIATE_WORDS,
+    IMPOSTOR_WORDS,
     LookalikeKind,
     LookalikeMatch,
     WatchedDomain,
+    WatchedName,
+    is_affiliate,
     is_filler,
     is_mixed_script,
+    is_plausible_name,
     max_edits,
     scripts_in,
+    short_edit_is_lookalike,
     visual_distance,
     visual_key,
 )
@@ -67,7 +74,7 @@ from .lookalike_rules import (
 # The kinds, thresholds and distances live in lookalike_rules, the prepared domains and
 # indexes in lookalike_candidates; the names callers and tests use are re-exported here,
 # with script_of and skeleton from the text layer.
-__all__ = ["LookalikeKind", "LookalikeMatch", "LookalikeMatcher", "WatchedDomain",
+__all__ = ["LookalikeKind", "LookalikeMatch", "LookalikeMatcher", "WatchedDomain", "WatchedName",
            "is_mixed_script", "max_edits", "script_of", "scripts_in", "skeleton",
            "visual_distance", "visual_key"]
 
@@ -80,6 +87,10 @@ class LookalikeMatcher:
     ``distinct`` lists legitimate neighbours (a state party, an unrelated retailer
     one letter away): they, their subdomains and anything sharing their registrable
     domain are never flagged. The same holds for the watched domains themselves.
+
+    ``names`` are the organizations' names and aliases: a domain spelling one
+    (proudboys.com, the-proud-boys.com, proud-boys-usa.com) imitates that organization
+    as much as a domain spelling one of its domains.
     """
 
     def __init__(
@@ -87,10 +98,12 @@ class LookalikeMatcher:
         watched: Sequence[WatchedDomain],
         distinct: Collection[str] = (),
         psl: PublicSuffixList | None = None,
+        names: Sequence[WatchedName] = (),
     ) -> None:
         self._psl = psl or default_psl()
         targets = [t for t in (prepare_target(w, self._psl) for w in watched) if t is not None]
-        self._has_targets = bool(targets)
+        name_targets = [t for t in map(prepare_name_target, names) if t is not None]
+        self._has_targets = bool(targets or name_targets)
         self._own_hosts = frozenset(t.host for t in targets) | frozenset(
             h for h in (to_ascii(d) for d in distinct) if h
         )
@@ -100,16 +113,28 @@ class LookalikeMatcher:
         self._by_name = index_by_key((t.name, t) for t in targets)
         self._by_stem = index_by_key((t.stem, t) for t in targets if t.stem != t.name)
         self._by_vkey = index_by_key((t.vkey, t) for t in targets)
-        self._by_brand = index_by_key((b, t) for t in targets for b in t.brands)
+        self._by_brand = index_by_key(
+            (b, t) for t in (*targets, *name_targets) for b in t.brands
+        )
         self._by_host_vkey = index_by_key((t.host_vkey, t) for t in targets)
         self._name_labels = tuple(sorted({t.labels for t in targets}))
         self._stem_labels = tuple(
             sorted({t.stem.count(".") + 1 for t in targets if t.stem != t.name})
         )
         self._host_labels = tuple(sorted({t.host_vkey.count(".") + 1 for t in targets}))
+        # Labels of watched hosts of several name labels (elections.alaska.gov): a word
+        # glued to one of them (elections.login-alaska.gov) is looked for label by label.
+        self._multi = frozenset(
+            label
+            for t in targets
+            if t.labels > 1 or "." in t.suffix
+            for label in t.host_vkey.split(".")
+        )
         self._most_labels = max((t.stem.count(".") + 1 for t in targets), default=1) + 1
         self._brand_lengths = tuple(sorted({len(b) for b in self._by_brand}))
         self._words = frozenset(visual_key(w) for w in ADDED_WORDS)
+        self._impostor_words = frozenset(visual_key(w) for w in IMPOSTOR_WORDS)
+        self._affiliate_words = frozenset(visual_key(w) for w in AFFILIATE_WORDS)
         self._name_buckets = bucket_by_size((t.vkey, t) for t in targets)
         self._raw_buckets = bucket_by_size((t.name, t) for t in targets)
         # Whole-host comparison for names whose suffix has several labels or that
@@ -188,14 +213,65 @@ class LookalikeMatcher:
                 Hit(t, LookalikeKind.SUBDOMAIN_ABUSE, 0)
                 for t in self._by_host_vkey.get(label.replace("-", "."), ())
             ]
+        hits += self._host_into_registrable(cand)
+        hits += self._name_under_impostor(cand)
+        return hits
+
+    def _host_into_registrable(self, cand: Candidate) -> list[Hit]:
+        """democrats.org-verify.com: the watched host runs from a subdomain label into the
+        registrable label, cut at a hyphen. The host and its last label are looked up
+        whole, so the cost is one dictionary look-up per label."""
+        hits: list[Hit] = []
+        labels = cand.host_vlabels
+        last_name = len(cand.name_labels) - 1
+        for m in self._host_labels:
+            for start in range(0, last_name - m + 2):
+                if start + m - 1 > last_name or start + m - 1 < 1:
+                    continue
+                head = labels[start : start + m - 1]
+                token = labels[start + m - 1].split("-", 1)
+                if len(token) < 2:
+                    continue
+                window = ".".join((*head, token[0]))
+                hits += [
+                    Hit(t, LookalikeKind.SUBDOMAIN_ABUSE, 0)
+                    for t in self._by_host_vkey.get(window, ())
+                ]
+        return hits
+
+    def _name_under_impostor(self, cand: Candidate) -> list[Hit]:
+        """democrats.mail-update.net: a watched name (alone or with impostor words) as a
+        subdomain label of a registrable domain whose label is made only of impostor words.
+
+        The bare name under someone's ordinary domain (gop.example.com, vote.nyc.gov)
+        stays the subdomain owner's business.
+        """
+        registrable = [tok for tok in cand.vlabels[-1].split("-") if tok]
+        if not registrable or not all(
+            is_filler(tok, self._impostor_words) for tok in registrable
+        ):
+            return []
+        hits: list[Hit] = []
+        for label in cand.vlabels[:-1]:
+            tokens = [tok for tok in label.split("-") if tok]
+            for i, tok in enumerate(tokens):
+                rest = tokens[:i] + tokens[i + 1 :]
+                if all(is_filler(r, self._impostor_words) for r in rest):
+                    hits += [
+                        Hit(t, LookalikeKind.SUBDOMAIN_ABUSE, 0)
+                        for t in self._by_brand.get(tok, ())
+                    ]
         return hits
 
     def _exact(self, cand: Candidate) -> list[Hit]:
         """Same name under another suffix (tld_swap) or the same visual key (homoglyph)."""
         hits: list[Hit] = []
         for k in self._name_lengths(cand):
+            # A common word (alaska) under another suffix is someone else's (alaska.edu).
             hits += [
-                Hit(t, LookalikeKind.TLD_SWAP, 0) for t in self._by_name.get(cand.tail(k), ())
+                Hit(t, LookalikeKind.TLD_SWAP, 0)
+                for t in self._by_name.get(cand.tail(k), ())
+                if not t.common
             ]
             hits += [
                 Hit(t, LookalikeKind.HOMOGLYPH, 0)
@@ -217,7 +293,12 @@ class LookalikeMatcher:
         for j in range(1, min(len(cand.name_labels), self._most_labels) + 1):
             raw = cand.tail(j)
             for target in self._by_brand.get(visual_key(flat(raw)), ()):
-                if flat(raw) not in {flat(target.name), flat(target.stem)}:
+                if target.common and raw == target.name:
+                    continue  # the common word itself under another suffix: alaska.edu
+                if target.from_name:
+                    kind = (LookalikeKind.NAME if flat(raw) == target.name
+                            else LookalikeKind.HOMOGLYPH)
+                elif flat(raw) not in {flat(target.name), flat(target.stem)}:
                     kind = LookalikeKind.HOMOGLYPH
                 elif j > target.labels and flat(raw) == flat(target.name):
                     kind = LookalikeKind.SUBDOMAIN_ABUSE
@@ -260,13 +341,60 @@ class LookalikeMatcher:
                 for target in targets:
                     yield target, leftover, aligned, len(joined) - (end - start)
 
+    def _added_in_label(self, cand: Candidate, combos: bool = False) -> list[Hit]:
+        """elections.login-alaska.gov, sos.state.securetx.us: words glued to one label of a
+        watched host of several labels. Each label is cut once per position and the rest
+        looked up in a set, so the cost is linear in the length of the host.
+
+        With ``combos``, other words count as for a single-label name (see ``_combos``):
+        set off by a hyphen (elections.center-alaska.gov), or glued to a label of six
+        letters or more (dos.centermyflorida.com); places and chapters are affiliates.
+        """
+        hits: list[Hit] = []
+        labels = cand.host_vlabels
+        for i, label in enumerate(labels):
+            for cut in range(1, len(label)):
+                for core, extra in ((label[cut:], label[:cut]), (label[:cut], label[cut:])):
+                    separated = extra.startswith("-") or extra.endswith("-")
+                    extra = extra.strip("-")
+                    if core not in self._multi or not extra:
+                        continue
+                    pieces = [p for p in extra.split("-") if p]
+                    if not combos:
+                        if not all(is_filler(p, self._words) for p in pieces):
+                            continue
+                        kind = LookalikeKind.ADDED_WORD
+                    else:
+                        if all(is_affiliate(p, self._affiliate_words) for p in pieces):
+                            continue
+                        if not separated and (len(core) < 6 or len(extra) < 3):
+                            continue
+                        kind = LookalikeKind.COMBOSQUAT
+                    host = ".".join((*labels[:i], core, *labels[i + 1 :]))
+                    hits += [
+                        Hit(t, kind, len(extra)) for t in self._by_host_vkey.get(host, ())
+                    ]
+        return hits
+
     def _added_words(self, cand: Candidate) -> list[Hit]:
-        """The watched name plus filler words or numbers: secure-democrats, gop2026, dnc-org."""
-        return [
-            Hit(target, LookalikeKind.ADDED_WORD, added, flat(target.suffix) in leftover)
-            for target, leftover, _aligned, added in self._brand_spans(cand)
-            if all(is_filler(piece, self._words) for piece in leftover)
-        ]
+        """The watched name plus filler words or numbers: secure-democrats, gop2026, dnc-org.
+
+        A common-word name (alaska) counts only with impostor words, numbers or its own
+        suffix spelled out (alaska-login, alaska-gov): alaska-news is a newspaper's.
+        """
+        hits: list[Hit] = self._added_in_label(cand) if self._multi else []
+        for target, leftover, _aligned, added in self._brand_spans(cand):
+            words = self._words
+            if target.common:
+                # Words in other labels (www.alaska.edu) are the owner's subdomains.
+                if sum(map(len, leftover)) + len(target.vflat) > len(flat(cand.vlabels[-1])):
+                    continue
+                words = self._impostor_words | {flat(target.suffix)}
+            if all(is_filler(piece, words) for piece in leftover):
+                hits.append(
+                    Hit(target, LookalikeKind.ADDED_WORD, added, flat(target.suffix) in leftover)
+                )
+        return hits
 
     def _combos(self, cand: Candidate) -> list[Hit]:
         """The watched name combined with arbitrary words.
@@ -275,10 +403,22 @@ class LookalikeMatcher:
         (texasdemocrats, democratsabroad) only for names of six or more characters
         with at least two extra characters, since short names hide inside ordinary
         words (devote, peace).
+
+        What is added decides: places, chambers and chapters only (texasdemocrats,
+        democratsabroad, gop-alaska, harriscountydemocrats) make an affiliate, not a
+        lookalike. A common-word name (alaska) never combines: alaskaair is an airline.
         """
-        hits: list[Hit] = []
+        hits: list[Hit] = self._added_in_label(cand, combos=True) if self._multi else []
         for target, leftover, aligned, added in self._brand_spans(cand):
-            if aligned or (len(target.vflat) >= 6 and all(len(p) >= 2 for p in leftover)):
+            if target.common or all(is_affiliate(p, self._affiliate_words) for p in leftover):
+                continue
+            # An acronym no one can pronounce (dnc, dccc) does not hide inside ordinary
+            # words the way gop (gopher) or vote (devote) do: glued words count for it too.
+            # Typed as such: m folds to rn, and mcafee is not rnc glued to "afee".
+            glued_ok = len(target.vflat) >= 6 or (
+                not is_plausible_name(target.name) and target.name in flat(cand.tail(1))
+            )
+            if aligned or (glued_ok and all(len(p) >= 3 for p in leftover)):
                 hits.append(Hit(target, LookalikeKind.COMBOSQUAT, added))
         return hits
 
@@ -329,17 +469,36 @@ class LookalikeMatcher:
                 if not by_host:
                     shorter = min(shorter, len(flat(key)), len(flat(query)))
                 allowed = max_edits(shorter, by_host or cand.suffix == target.suffix)
-                if dist == 0 or allowed == 0:
+                if dist == 0:
                     continue
-                if dist <= allowed:
+                if allowed and dist <= allowed:
                     hits.append(Hit(target, self._near_kind(raw, target, by_host, allowed), dist))
                     continue
                 # Only look-alike swaps, at half an edit each, can still bring it in.
-                if visual and dist <= 2 * allowed:
+                if allowed and visual and dist <= 2 * allowed:
                     weighted = visual_distance(query, key)
                     if weighted <= allowed:
                         hits.append(Hit(target, LookalikeKind.HOMOGLYPH, weighted))
+                        continue
+                if not by_host and self._short_edit(raw, target, cand):
+                    hits.append(Hit(target, self._near_kind(raw, target, by_host, 1), 1))
         return hits
+
+    @staticmethod
+    def _short_edit(raw: str, target: Target, cand: Candidate) -> bool:
+        """One plain edit of a short name (six letters or fewer) under the same suffix
+        that leaves no plausible name of its own: gopk, gop1, ggop, dnx (see
+        ``short_edit_is_lookalike``)."""
+        return (
+            cand.suffix == target.suffix
+            and target.labels == 1
+            and len(target.name) <= 6
+            and raw.isascii()
+            and target.name.isascii()
+            and not target.common
+            and OSA.distance(raw, target.name) == 1
+            and short_edit_is_lookalike(raw.lower(), target.name)
+        )
 
     @staticmethod
     def _near_kind(raw: str, target: Target, by_host: bool, allowed: float) -> LookalikeKind:

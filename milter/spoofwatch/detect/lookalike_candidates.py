@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from publicsuffixlist import PublicSuffixList
 
 from ..domains import is_qualified_domain, normalize, to_ascii, to_unicode
-from .lookalike_rules import LookalikeKind, WatchedDomain, visual_key
+from .lookalike_rules import COMMON_NAMES, LookalikeKind, WatchedDomain, WatchedName, visual_key
 
 __all__ = ["Bucket", "Candidate", "Hit", "Target", "bucket_by_size", "flat", "index_by_key",
-           "prepare_candidate", "prepare_target"]
+           "prepare_candidate", "prepare_name_target", "prepare_target"]
+
+_COMMON_KEYS = frozenset(visual_key(word) for word in COMMON_NAMES)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,15 @@ class Target:
     stem: str  # host without its last label ("sos.state.tx" for sos.state.tx.us)
     vkey: str  # visual key of name
     host_vkey: str  # visual key of the whole host
+    # From an organization's name or alias ("Proud Boys"), not a domain: host is the name
+    # as written, suffix is empty, and only the brand checks (separators, added words,
+    # combinations, subdomain labels) use it.
+    from_name: bool = False
+
+    @property
+    def common(self) -> bool:
+        """The watched name is a common word (a state's name): sharing it means nothing."""
+        return self.vflat in _COMMON_KEYS
 
     @property
     def labels(self) -> int:
@@ -140,6 +151,21 @@ def prepare_target(watched: WatchedDomain, psl: PublicSuffixList) -> Target | No
         vkey=_vkey_labels(name),
         host_vkey=_vkey_labels(unicode_host),
     )
+
+
+def prepare_name_target(watched: WatchedName) -> Target | None:
+    """An organization's name or alias as a brand: letters and digits only, a leading
+    "the" dropped ("The Proud Boys" -> proudboys). None for names of fewer than three
+    letters, and for common words (a state's name), which name no one in particular."""
+    words = "".join(ch if ch.isalnum() else " " for ch in watched.name.casefold()).split()
+    if words[:1] == ["the"]:
+        words = words[1:]
+    name = "".join(words)
+    if len(name) < 3 or not name.isascii() or visual_key(name) in _COMMON_KEYS:
+        return None
+    vkey = visual_key(name)
+    return Target(watched=WatchedDomain(watched.name, watched.org), host=watched.name.strip(),
+                  suffix="", name=name, stem=name, vkey=vkey, host_vkey=vkey, from_name=True)
 
 
 def prepare_candidate(domain: str, psl: PublicSuffixList) -> Candidate | None:

@@ -10,11 +10,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from importlib import resources
+
+import yaml
 
 from ..text import fold_key, script_of
 
-__all__ = ["ADDED_WORDS", "LookalikeKind", "LookalikeMatch", "WatchedDomain", "is_filler",
-           "is_mixed_script", "max_edits", "scripts_in", "visual_distance", "visual_key"]
+__all__ = ["ADDED_WORDS", "AFFILIATE_WORDS", "COMMON_NAMES", "IMPOSTOR_WORDS", "LookalikeKind",
+           "LookalikeMatch", "WatchedDomain", "WatchedName", "is_affiliate", "is_filler",
+           "is_mixed_script", "is_plausible_name", "max_edits", "scripts_in",
+           "short_edit_is_lookalike", "visual_distance", "visual_key"]
 
 
 class LookalikeKind(StrEnum):
@@ -26,11 +31,20 @@ class LookalikeKind(StrEnum):
     ADDED_WORD = "added_word"  # name plus filler words/numbers: secure-, -2026, -org, -vote
     SUBDOMAIN_ABUSE = "subdomain_abuse"  # the watched domain spelled in subdomain labels
     COMBOSQUAT = "combosquat"  # name combined with other, arbitrary words
+    NAME = "name"  # the organization's name or alias spelled as a domain: proudboys.com
 
 
 @dataclass(frozen=True)
 class WatchedDomain:
     domain: str
+    org: str
+
+
+@dataclass(frozen=True)
+class WatchedName:
+    """An organization's name or alias ("Proud Boys"): domains spelling it imitate the org."""
+
+    name: str
     org: str
 
 
@@ -47,21 +61,26 @@ class LookalikeMatch:
     distance: float
 
 
-# Words an impersonator glues to a name to make it look official or topical.
-# Compared after visual folding, so "rnember" also counts as "member".
-ADDED_WORDS: frozenset[str] = frozenset(
-    """
-    secure security safe login logon signin signon sso auth verify verified verification
-    account accounts billing pay payment payments refund invoice update updates alert alerts
-    notice support help helpdesk service services portal online web www site mail email
-    mailer news info official team hq office staff admin press media app apps my the get
-    vote votes voter voters voting ballot ballots poll polls election elections elect
-    donate donation donations donor give giving fund funds fundraising contribute pac action
-    campaign party national nation usa us america american org com net gov edu info biz
-    member members join rally win victory now today store shop
-    dem dems democrat gop maga red blue
-    """.split()
-)
+def _load_words() -> dict[str, frozenset[str]]:
+    """The word lists of ``data/lookalike_words.yaml`` (the file says what each one means)."""
+    text = resources.files("spoofwatch.data").joinpath("lookalike_words.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    return {key: frozenset(str(data[key]).split())
+            for key in ("impostor", "topical", "affiliate", "common_names")}
+
+
+_WORDS = _load_words()
+# Security, urgency, account and action words: a watched name plus only these is an impostor.
+IMPOSTOR_WORDS: frozenset[str] = _WORDS["impostor"]
+# Words an impersonator glues to a name to make it look official or topical (impostor
+# words included). Compared after visual folding, so "rnember" also counts as "member".
+ADDED_WORDS: frozenset[str] = IMPOSTOR_WORDS | _WORDS["topical"]
+# Places, chambers, chapters: a watched name plus only these is an affiliate, not a lookalike.
+AFFILIATE_WORDS: frozenset[str] = _WORDS["affiliate"]
+# Watched names that are common words (a state's name): never matched by sharing the word.
+COMMON_NAMES: frozenset[str] = _WORDS["common_names"]
+# A piece ending in one of these names a place whatever precedes it (harriscounty).
+_PLACE_ENDINGS = ("county", "parish", "borough")
 
 # A number in visual-key space: 0 and 1 have been folded to o and l (see the text layer's
 # stroke letters: i is l there too), so a run of
@@ -160,3 +179,130 @@ def is_filler(word: str, words: frozenset[str]) -> bool:
         ):
             return False
     return True
+
+
+def is_affiliate(piece: str, words: frozenset[str]) -> bool:
+    """``piece`` is affiliate words glued together (texasyoung) or a place (harriscounty).
+
+    ``words`` are the affiliate words in visual-key space. Word break by dynamic
+    programming: a label is at most 63 characters, so at most 63 x 63 look-ups.
+    """
+    if any(piece.endswith(end) and len(piece) > len(end) + 2 for end in _PLACE_ENDINGS):
+        return True
+    reach = [True] + [False] * len(piece)
+    for end in range(1, len(piece) + 1):
+        reach[end] = any(reach[start] and piece[start:end] in words for start in range(end))
+    return reach[-1]
+
+
+# Consonant clusters English words start or end with. A short edited name whose clusters
+# are all among these reads as a word or a name of its own (gap, goop, vite, voter): such a
+# result is a plausible independent name, not a lookalike (see short_edit_is_lookalike).
+_VOWELS = frozenset("aeiouy")
+_ONSETS = frozenset(
+    "bl br ch cl cr dr fl fr gl gr kl kn kr ph pl pr sc sch scr sh sk sl sm sn sp spr st str "
+    "sw th thr tr tw wh wr".split()
+)
+_CODAS = frozenset(
+    "ch ck ct ft gh ld lf lk lm lp lt mp nd ng nk nt pt rb rc rd rf rg rk rl rm rn rp rt sh sk "
+    "sp st th xt".split()
+)
+
+
+def _consonant_runs(word: str) -> list[tuple[int, str]]:
+    runs: list[tuple[int, str]] = []
+    start = None
+    for i, ch in enumerate(word + "a"):
+        if ch not in _VOWELS and start is None:
+            start = i
+        elif ch in _VOWELS and start is not None:
+            runs.append((start, word[start:i]))
+            start = None
+    return runs
+
+
+def is_plausible_name(word: str) -> bool:
+    """``word`` (ASCII letters) reads as a word or name of its own: it has a vowel, no
+    doubled consonant (the repetition trick), no 'q' without 'u', and consonant clusters
+    an English word can start, end or hold (gap, goop, doc, voter; not gopk, dnca, ggop)."""
+    if not word.isascii() or not word.isalpha() or not _VOWELS & set(word):
+        return False
+    if word.replace("qu", "").count("q"):
+        return False
+    for start, run in _consonant_runs(word):
+        if any(a == b for a, b in zip(run, run[1:], strict=False)):
+            return False
+        end = start + len(run)
+        if len(run) == 1:
+            continue
+        if len(run) == 2 and run[1] == "s" and end == len(word):
+            continue  # a plural or a name ending in -ps, -ts: gops, dots
+        if start == 0:
+            ok = run in _ONSETS
+        elif end == len(word):
+            ok = run in _CODAS
+        else:
+            ok = len(run) == 2 or run[:-1] in _CODAS or run[1:] in _ONSETS
+        if not ok:
+            return False
+    return True
+
+
+_KEYBOARD_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+_KEY_AT = {ch: (row, col) for row, keys in enumerate(_KEYBOARD_ROWS) for col, ch in enumerate(keys)}
+
+
+def _keyboard_neighbours(a: str, b: str) -> bool:
+    if a not in _KEY_AT or b not in _KEY_AT:
+        return False
+    (ra, ca), (rb, cb) = _KEY_AT[a], _KEY_AT[b]
+    # Rows are staggered: a key touches the key above at the same column and one to the right.
+    return (ra == rb and abs(ca - cb) == 1) or (rb == ra - 1 and cb - ca in (0, 1)) or (
+        rb == ra + 1 and ca - cb in (0, 1))
+
+
+def short_edit_is_lookalike(typed: str, watched: str) -> bool:
+    """One plain edit of a short watched name (``typed`` is one OSA edit from ``watched``,
+    both ASCII) is a lookalike when the result is not a plausible name of its own:
+
+    * it adds a digit (gop1, vo5te, e1ac);
+    * a letter appended at the end, other than an inflection (gops, votes, voted, voter):
+      gopk, gopa, votek, dnca;
+    * an inserted letter doubles its neighbour (ggop, votte), is a keyboard neighbour of
+      the letter beside it (giop, reac) or makes a pronounceable name unpronounceable
+      (bvote); a doubled vowel reads as a word (goop), and another letter on an acronym
+      is another acronym (crnc), so both stay clean;
+    * a letter swapped for its keyboard neighbour leaves an unpronounceable name (gkp, dnx);
+    * two letters transposed leave an unpronounceable name (rcn, gpo);
+    * a dropped letter leaves an unpronounceable name of three letters or more (nsbe).
+
+    Every other single edit of a name this short is another live name (gap, doc, note,
+    go): the length-scaled thresholds of ``max_edits`` refuse those on purpose.
+    """
+    if any(ch.isdigit() for ch in typed) and not any(ch.isdigit() for ch in watched):
+        return True
+    plausible = is_plausible_name(typed)
+    if len(typed) == len(watched) + 1:
+        i = next((k for k in range(len(watched)) if typed[k] != watched[k]), len(watched))
+        added = typed[i]
+        doubled = (i > 0 and typed[i - 1] == added) or (
+            i + 1 < len(typed) and typed[i + 1] == added)
+        if i == len(watched):
+            # Appended: only an inflection reads as a word of its own (gops, votes,
+            # voted, voter); any other letter is the appended-letter trick (votek, gopa).
+            return not (added == "s" or (watched.endswith("e") and added in "dr"))
+        # Inserted: a fat finger hits the key beside the one meant (giop, reac).
+        slipped = any(_keyboard_neighbours(added, typed[j]) for j in (i - 1, i + 1)
+                      if 0 <= j < len(typed))
+        if doubled:  # the repetition trick; a doubled vowel reads as a word (goop)
+            return added not in _VOWELS
+        # Another letter on an acronym is another acronym (crnc, the College Republicans):
+        # only a slip counts there. On a pronounceable name, a result no one can say does.
+        return slipped or (is_plausible_name(watched) and not plausible)
+    if len(typed) + 1 == len(watched):
+        return len(typed) >= 3 and not plausible
+    diffs = [k for k in range(len(typed)) if typed[k] != watched[k]]
+    if len(diffs) == 1:
+        k = diffs[0]
+        return _keyboard_neighbours(watched[k], typed[k]) and not plausible
+    return not plausible  # a transposition
