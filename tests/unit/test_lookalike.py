@@ -564,3 +564,17 @@ def test_word_list_helpers() -> None:
     assert short_edit_is_lookalike("gop1", "gop") and not short_edit_is_lookalike("gap", "gop")
     assert is_affiliate("harriscounty", frozenset())
     assert not is_affiliate("fanclub", frozenset({"fan"}))
+
+
+@pytest.mark.parametrize(
+    ("domain", "org"),
+    [
+        ("texasdem0crats.org", DNC),  # a visual trick is not excused by the affiliate word
+        ("texаsdemocrats.org", DNC),  # Cyrillic а inside the place name
+        ("proudboyz.com", PROUD_BOYS),  # a typo of a name of seven letters or more
+        ("pr0udboys.org", PROUD_BOYS),
+    ],
+)
+def test_cheap_ways_around_affiliates_and_names(wide, domain, org) -> None:
+    hit = wide.match(domain)
+    assert hit is not None and hit.org == org, domain

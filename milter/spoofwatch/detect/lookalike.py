@@ -135,8 +135,11 @@ class LookalikeMatcher:
         self._words = frozenset(visual_key(w) for w in ADDED_WORDS)
         self._impostor_words = frozenset(visual_key(w) for w in IMPOSTOR_WORDS)
         self._affiliate_words = frozenset(visual_key(w) for w in AFFILIATE_WORDS)
-        self._name_buckets = bucket_by_size((t.vkey, t) for t in targets)
-        self._raw_buckets = bucket_by_size((t.name, t) for t in targets)
+        # Names of seven letters or more are compared for typos too (proudboyz), as if
+        # under the candidate's suffix: a name has none of its own.
+        typo_names = [t for t in name_targets if len(t.vflat) >= 7]
+        self._name_buckets = bucket_by_size((t.vkey, t) for t in (*targets, *typo_names))
+        self._raw_buckets = bucket_by_size((t.name, t) for t in (*targets, *typo_names))
         # Whole-host comparison for names whose suffix has several labels or that
         # have several labels themselves (sos.state.tx.us, elections.alaska.gov).
         self._host_buckets = bucket_by_size(
@@ -396,6 +399,14 @@ class LookalikeMatcher:
                 )
         return hits
 
+    @staticmethod
+    def _typed_plainly(cand: Candidate, target: Target) -> bool:
+        """The candidate is plain ASCII and spells the watched name as typed: only then may
+        an affiliate word excuse it. texasdem0crats.org and a Cyrillic а in texas are
+        visual tricks on a state party's name, not a state party."""
+        return cand.ascii == cand.unicode and flat(target.name) in flat(cand.tail(
+            len(cand.name_labels)))
+
     def _combos(self, cand: Candidate) -> list[Hit]:
         """The watched name combined with arbitrary words.
 
@@ -410,7 +421,10 @@ class LookalikeMatcher:
         """
         hits: list[Hit] = self._added_in_label(cand, combos=True) if self._multi else []
         for target, leftover, aligned, added in self._brand_spans(cand):
-            if target.common or all(is_affiliate(p, self._affiliate_words) for p in leftover):
+            if target.common or (
+                self._typed_plainly(cand, target)
+                and all(is_affiliate(p, self._affiliate_words) for p in leftover)
+            ):
                 continue
             # An acronym no one can pronounce (dnc, dccc) does not hide inside ordinary
             # words the way gop (gopher) or vote (devote) do: glued words count for it too.
@@ -468,7 +482,11 @@ class LookalikeMatcher:
                 shorter = len(target.vflat)
                 if not by_host:
                     shorter = min(shorter, len(flat(key)), len(flat(query)))
-                allowed = max_edits(shorter, by_host or cand.suffix == target.suffix)
+                same_suffix = cand.suffix == target.suffix or target.from_name
+                allowed = max_edits(shorter, by_host or same_suffix)
+                if target.from_name:
+                    # One edit only: two letters more are often a place (dc + democraticparty).
+                    allowed = min(allowed, 1)
                 if dist == 0:
                     continue
                 if allowed and dist <= allowed:
