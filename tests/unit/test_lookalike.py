@@ -578,3 +578,10 @@ def test_word_list_helpers() -> None:
 def test_cheap_ways_around_affiliates_and_names(wide, domain, org) -> None:
     hit = wide.match(domain)
     assert hit is not None and hit.org == org, domain
+
+
+@pytest.mark.parametrize("domain", ["dnclogin.org", "loginclnc.org", "dnc-login.org"])
+def test_a_word_glued_across_a_folding_seam_is_still_read(domain) -> None:
+    # Folding turns "cl" into "d", so "dnclogin" folds to "dndogln": read as typed too.
+    hit = LookalikeMatcher([WatchedDomain("dnc.org", DNC)]).match(domain)
+    assert hit is not None and hit.target == "dnc.org", domain

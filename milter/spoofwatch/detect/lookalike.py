@@ -131,10 +131,18 @@ class LookalikeMatcher:
             for label in t.host_vkey.split(".")
         )
         self._most_labels = max((t.stem.count(".") + 1 for t in targets), default=1) + 1
-        self._brand_lengths = tuple(sorted({len(b) for b in self._by_brand}))
-        self._words = frozenset(visual_key(w) for w in ADDED_WORDS)
-        self._impostor_words = frozenset(visual_key(w) for w in IMPOSTOR_WORDS)
-        self._affiliate_words = frozenset(visual_key(w) for w in AFFILIATE_WORDS)
+        self._by_typed_brand = index_by_key(
+            (flat(t.name).lower(), t) for t in (*targets, *name_targets)
+        )
+        self._brand_lengths = tuple(
+            sorted({len(b) for b in (*self._by_brand, *self._by_typed_brand)})
+        )
+        # Both spellings of each word: folded for the visual view, as typed for the typed one.
+        self._words = frozenset(visual_key(w) for w in ADDED_WORDS) | ADDED_WORDS
+        self._impostor_words = frozenset(visual_key(w) for w in IMPOSTOR_WORDS) | IMPOSTOR_WORDS
+        self._affiliate_words = (
+            frozenset(visual_key(w) for w in AFFILIATE_WORDS) | AFFILIATE_WORDS
+        )
         # Names of seven letters or more are compared for typos too (proudboyz), as if
         # under the candidate's suffix: a name has none of its own.
         typo_names = [t for t in name_targets if len(t.vflat) >= 7]
@@ -317,9 +325,19 @@ class LookalikeMatcher:
         reach into the registrable label: a watched name sitting only in a
         subdomain label (gop.example.com) is the subdomain owner's business.
         """
-        last_tokens = [tok for tok in cand.vlabels[-1].split("-") if tok]
-        for j in range(1, min(len(cand.name_labels), self._most_labels) + 1):
-            tokens = [tok for label in cand.vlabels[-j:] for tok in label.split("-") if tok]
+        yield from self._spans_in(cand.vlabels, self._by_brand)
+        # The typed spelling too: folding runs across the seam between a name and a glued
+        # word (dnc + login folds "cl" to "d"), so a plain ASCII domain is also read as typed.
+        typed = tuple(label.lower() for label in cand.name_labels)
+        if cand.ascii == cand.unicode and typed != cand.vlabels:
+            yield from self._spans_in(typed, self._by_typed_brand)
+
+    def _spans_in(
+        self, vlabels: tuple[str, ...], brands: dict[str, tuple[Target, ...]]
+    ) -> Iterator[tuple[Target, list[str], bool, int]]:
+        last_tokens = [tok for tok in vlabels[-1].split("-") if tok]
+        for j in range(1, min(len(vlabels), self._most_labels) + 1):
+            tokens = [tok for label in vlabels[-j:] for tok in label.split("-") if tok]
             joined = "".join(tokens)
             last_start = len(joined) - sum(len(tok) for tok in last_tokens)
             bounds = [0]
@@ -331,7 +349,7 @@ class LookalikeMatcher:
                 spans.update((s, s + length) for s in starts if s + length <= len(joined))
                 spans.update((e - length, e) for e in ends if e - length >= 0)
             for start, end in spans:
-                targets = self._by_brand.get(joined[start:end])
+                targets = brands.get(joined[start:end])
                 if not targets or end <= last_start or (start == 0 and end == len(joined)):
                     continue
                 leftover = [
