@@ -585,3 +585,10 @@ def test_a_word_glued_across_a_folding_seam_is_still_read(domain) -> None:
     # Folding turns "cl" into "d", so "dnclogin" folds to "dndogln": read as typed too.
     hit = LookalikeMatcher([WatchedDomain("dnc.org", DNC)]).match(domain)
     assert hit is not None and hit.target == "dnc.org", domain
+
+
+def test_a_match_on_a_name_says_so(wide) -> None:
+    hit = wide.match("proudboys.com")
+    assert hit is not None and hit.by_name and hit.target == "The Proud Boys"
+    domain_hit = wide.match("officialproudboys.net")
+    assert domain_hit is not None and not domain_hit.by_name

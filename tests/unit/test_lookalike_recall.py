@@ -54,10 +54,10 @@ FUZZERS = (
     "vowel-swap", "dictionary", "tld-swap", "various",
 )
 
-# Floors at the figures measured with issue 12 (0.982 overall, 0.932 without homoglyphs;
+# Floors at the figures measured with issue 12 (0.982 overall, 0.934 without homoglyphs;
 # docs/detection.md): a change that loses recall fails here.
 MIN_RECALL = 0.981
-MIN_RECALL_NON_HOMOGLYPH = 0.931
+MIN_RECALL_NON_HOMOGLYPH = 0.933
 REPORT = Path("/tmp/spoofwatch-lookalike-recall.txt")
 UNRELATED = Path(__file__).resolve().parents[1] / "data" / "unrelated_domains.txt"
 

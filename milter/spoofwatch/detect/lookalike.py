@@ -191,6 +191,7 @@ class LookalikeMatcher:
                     org=best.target.watched.org,
                     kind=str(best.kind),
                     distance=float(best.distance),
+                    by_name=best.target.from_name,
                 )
         return None
 

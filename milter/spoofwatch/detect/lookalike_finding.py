@@ -34,8 +34,10 @@ def lookalike_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]
         match: LookalikeMatch | None = inp.matcher.match(domain)
         if match is None:
             continue
+        imitated = (f"the name \"{ascii_safe(match.target, 80)}\"" if match.by_name
+                    else match.target)
         text = (f"The {where} domain {ascii_safe(match.unicode or match.domain, 80)} imitates "
-                f"{match.target} of {ascii_safe(match.org, 80)} ({match.kind.replace('_', ' ')}).")
+                f"{imitated} of {ascii_safe(match.org, 80)} ({match.kind.replace('_', ' ')}).")
         findings.append(Finding("lookalike_domain", weight("lookalike_domain"), text,
                                 org=match.org, detail=(("where", where), ("domain", domain),
                                                        ("target", match.target),

@@ -59,6 +59,7 @@ class LookalikeMatch:
     # added_word/combosquat the number of characters added to the watched name;
     # 0 for tld_swap and subdomain_abuse.
     distance: float
+    by_name: bool = False  # target is the organization's name or alias, not a domain
 
 
 def _load_words() -> dict[str, frozenset[str]]:
