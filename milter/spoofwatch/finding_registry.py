@@ -71,6 +71,10 @@ REGISTRY: tuple[FindingKind, ...] = (
                 spoof_evidence=True),
     FindingKind("threat_content", 6.0, "detect/threat.py",
                 "The text intimidates or coerces the reader.", threat_content=True),
+    # Weak and not evidence about the sender: it names a filter-evasion trick in the text.
+    FindingKind("hidden_text", 1.0, "detect/hidden_text.py",
+                "Text hidden from the reader (invisible or zero-size HTML) was inserted "
+                "into words they see."),
     FindingKind("dnsbl_listed", 2.0, "detect/dnsbl.py",
                 "The client address is listed by a configured DNS blocklist."),
     # Visible in the reasons, but not evidence about the sender.

@@ -341,9 +341,12 @@ def test_hand_made_pattern_without_compiled_regex_is_used() -> None:
     assert score_text("a boo here", (pattern,)).score == 0.7
 
 
-def test_text_beyond_one_million_characters_is_not_scored() -> None:
+def test_text_beyond_one_million_characters_is_scored() -> None:
+    # Was: "...is_not_scored" (score 0). Issue 12 names that cap as the defect: padding in
+    # front of a threat hid it. score_text now reads all it is given; the caller bounds
+    # the size (the threat check: the message size limit).
     text = "x " * 500_000 + normalize_text(THREAT)
-    assert score_text(text, PATTERNS) == ThreatScore(0.0, (), ())
+    assert score_text(text, PATTERNS) == score_text(normalize_text(THREAT), PATTERNS)
 
 
 def test_a_megabyte_of_word_soup_is_scored_quickly() -> None:

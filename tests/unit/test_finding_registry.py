@@ -95,7 +95,7 @@ def test_the_registry_keeps_the_weights_and_classes_the_findings_had() -> None:
         "arc_override": 0.0, "from_domain_unauthenticated": 6.0, "non_mail_domain": 4.0,
         "display_name_impersonation": 4.0, "lookalike_domain": 5.0,
         "reply_to_diversion": 3.0, "threat_content": 6.0, "dnsbl_listed": 2.0,
-        "unreadable_structure": 1.0,
+        "unreadable_structure": 1.0, "hidden_text": 1.0,
     }
     assert SPOOF_EVIDENCE == {
         "dmarc_fail_reject", "dmarc_fail_quarantine", "from_header_invalid",

@@ -12,7 +12,8 @@ import pytest
 
 from spoofwatch.detect.html_text import html_to_text
 from spoofwatch.detect.text_normalize import normalize_text
-from spoofwatch.detect.textextract import extract_text
+from spoofwatch.detect.textextract import extract_text, read_text, read_text_tolerant
+from spoofwatch.message import Message
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -126,6 +127,21 @@ def test_nested_multiparts_are_read_in_document_order() -> None:
 def test_output_is_capped_at_max_chars() -> None:
     msg = single_part(b"abcdefghij" * 100 + b"\n")
     assert extract_text(msg, max_chars=25) == "Notice\n\nabcdefghijabcdefg"
+
+
+def test_read_text_reads_past_the_default_budget_when_given_a_larger_one() -> None:
+    # The threat check passes the message's own size: padding cannot push text out.
+    raw = (b"Subject: s\nContent-Type: text/plain\n\n" + b"pad " * 100_000 + b"\nlast words\n")
+    assert read_text(Message.from_bytes(raw), max_chars=1_000_000).text.endswith("last words")
+
+
+def test_both_readers_count_words_split_by_hidden_html() -> None:
+    raw = (b"Subject: s\nContent-Type: text/html\n\n"
+           b'<p>vo<span style="font-size:0">xq</span>te and s<b hidden>zz</b>oon</p>\n')
+    message = Message.from_bytes(raw)
+    standard, tolerant = read_text(message), read_text_tolerant(message)
+    assert (standard.text, standard.hidden_splits) == ("s\n\nvote and soon", 2)
+    assert (tolerant.text, tolerant.hidden_splits) == ("s\n\nvote and soon", 2)
 
 
 # ----------------------------------------------------------------------------------------

@@ -61,9 +61,6 @@ _DEFAULT_FILE = "threat_patterns.yaml"
 _ENTRY_KEYS = frozenset({"name", "category", "weight", "language", "regex", "examples"})
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _PHRASE_MAX = 80
-# Text beyond this is not scored (extract_text already caps at 200 000 characters; this
-# bounds direct callers).
-_MAX_SCORED_CHARS = 1_000_000
 
 # Expansion of the pattern conveniences. Separator and word classes are disjoint, so a
 # word gap like (?:SEP WORD){0,N} can split the text in only one way: no backtracking
@@ -312,8 +309,11 @@ def _accepted(hits: list[_Hit]) -> list[_Hit]:
 
 
 def score_text(normalized_text: str, patterns: Iterable[ThreatPattern]) -> ThreatScore:
-    """Matches and capped score of text already passed through ``normalize_text``."""
-    text = fold_accents(normalized_text[:_MAX_SCORED_CHARS])
+    """Matches and capped score of text already passed through ``normalize_text``.
+
+    All of the text is scored (linear time: see docs/detection.md for the cost per MB);
+    the caller bounds its size (the threat check: by the message size limit)."""
+    text = fold_accents(normalized_text)
     kept = _accepted(_first_hits(text, patterns))
     totals: dict[str, float] = {}
     for hit in kept:

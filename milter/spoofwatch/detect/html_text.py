@@ -2,6 +2,11 @@
 
 Used by both text readers (:mod:`.textextract`, :mod:`.tolerant_text`). The banner's HTML
 handling (:mod:`spoofwatch.banner`) is a different job: it edits markup, this only reads it.
+
+Text the reader cannot see is not rendered (:mod:`.css_hidden` says which inline styles and
+attributes hide an element), so junk hidden inside a word (``vo<span
+style="font-size:0">xyz</span>te``) does not split it and hidden words are not read as
+visible; :func:`render_html` counts the words such junk split (the ``hidden_text`` finding).
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from .css_hidden import Look, element_look
+
 log = logging.getLogger(__name__)
 
-__all__ = ["html_to_text"]
+__all__ = ["RenderedHtml", "html_to_text", "render_html"]
 
 # html.parser rescans the rest of the document for every '<' that does not close
 # (quadratic: 200 kB of "<a" takes 20 s in CPython 3.11), and for "<![" marked sections.
@@ -34,6 +41,14 @@ _BLOCK_TAGS = frozenset({
 })
 _CELL_TAGS = frozenset({"td", "th"})
 _DROPPED_TAGS = frozenset({"script", "style"})
+# Elements without content or end tag: they never enter the stack of open elements.
+_VOID_TAGS = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr",
+})
+# Open elements kept for inherited visibility; deeper nesting inherits from this depth
+# (mail never nests this deep; the bound keeps memory constant).
+_MAX_OPEN = 512
 _HTML_SPACE = re.compile(r"[ \t\r\n\f]+")
 
 
@@ -49,12 +64,60 @@ def _sanitize_markup(markup: str) -> str:
     return _NUMERIC_REF.sub(numeric, markup)
 
 
+@dataclass(frozen=True)
+class RenderedHtml:
+    text: str  # what a reader sees
+    hidden_splits: int = 0  # visible words that hidden text was inserted into
+    hidden_chars: int = 0  # characters of hidden text (not in ``text``)
+
+
 @dataclass
 class _RenderState:
     out: list[str] = field(default_factory=list)
     titles: list[str] = field(default_factory=list)
     dropped: int = 0  # inside script/style
     pre: int = 0  # inside <pre>: whitespace is kept
+    # open elements (tag, look); the look is inherited (hidden stays hidden)
+    open: list[tuple[str, Look]] = field(default_factory=list)
+    open_count: dict[str, int] = field(default_factory=dict)  # tag -> times open
+    last_alnum: bool = False  # the visible text so far ends inside a word
+    hidden_pending: bool = False  # hidden text followed a word's letter
+    hidden_splits: int = 0
+    hidden_chars: int = 0
+
+    def look(self) -> Look:
+        return self.open[-1][1] if self.open else Look()
+
+    def push(self, tag: str, look: Look) -> None:
+        if len(self.open) < _MAX_OPEN:
+            self.open.append((tag, look))
+            self.open_count[tag] = self.open_count.get(tag, 0) + 1
+
+    def pop(self, tag: str) -> None:
+        # Closes the innermost open element of that name and what is open inside it (as
+        # browsers do); an end tag nothing opened is ignored. Each element is pushed and
+        # popped once, so this is linear overall.
+        if not self.open_count.get(tag):
+            return
+        while self.open:
+            name, _ = self.open.pop()
+            self.open_count[name] -= 1
+            if name == tag:
+                return
+
+    def visible(self, text: str) -> None:
+        if not text:
+            return
+        if self.hidden_pending and text[0].isalnum():
+            self.hidden_splits += 1
+        self.hidden_pending = False
+        self.out.append(text)
+        self.last_alnum = text[-1].isalnum()
+
+    def hidden(self, text: str) -> None:
+        if text.strip():
+            self.hidden_chars += len(text)
+            self.hidden_pending = self.hidden_pending or self.last_alnum
 
 
 class _HtmlText(HTMLParser):
@@ -66,51 +129,83 @@ class _HtmlText(HTMLParser):
     cannot split a word of the text around them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, styles_overridable: bool = False) -> None:
         super().__init__(convert_charrefs=True)
         self.state = _RenderState()
+        self.styles_overridable = styles_overridable
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         st = self.state
         if tag in _DROPPED_TAGS:
             st.dropped += 1
             return
+        look = element_look(st.look(), attrs, self.styles_overridable)
+        if tag not in _VOID_TAGS:
+            st.push(tag, look)
+        if look.hidden:
+            # An element that is not displayed makes no line break either.
+            for name, value in attrs:
+                if value and name == "alt" and tag in ("img", "area", "input"):
+                    st.hidden(value)
+            return
         if tag == "pre":
             st.pre += 1
         if tag in _BLOCK_TAGS:
-            st.out.append("\n")
+            st.visible("\n")
         elif tag in _CELL_TAGS:
-            st.out.append(" ")
+            st.visible(" ")
         for name, value in attrs:
             if not value:
                 continue
             if name == "alt" and tag in ("img", "area", "input"):
-                st.out.append(f" {value} ")
+                st.visible(f" {value} ")
             elif name == "title":
                 st.titles.append(value)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # <div/> opens nothing in HTML either; only what it shows counts.
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID_TAGS and tag not in _DROPPED_TAGS:
+            self.state.pop(tag)
 
     def handle_endtag(self, tag: str) -> None:
         st = self.state
         if tag in _DROPPED_TAGS:
             st.dropped = max(0, st.dropped - 1)
             return
+        hidden = st.look().hidden
+        st.pop(tag)
+        if hidden:
+            return
         if tag == "pre":
             st.pre = max(0, st.pre - 1)
         if tag in _BLOCK_TAGS:
-            st.out.append("\n")
+            st.visible("\n")
         elif tag in _CELL_TAGS:
-            st.out.append(" ")
+            st.visible(" ")
 
     def handle_data(self, data: str) -> None:
         st = self.state
         if st.dropped:
             return
-        st.out.append(data if st.pre else _HTML_SPACE.sub(" ", data))
+        if st.look().hidden:
+            st.hidden(data)
+            return
+        st.visible(data if st.pre else _HTML_SPACE.sub(" ", data))
 
 
 def html_to_text(markup: str) -> str:
     """The text of an HTML document as a reader sees it. Never raises; linear time."""
-    parser = _HtmlText()
+    return render_html(markup).text
+
+
+def render_html(markup: str) -> RenderedHtml:
+    """The text of an HTML document as a reader sees it, and what was hidden from them.
+    Never raises; linear time."""
+    lowered = markup.lower()
+    # A <style> block's !important rules may show what an inline style hides (see
+    # css_hidden.element_look); a forger must not hide visible text from us that way.
+    parser = _HtmlText(styles_overridable="<style" in lowered and "!important" in lowered)
     try:
         parser.feed(_sanitize_markup(markup))
         parser.close()
@@ -123,4 +218,5 @@ def html_to_text(markup: str) -> str:
     # Linear form of r"[ \t]*\n[ \t]*" (that one rescans a long run of spaces from each
     # of its positions); same result.
     text = re.sub(r"(?<![ \t])[ \t]*\n[ \t]*|\n[ \t]*", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    return RenderedHtml(re.sub(r"\n{3,}", "\n\n", text).strip(), st.hidden_splits,
+                        st.hidden_chars)

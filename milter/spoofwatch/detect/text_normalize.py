@@ -1,15 +1,16 @@
 """The form threat patterns are matched against: :func:`normalize_text`.
 
 It undoes the Unicode tricks that hide words from a filter but not from a reader:
-zero-width and bidi characters, fullwidth and mathematical letters, Cyrillic/Greek/other
-look-alike letters, digits written for letters. Bounded: never raises, linear time.
+right-to-left overrides, letter-spaced words, zero-width and bidi characters, fullwidth
+and mathematical letters, Cyrillic/Greek/Coptic/other look-alike letters, overlay marks,
+digits written for letters. Bounded: never raises, linear time.
 """
 
 from __future__ import annotations
 
 import re
 
-from ..text import LEET, TYPOGRAPHY, reading
+from ..text import LEET, TYPOGRAPHY, join_spaced_letters, reading, visual_order
 
 __all__ = ["normalize_text"]
 
@@ -42,13 +43,16 @@ def _unleet_word(match: re.Match[str]) -> str:
 
 
 def normalize_text(text: str) -> str:
-    """The form threat patterns match: NFKC, case folded, invisible characters removed,
+    """The form threat patterns match: right-to-left override runs in the order shown,
+    NFKC, case folded, invisible characters removed, letter-spaced words joined,
     look-alike letters folded to Latin, in-word leet digits read as letters, curly
     quotes and dashes made ASCII, whitespace collapsed to single spaces.
 
     Accents are kept ("votarás" stays "votarás"): pattern matching folds them away on
     both sides, so Spanish patterns match text written with or without them.
     """
-    text = reading(text, keep_accents=True).translate(TYPOGRAPHY)
+    # Override runs are reversed before reading() drops the override characters.
+    text = reading(visual_order(text), keep_accents=True).translate(TYPOGRAPHY)
+    text = join_spaced_letters(text)
     text = _WORD_WITH_DIGIT.sub(_unleet_word, text)
     return _WHITESPACE.sub(" ", text).strip()

@@ -30,6 +30,7 @@ class Budget:
     pieces: list[str] = field(default_factory=list)
     # what the standard parser's walk could not read: "limit" or "part" per occurrence
     failures: list[str] = field(default_factory=list)
+    hidden_splits: int = 0  # words hidden HTML text was inserted into (html_text)
 
     def full(self) -> bool:
         return self.chars >= self.max_chars or self.parts_left <= 0
@@ -61,3 +62,4 @@ class Unreadable:
 class TextReading:
     text: str
     unreadable: tuple[Unreadable, ...] = ()
+    hidden_splits: int = 0  # words of the visible text that hidden HTML text split

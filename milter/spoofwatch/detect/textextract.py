@@ -27,7 +27,7 @@ from .. import message as rawmessage
 from ..mime import MAX_MIME_DEPTH, exceeds_parser_limits
 from ..textsafe import decode_words
 from .charsets import decode_bytes
-from .html_text import html_to_text
+from .html_text import render_html
 from .text_reading import HTML_SOURCE_FACTOR, TEXT_SOURCE_FACTOR, Budget, TextReading, Unreadable
 from .tolerant_text import read_text_tolerant
 
@@ -55,8 +55,9 @@ def _subject(msg: Message) -> str:
     return ""
 
 
-def _leaf_text(part: Message, max_chars: int) -> str | None:
-    """Decoded text of a text/plain or text/html leaf part ("" for anything else).
+def _leaf_text(part: Message, max_chars: int) -> tuple[str, int] | None:
+    """Decoded text of a text/plain or text/html leaf part ("" for anything else), and
+    the number of words hidden HTML text split.
 
     None when the part is text but its payload could not be read.
     """
@@ -65,7 +66,7 @@ def _leaf_text(part: Message, max_chars: int) -> str | None:
     except Exception:  # noqa: BLE001 - hostile Content-Type values
         ctype = "text/plain"
     if ctype not in ("text/plain", "text/html"):
-        return ""
+        return "", 0
     is_html = ctype == "text/html"
     try:
         payload = part.get_payload(decode=True)
@@ -75,7 +76,7 @@ def _leaf_text(part: Message, max_chars: int) -> str | None:
     if isinstance(payload, str):
         payload = payload.encode("utf-8", errors="replace")
     if not isinstance(payload, bytes):
-        return ""
+        return "", 0
     factor = HTML_SOURCE_FACTOR if is_html else TEXT_SOURCE_FACTOR
     payload = payload[: max_chars * factor]
     try:
@@ -83,7 +84,10 @@ def _leaf_text(part: Message, max_chars: int) -> str | None:
     except Exception:  # noqa: BLE001 - hostile parameter syntax
         charset = None
     text = decode_bytes(payload, charset)
-    return html_to_text(text) if is_html else text
+    if not is_html:
+        return text, 0
+    rendered = render_html(text)
+    return rendered.text, rendered.hidden_splits
 
 
 def _walk(root: Message, budget: Budget) -> None:
@@ -112,10 +116,12 @@ def _walk(root: Message, budget: Budget) -> None:
                 # string): only the tolerant reader reads such a body, and reports it.
                 budget.failures.append("boundary")
             else:
-                text = _leaf_text(part, budget.max_chars - budget.chars)
-                if text is None:
+                leaf = _leaf_text(part, budget.max_chars - budget.chars)
+                if leaf is None:
                     budget.failures.append("part")
-                budget.add(text or "")
+                    leaf = ("", 0)
+                budget.add(leaf[0])
+                budget.hidden_splits += leaf[1]
         except Exception:
             log.debug("part skipped", exc_info=True)
             budget.failures.append("part")
@@ -190,5 +196,5 @@ def read_text(message: rawmessage.Message, max_chars: int = 200_000) -> TextRead
     if not exceeds_parser_limits(message.body):
         budget = Budget(max_chars=max(0, max_chars))
         if _read_standard(message, budget, problems):
-            return TextReading(budget.text())
+            return TextReading(budget.text(), hidden_splits=budget.hidden_splits)
     return read_text_tolerant(message, max_chars, tuple(problems))

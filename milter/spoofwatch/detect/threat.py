@@ -1,8 +1,11 @@
 """``threat_content``: the text a reader sees intimidates or coerces them (content score
 from ``content.py``'s patterns at or above the policy's ``threat_min_score``).
 
-The text comes from ``textextract.read_text``; whatever stopped its normal reading is
-reported here too, as ``unreadable_structure`` (``structure.py``).
+The text comes from ``textextract.read_text``, all of it: the only bound is the message's
+own size (``milter.max_message_size`` keeps larger mail from reaching this), so no padding
+in front of a threat hides it. Whatever stopped its normal reading is reported here too, as
+``unreadable_structure`` (``structure.py``), and HTML junk hidden inside visible words as
+``hidden_text`` (``hidden_text.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from ..message import Message
 from ..results import Finding
 from ..textsafe import ascii_safe
 from .content import ThreatPattern, score_text
+from .hidden_text import hidden_text_finding
 from .structure import unreadable_finding
 from .text_normalize import normalize_text
 from .textextract import read_text
@@ -23,12 +27,23 @@ log = logging.getLogger(__name__)
 Weight = Callable[[str], float]
 
 
+def _text_bound(message: Message) -> int:
+    """At least as many characters as the message can decode to: its own size (decoding,
+    charset conversion and HTML rendering never make text longer than its source; each
+    piece read adds at most a separator)."""
+    size = len(message.body) + sum(len(n) + len(v) + 4 for n, v in message.headers)
+    return 2 * size + 1024
+
+
 def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight: Weight,
                     min_score: float) -> list[Finding]:
     """threat_content from the text a reader sees, plus an unreadable_structure finding
     for each thing that stopped the normal reading (read_text then read on tolerantly)."""
-    reading = read_text(message)
+    reading = read_text(message, max_chars=_text_bound(message))
     findings = [unreadable_finding(weight, u.sentence, u.detail) for u in reading.unreadable]
+    hidden = hidden_text_finding(weight, reading.hidden_splits)
+    if hidden is not None:
+        findings.append(hidden)
     for unreadable in reading.unreadable:
         log.info("unreadable structure: %s", unreadable.sentence)
     result = score_text(normalize_text(reading.text), patterns)

@@ -17,7 +17,7 @@ from .. import message as rawmessage
 from ..mime import MAX_MIME_DEPTH, MAX_MIME_PARTS, Leaf, LimitReached, RawText, Subject, walk
 from ..textsafe import decode_words
 from .charsets import decode_bytes
-from .html_text import html_to_text
+from .html_text import html_to_text, render_html
 from .text_reading import HTML_SOURCE_FACTOR, TEXT_SOURCE_FACTOR, Budget, TextReading, Unreadable
 
 log = logging.getLogger(__name__)
@@ -80,17 +80,21 @@ def _transfer_decode(data: bytes, cte: str) -> bytes:
     return data
 
 
-def _tolerant_leaf_text(leaf: Leaf, body: bytes, room: int) -> str:
+def _tolerant_leaf_text(leaf: Leaf, body: bytes, room: int) -> tuple[str, int]:
+    """The part's text and the number of words hidden HTML text split in it."""
     ctype = leaf.fields.content_type
     if ctype not in ("text/plain", "text/html"):
-        return ""
+        return "", 0
     is_html = ctype == "text/html"
     cap = room * (HTML_SOURCE_FACTOR if is_html else TEXT_SOURCE_FACTOR)
     # Encoded source is longer than what it decodes to (base64 4:3, plus line breaks).
     source = body[leaf.start:min(leaf.end, leaf.start + 2 * cap + 1024)]
     payload = _transfer_decode(source, leaf.fields.cte)[:cap]
     text = decode_bytes(payload, leaf.fields.charset or None)
-    return html_to_text(text) if is_html else text
+    if not is_html:
+        return text, 0
+    rendered = render_html(text)
+    return rendered.text, rendered.hidden_splits
 
 
 def _root_subject(headers: tuple[tuple[str, str], ...]) -> str:
@@ -136,7 +140,9 @@ def _read_tolerant(message: rawmessage.Message, budget: Budget,
 
 def _read_leaf(leaf: Leaf, body: bytes, budget: Budget, problems: list[Unreadable]) -> None:
     try:
-        budget.add(_tolerant_leaf_text(leaf, body, budget.room()))
+        text, splits = _tolerant_leaf_text(leaf, body, budget.room())
+        budget.add(text)
+        budget.hidden_splits += splits
     except Exception as exc:
         log.debug("MIME part not decodable; reading its raw text", exc_info=True)
         problems.append(Unreadable(
@@ -154,4 +160,4 @@ def read_text_tolerant(message: rawmessage.Message, max_chars: int = 200_000,
     # parts are counted by the walker itself (mime.MAX_MIME_PARTS), not by the budget
     budget = Budget(max_chars=max(0, max_chars), parts_left=2**62)
     _read_tolerant(message, budget, found)
-    return TextReading(budget.text(), tuple(found))
+    return TextReading(budget.text(), tuple(found), budget.hidden_splits)

@@ -1,0 +1,28 @@
+"""``hidden_text``: HTML text hidden from the reader was inserted into words they see.
+
+Junk in a zero-size or invisible element inside a word (``vo<span style="font-size:0">xyz
+</span>te``) is a filter-evasion trick: the reader sees "vote", a naive filter reads
+"voxyzte". The renderer (:mod:`.html_text`) already reads what the reader sees; this
+weak finding says the trick was used. Hidden text *between* words (a newsletter's hidden
+preheader) is common in legitimate mail and is not reported. Not spoof evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..results import Finding
+
+__all__ = ["hidden_text_finding"]
+
+
+def hidden_text_finding(weight: Callable[[str], float], splits: int) -> Finding | None:
+    """The finding for ``splits`` visible words split by hidden text (None for none)."""
+    if splits <= 0:
+        return None
+    return Finding(
+        "hidden_text", weight("hidden_text"),
+        f"Text hidden from the reader (invisible or zero-size HTML) was inserted into "
+        f"{splits} word(s) they see.",
+        detail=(("words", str(splits)),),
+    )
