@@ -592,3 +592,27 @@ def test_a_match_on_a_name_says_so(wide) -> None:
     assert hit is not None and hit.by_name and hit.target == "The Proud Boys"
     domain_hit = wide.match("officialproudboys.net")
     assert domain_hit is not None and not domain_hit.by_name
+
+
+def test_hostile_hosts_cost_a_bounded_multiple_of_an_ordinary_one(wide) -> None:
+    # CPU-time ratio, not wall clock: the longest hosts a forger can send (253 characters,
+    # labels of 63, built to meet every check: hyphen runs, repeated watched and affiliate
+    # names, stroke letters) against ordinary domains. Measured about 8x (issue 12);
+    # a check gone quadratic in a label's length would be hundreds of times.
+    hostile = [
+        ".".join(["democrats-" * 5 + "democrats"] * 3) + ".com",
+        ".".join(["a-" * 31 + "a"] * 3) + ".com",
+        ".".join(["alaska" * 10] * 3) + ".elections.alaska-gov.com",
+        ".".join(["l" * 63] * 3) + ".com",
+        ".".join(["texas" * 12 + "abc"] * 3) + ".democrats.org-x.com",
+    ]
+    ordinary = ["example.com", "mail.example.co.uk", "news.example.org", "shop.example.net"]
+
+    def cpu(domains: list[str]) -> float:
+        start = time.process_time()
+        for _ in range(40):
+            for domain in domains:
+                wide.match(domain[:253])
+        return (time.process_time() - start) / len(domains)
+
+    assert cpu(hostile) < 100 * cpu(ordinary)
