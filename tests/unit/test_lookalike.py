@@ -616,3 +616,25 @@ def test_hostile_hosts_cost_a_bounded_multiple_of_an_ordinary_one(wide) -> None:
         return (time.process_time() - start) / len(domains)
 
     assert cpu(hostile) < 100 * cpu(ordinary)
+
+
+@pytest.mark.parametrize(
+    ("domain", "target"),
+    [
+        ("dem0crats.org-verify.com", "democrats.org"),  # a visual trick in the watched host
+        ("democrats.0rg-verify.com", "democrats.org"),
+        ("DEMOCRATS.ORG-Verify.COM", "democrats.org"),
+        ("democrats.mailupdate.net", "democrats.org"),  # impostor words glued
+        ("dem0crats.secure-login.net", "democrats.org"),
+    ],
+)
+def test_cheap_ways_around_the_subdomain_checks(matcher, domain, target) -> None:
+    hit = matcher.match(domain)
+    assert hit is not None and hit.target == target, domain
+
+
+@pytest.mark.parametrize("domain", ["proud--boys.com", "proudbоys.com", "proudboys.co.uk",
+                                    "PROUDBOYS.COM", "proudboys-0fficial.com"])
+def test_cheap_ways_around_the_name_checks(wide, domain) -> None:
+    hit = wide.match(domain)
+    assert hit is not None and hit.org == PROUD_BOYS, domain
