@@ -108,6 +108,14 @@ def test_name_words_fold_case_punctuation_spacing_and_lookalikes() -> None:
         ("Election Assistance Commission", "U.S. Election Assistance Commission", "exact"),
         ("DNC via Email", "Democratic National Committee", "exact"),
         ("Mailer on behalf of DNC", "Democratic National Committee", "exact"),
+        # issue 12: letter pairs read across spaced letters ("rn" reads m in "RNC"), regional
+        # indicators, abbreviations, reordered words, titles before a person's name
+        ("R N C", "Republican National Committee", "exact"),
+        ("R.N.C.", "Republican National Committee", "exact"),
+        ("\U0001f1f7\U0001f1f3\U0001f1e8", "Republican National Committee", "exact"),
+        ("Repub. Natl. Cmte.", "Republican National Committee", "exact"),
+        ("Committee, Republican National", "Republican National Committee", "reordered"),
+        ("Pres. Donald J. Trump", "Donald J. Trump for President", "phrase"),
     ],
 )
 def test_watched_names_are_recognized(watchlist: Watchlist, display: str, org: str,
@@ -125,6 +133,9 @@ def test_watched_names_are_recognized(watchlist: Watchlist, display: str, org: s
         # a person or a group whose longer name merely contains a short alias
         "Cisa Johnson", "Alaska GOP", "House Democrats", "Democrats Abroad",
         "Florida Democratic Party", "Donald Trump Jr.", "Joe", "DSA", "Per Olsen",
+        # issue 12: one letter from a person's name is another person, unless the address
+        # claims the campaign too (test_display_name_consistency.py)
+        "Joe Bidan", "Donald Crump",
     ],
 )
 def test_other_names_are_not_taken_for_a_watched_organization(watchlist: Watchlist,

@@ -68,6 +68,8 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "split1", (" on behalf", " on", " on behalf of")),
     ("spoofwatch.detect.name_match", "_DOMAIN_RUN"): ("findall", ("a.b", "a..")),
     ("spoofwatch.detect.name_match", "_DOT_RUN"): ("split", ("..", "a..")),
+    ("spoofwatch.detect.name_match", "_INNER_APOSTROPHE"): ("sub", ("a'", "'a", "a''a", "a'a")),
+    ("spoofwatch.detect.name_match", "_RAW_TOKEN"): ("findall", ("a_", "_a", "a1_")),
     ("spoofwatch.detect.lookalike_rules", "_NUMBER"): ("split", ("ol", "o1", "lo0")),
     # message text: extraction, normalization, threat scoring
     ("spoofwatch.detect.content", "_COMBINING_ACCENT"): ("sub", ("e\u0301",)),

@@ -1,6 +1,7 @@
 """``display_name_impersonation``: the display name is a watched organization's name or
-alias (or one of its addresses), while the address is not theirs. The matching of names is
-in ``name_match.py``."""
+alias (or one of its addresses), or claims it among other words, while the address is not
+theirs. The matching of names, and whether a longer name is consistent with its address,
+is in ``name_match.py``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def _quoted(text: str, limit: int) -> str:
 
 
 def display_name_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]:
-    match = match_display_name(inp.sender.display_name, inp.watchlist)
+    match = match_display_name(inp.sender.display_name, inp.watchlist,
+                               (inp.sender.local_part, inp.sender.domain))
     if match is None:
         return []
     org, domain = match.org, inp.sender.domain
