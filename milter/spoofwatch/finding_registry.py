@@ -74,7 +74,7 @@ REGISTRY: tuple[FindingKind, ...] = (
     # Weak and not evidence about the sender: it names a filter-evasion trick in the text.
     FindingKind("hidden_text", 1.0, "detect/hidden_text.py",
                 "Text hidden from the reader (invisible or zero-size HTML) was inserted "
-                "into words they see."),
+                "into a word or a line they see."),
     FindingKind("dnsbl_listed", 2.0, "detect/dnsbl.py",
                 "The client address is listed by a configured DNS blocklist."),
     # Visible in the reasons, but not evidence about the sender.

@@ -197,6 +197,19 @@ def test_a_threat_only_in_hidden_text_is_not_read_as_visible(
     assert level_and_names(resolver, config, raw) == (Level.SPOOF, SPOOF_FINDINGS)
 
 
+def test_hidden_words_between_visible_words_are_not_read(
+    seed_dns: DnsTestServer, resolver: Resolver, config: Config
+) -> None:
+    # A filter that read hidden text would see "... or we will never ... come after you"
+    # and "not registered"; the reader sees the threat.
+    hidden = '<span style="display:none">{}</span>'
+    text = (seeds.THREAT_EN.replace("will come", "will " + hidden.format("never, ever,") + " come")
+            .replace("you are registered", "you are " + hidden.format("not") + " registered"))
+    raw = message(f"<html><body><p>{text}</p></body></html>", "text/html; charset=utf-8")
+    assert level_and_names(resolver, config, raw) == (
+        Level.THREAT, [*THREAT_FINDINGS, "hidden_text"])
+
+
 def test_a_style_block_that_can_show_inline_hidden_text_makes_it_read(
     seed_dns: DnsTestServer, resolver: Resolver, config: Config
 ) -> None:
@@ -211,12 +224,11 @@ def test_a_style_block_that_can_show_inline_hidden_text_makes_it_read(
 # ------------------------------------------------------------ text-layer folds (item 3)
 
 
-def _letter_spaced(separator: str) -> str:
-    # The key words spaced letter by letter; words stay apart by a wider gap.
+def _letter_spaced(separator: str, gap: str = "") -> str:
+    # The key words spaced letter by letter; a space separator needs a wider word gap.
     text = seeds.THREAT_EN
     for word in ("vote", "Trump", "come", "after", "information", "registration"):
-        text = text.replace(word, separator.join(word).join("  ") if separator == " "
-                            else separator.join(word))
+        text = text.replace(word, gap + separator.join(word) + gap)
     return text
 
 
@@ -228,9 +240,10 @@ def _rtl_override(text: str) -> str:
 
 
 _TEXT_EVASIONS: dict[str, Callable[[], str]] = {
-    "letter_spaced_with_spaces": lambda: _letter_spaced(" "),
+    "letter_spaced_with_spaces": lambda: _letter_spaced(" ", " "),
     "letter_spaced_with_dots": lambda: _letter_spaced(".").replace("vote", "V.O.T.E"),
     "letter_spaced_with_hyphens": lambda: _letter_spaced("-"),
+    "letter_spaced_with_two_spaces": lambda: _letter_spaced("  ", "   "),
     "right_to_left_override": lambda: _rtl_override(seeds.THREAT_EN),
     "coptic_o_and_p": lambda: seeds.THREAT_EN.translate(
         str.maketrans({"o": "\u2c9f", "p": "\u2ca3"})),

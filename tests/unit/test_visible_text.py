@@ -34,6 +34,16 @@ def test_a_hidden_preheader_between_blocks_is_dropped_but_not_counted() -> None:
     assert render_html(html) == RenderedHtml("Dear voter,", hidden_splits=0, hidden_chars=16)
 
 
+def test_hidden_words_between_visible_words_of_a_line_are_dropped_and_counted() -> None:
+    assert render_html("we will <span style='display:none'>not</span> come") == RenderedHtml(
+        "we will  come", hidden_splits=1, hidden_chars=3)
+
+
+def test_hidden_text_before_the_first_visible_words_of_a_line_is_not_counted() -> None:
+    html = '<span style="display:none">preview</span>Hello<br><b hidden>x</b>\n<p>Bye</p>'
+    assert render_html(html) == RenderedHtml("Hello\n\nBye", hidden_splits=0, hidden_chars=8)
+
+
 @pytest.mark.parametrize("style", [
     "display:none", "DISPLAY: NONE !important", "visibility:hidden", "visibility:collapse",
     "opacity:0", "opacity:0.01", "opacity:3%", "font-size:0", "font-size:2px",
@@ -89,6 +99,7 @@ def test_deep_nesting_renders_in_bounded_memory() -> None:
     ("V.O.T.E now", "VOTE now"),
     ("v-o-t-e", "vote"),
     ("v_o_t_e", "vote"),
+    ("v  o  t  e   for", "vote   for"),
     ("c o m e  a f t e r  you", "come  after  you"),
     ("v 0 t e", "v0te"),
 ])

@@ -6,7 +6,8 @@ handling (:mod:`spoofwatch.banner`) is a different job: it edits markup, this on
 Text the reader cannot see is not rendered (:mod:`.css_hidden` says which inline styles and
 attributes hide an element), so junk hidden inside a word (``vo<span
 style="font-size:0">xyz</span>te``) does not split it and hidden words are not read as
-visible; :func:`render_html` counts the words such junk split (the ``hidden_text`` finding).
+visible; :func:`render_html` counts the places where hidden words sat inside a visible
+word or between the words of one line (the ``hidden_text`` finding).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def _sanitize_markup(markup: str) -> str:
 @dataclass(frozen=True)
 class RenderedHtml:
     text: str  # what a reader sees
-    hidden_splits: int = 0  # visible words that hidden text was inserted into
+    # places where hidden words were inserted into a visible word or between visible words
+    # of one line
+    hidden_splits: int = 0
     hidden_chars: int = 0  # characters of hidden text (not in ``text``)
 
 
@@ -81,7 +84,9 @@ class _RenderState:
     open: list[tuple[str, Look]] = field(default_factory=list)
     open_count: dict[str, int] = field(default_factory=dict)  # tag -> times open
     last_alnum: bool = False  # the visible text so far ends inside a word
-    hidden_pending: bool = False  # hidden text followed a word's letter
+    hidden_pending: bool = False  # hidden words followed visible words of this line
+    last_alnum_before_hidden: bool = False
+    line_words: bool = False  # the current line has visible words
     hidden_splits: int = 0
     hidden_chars: int = 0
 
@@ -108,16 +113,31 @@ class _RenderState:
     def visible(self, text: str) -> None:
         if not text:
             return
-        if self.hidden_pending and text[0].isalnum():
-            self.hidden_splits += 1
-        self.hidden_pending = False
+        if self.hidden_pending:
+            # Counted when the reader's line goes on with a word: the hidden text sat inside
+            # a word or between words of one line. A line break first (a hidden preheader
+            # before the body) ends the pending state; spaces alone keep it.
+            line = text.split("\n", 1)
+            if (text[0].isalnum() and self.last_alnum_before_hidden) or _has_word(line[0]):
+                self.hidden_splits += 1
+                self.hidden_pending = False
+            elif len(line) > 1:
+                self.hidden_pending = False
         self.out.append(text)
         self.last_alnum = text[-1].isalnum()
+        head, newline, tail = text.rpartition("\n")
+        self.line_words = _has_word(tail) if newline else self.line_words or _has_word(text)
 
     def hidden(self, text: str) -> None:
-        if text.strip():
-            self.hidden_chars += len(text)
-            self.hidden_pending = self.hidden_pending or self.last_alnum
+        if _has_word(text):
+            self.hidden_chars += len(text.strip())
+            if not self.hidden_pending and (self.last_alnum or self.line_words):
+                self.hidden_pending = True
+                self.last_alnum_before_hidden = self.last_alnum
+
+
+def _has_word(text: str) -> bool:
+    return any(c.isalnum() for c in text)
 
 
 class _HtmlText(HTMLParser):

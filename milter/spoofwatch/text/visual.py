@@ -6,8 +6,9 @@
   reversed (nested overrides and embeddings inside a run are not modelled: the run ends at
   the next U+202C, U+202E or line break).
 * ``join_spaced_letters``: a word written with one separator between its letters
-  (``v o t e``, ``V.O.T.E``, ``v-o-t-e``) is joined. Only runs of three or more single
-  letters with the *same* separator are joined, so "a I", "e.g." and initials written with
+  (``v o t e``, ``V.O.T.E``, ``v-o-t-e``, ``v  o  t  e``: one to three spaces or one of
+  ``. - _ * · / |``) is joined. Only runs of three or more single letters with the *same*
+  separator are joined, so "a I", "e.g." and initials written with
   a space after the dot ("J. R. R.") stay as they are; a run with more digits than letters
   (``1.2.3``, ``10.0.0.1``) is a number and stays. A sentence whose every letter is spaced
   the same way becomes one long word (word boundaries cannot be told apart); the usual
@@ -25,7 +26,7 @@ __all__ = ["join_spaced_letters", "visual_order"]
 
 _OVERRIDE_RUN = re.compile("\u202e([^\u202e\u202c\n]*)")
 _SPACED_LETTERS = re.compile(
-    r"(?<![^\W_])[^\W_]([ .\-_*·/|])[^\W_](?![^\W_])(?:\1[^\W_](?![^\W_]))+")
+    r"(?<![^\W_])[^\W_]( {1,3}|[.\-_*·/|])[^\W_](?![^\W_])(?:\1[^\W_](?![^\W_]))+")
 
 
 def visual_order(text: str) -> str:
@@ -38,7 +39,7 @@ def visual_order(text: str) -> str:
 
 def _joined(match: re.Match[str]) -> str:
     run = match.group(0)
-    letters = run[::2]
+    letters = "".join(run.split(match.group(1)))
     if sum(c.isdigit() for c in letters) * 2 > len(letters):
         return run
     return letters
