@@ -62,14 +62,14 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.addresses", "_DOT_ATOM_CHARS"): ("call:_is_dot_atom", ("a.a", "a..")),
     ("spoofwatch.domains", "_DNS_LABEL"): ("fullmatch", ()),
     ("spoofwatch.addresses", "\\r?\\n(?=[ \\t])"): ("sub", ("\r\n\r\n", "\r\n ")),
-    ("spoofwatch.detect.name_match", "_WORD_SPLIT"): ("split", ()),
-    ("spoofwatch.detect.name_match", "_VIA"): ("split1", (" via", " v", "  on")),
-    ("spoofwatch.detect.name_match", "_ON_BEHALF"): (
+    ("spoofwatch.detect.name_reading", "_WORD_SPLIT"): ("split", ()),
+    ("spoofwatch.detect.name_reading", "_VIA"): ("split1", (" via", " v", "  on")),
+    ("spoofwatch.detect.name_reading", "_ON_BEHALF"): (
         "split1", (" on behalf", " on", " on behalf of")),
-    ("spoofwatch.detect.name_match", "_DOMAIN_RUN"): ("findall", ("a.b", "a..")),
-    ("spoofwatch.detect.name_match", "_DOT_RUN"): ("split", ("..", "a..")),
-    ("spoofwatch.detect.name_match", "_INNER_APOSTROPHE"): ("sub", ("a'", "'a", "a''a", "a'a")),
-    ("spoofwatch.detect.name_match", "_RAW_TOKEN"): ("findall", ("a_", "_a", "a1_")),
+    ("spoofwatch.detect.name_reading", "_DOMAIN_RUN"): ("findall", ("a.b", "a..")),
+    ("spoofwatch.detect.name_reading", "_DOT_RUN"): ("split", ("..", "a..")),
+    ("spoofwatch.detect.name_reading", "_INNER_APOSTROPHE"): ("sub", ("a'", "'a", "a''a", "a'a")),
+    ("spoofwatch.detect.name_reading", "_RAW_TOKEN"): ("findall", ("a_", "_a", "a1_")),
     ("spoofwatch.detect.lookalike_rules", "_NUMBER"): ("split", ("ol", "o1", "lo0")),
     # message text: extraction, normalization, threat scoring
     ("spoofwatch.detect.content", "_COMBINING_ACCENT"): ("sub", ("e\u0301",)),
