@@ -7,6 +7,7 @@ import quopri
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 from email import message_from_bytes, policy
 from email.header import Header
 from email.message import EmailMessage
@@ -27,7 +28,7 @@ from spoofwatch.detect.content import (
 )
 from spoofwatch.detect.text_normalize import normalize_text
 from spoofwatch.detect.textextract import extract_text
-from support import seeds
+from support import seeds, threat_corpus
 
 PATTERNS = load_patterns()
 CORE = {"harm_threat", "coercion_vote", "personal_data_claim"}
@@ -503,3 +504,28 @@ def test_missing_file_is_a_value_error_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.yaml"
     with pytest.raises(ValueError, match=r"^" + str(path) + r": cannot read: "):
         load_patterns(path)
+
+
+# ----------------------------------------------------------------------------------------
+# The required-word prefilter changes no result
+
+
+def test_the_prefilter_never_changes_a_score_on_the_corpus_and_the_pattern_examples() -> None:
+    # A pattern is skipped when none of its required words is in the text; the same
+    # patterns without requirements are always run. Both must score every text alike.
+    unfiltered = tuple(replace(p, required=()) for p in PATTERNS)
+    assert sum(1 for p in PATTERNS if p.required) == len(PATTERNS)
+    texts = [r.text for r in threat_corpus.load()] + [THREAT, "u will v o t e"]
+    data = yaml.safe_load(resources.files("spoofwatch.data").joinpath(
+        "threat_patterns.yaml").read_text("utf-8"))
+    texts += [e for entry in data["patterns"] for e in entry.get("examples", [])]
+    for text in texts:
+        normalized = normalize_text(text)
+        assert score_text(normalized, PATTERNS) == score_text(normalized, unfiltered), text
+
+
+def test_a_pattern_is_skipped_only_when_none_of_its_required_words_is_in_the_text() -> None:
+    pattern = ThreatPattern("custom", "harm_threat", 0.7, "en", r"\b(?:boo|hiss)\b",
+                            required=("boo", "hiss"))
+    assert (score_text("a hiss here", (pattern,)).score,
+            score_text("a ho here", (pattern,)).score) == (0.7, 0.0)

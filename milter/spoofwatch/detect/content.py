@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from ..textsafe import ascii_safe
+from .required_literals import required_literals
 from .text_normalize import normalize_text
 
 __all__ = [
@@ -82,6 +83,8 @@ class ThreatPattern:
     regex: str  # expanded regular expression, matched against accent-folded normalized text
     # Filled by load_patterns; a hand-made pattern is compiled on use (re caches it).
     compiled: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    # Strings one of which every match contains (required_literals); () runs it always.
+    required: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def matcher(self) -> re.Pattern[str]:
         return self.compiled if self.compiled is not None else re.compile(self.regex)
@@ -206,7 +209,8 @@ def _parse_entry(file: str, index: int, item: Any, seen: set[str]) -> ThreatPatt
         raise _problem(file, where, "regex is required")
     compiled = _compile_checked(file, where, source)
     _check_examples(file, where, compiled, item.get("examples", []))
-    return ThreatPattern(name, category, float(weight), language, compiled.pattern, compiled)
+    return ThreatPattern(name, category, float(weight), language, compiled.pattern, compiled,
+                         required_literals(compiled))
 
 
 def _compile_checked(file: str, where: str, source: str) -> re.Pattern[str]:
@@ -292,6 +296,10 @@ class _Hit:
 def _first_hits(text: str, patterns: Iterable[ThreatPattern]) -> list[_Hit]:
     hits = []
     for pattern in patterns:
+        # A pattern none of whose required words is in the text cannot match: skipping it
+        # changes no result and saves a regex pass over the whole text.
+        if pattern.required and not any(word in text for word in pattern.required):
+            continue
         match = pattern.matcher().search(text)
         if match is not None:
             hits.append(_Hit(pattern, match.start(), match.end(), match.group(0)))
