@@ -245,6 +245,9 @@ _TEXT_EVASIONS: dict[str, Callable[[], str]] = {
     "letter_spaced_with_hyphens": lambda: _letter_spaced("-"),
     "letter_spaced_with_two_spaces": lambda: _letter_spaced("  ", "   "),
     "right_to_left_override": lambda: _rtl_override(seeds.THREAT_EN),
+    # an empty left-to-right override inside each reversed run: the run goes on after it
+    "right_to_left_override_nested": lambda: _rtl_override(seeds.THREAT_EN).replace(
+        " ", " \u202d\u202c", 3),
     "coptic_o_and_p": lambda: seeds.THREAT_EN.translate(
         str.maketrans({"o": "\u2c9f", "p": "\u2ca3"})),
     # long stroke, long solidus and the long vertical line overlay drawn through letters

@@ -81,7 +81,7 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.detect.tolerant_text", "_LOOKS_LIKE_HTML"): ("bsearch", ("<a", "<!-", "<a1")),
     ("spoofwatch.detect.tolerant_text", "_NOT_BASE64"): ("bsub", ()),
     ("spoofwatch.text.fold", "_INVISIBLE"): ("sub", ("\u200b",)),
-    ("spoofwatch.text.visual", "_OVERRIDE_RUN"): ("sub", ("\u202e", "\u202ea", "\u202c")),
+    ("spoofwatch.text.visual", "_BIDI_CONTROL"): ("split", ("\u202e", "\u202ea", "\u202c")),
     ("spoofwatch.text.visual", "_SPACED_LETTERS"): (
         "sub", ("a ", "a.", "a-", "a b", "a.b.", "ab ", "a 1", "a  ", "a -", " a")),
     ("spoofwatch.detect.text_normalize", "_WORD_WITH_DIGIT"): ("sub", ("a1", "1a")),

@@ -285,10 +285,18 @@ def test_case_is_folded_and_whitespace_collapsed() -> None:
 
 @pytest.mark.parametrize("invisible", [
     "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2060", "\u2061", "\u2062", "\u2063",
-    "\u2064", "\ufeff", "\u00ad", "\u202e", "\u2066", "\u034f", "\u180e", "\U000e0041",
+    "\u2064", "\ufeff", "\u00ad", "\u2066", "\u034f", "\u180e", "\U000e0041",
 ])
 def test_invisible_characters_between_letters_are_removed(invisible: str) -> None:
     assert normalize_text(invisible.join("vote for")) == "vote for"
+
+
+def test_right_to_left_overrides_between_letters_reorder_them_as_displayed() -> None:
+    # Was in the list above ("vote for"). Issue 12 names reading an override as a mere
+    # invisible character the defect: U+202E reverses what follows. Seven nested
+    # overrides put the letters at levels 1, 3, ... 13; the bidirectional algorithm (rule
+    # L2, computed by hand) shows "vrof eto", and that is what the reader sees.
+    assert normalize_text("\u202e".join("vote for")) == "vrof eto"
 
 
 def test_fullwidth_letters_become_ascii() -> None:

@@ -121,6 +121,16 @@ def test_a_right_to_left_override_run_is_read_in_the_order_shown() -> None:
     assert visual_order("no override") == "no override"
 
 
+def test_nested_overrides_keep_their_content_in_order_and_move_as_one_piece() -> None:
+    stored = "\u202euoy retfa \u202dcome\u202c lliw ew\u202c. \u202euoy \u202d\u202c retfa"
+    assert normalize_text(stored) == "we will come after you. after you"
+
+
+def test_a_line_break_closes_every_override() -> None:
+    assert normalize_text("a\u202eb\nc\u202cd \u202c\u202c plain \u202d text") == (
+        "ab cd plain text")
+
+
 def test_overlay_marks_and_coptic_letters_fold_to_plain_letters() -> None:
     assert normalize_text("v\u0336o\u20d2t\u0338e \u2ca3\u2c9fll") == "vote poll"
 
