@@ -20,7 +20,7 @@ import pytest
 
 from spoofwatch.config import Config
 from spoofwatch.detect.content import load_patterns
-from spoofwatch.detect.threat import threat_findings
+from spoofwatch.detect.threat import MAX_TEXT_CHARS, threat_findings
 from spoofwatch.dns import Resolver
 from spoofwatch.finding_registry import DEFAULT_WEIGHTS
 from spoofwatch.message import Message
@@ -133,6 +133,16 @@ def test_the_threat_in_an_encoded_subject_after_padding_is_read(
         b"Vote for Trump on Election Day or we will come after you").decode() + "?="
     raw = message(padding(2 * MB) + "\nWe have all your information.\n", subject=subject)
     assert level_and_names(resolver, config, raw) == (Level.THREAT, THREAT_FINDINGS)
+
+
+def test_text_past_the_scoring_limit_is_reported_not_silently_dropped() -> None:
+    # The scored text is bounded (MAX_TEXT_CHARS) to keep the service's memory bound of
+    # issue 9; what lies beyond is named as unreadable_structure, never passed over quietly.
+    raw = message(padding(MAX_TEXT_CHARS + MB) + "\n" + seeds.THREAT_EN)
+    found = threat_findings(Message.from_bytes(raw), load_patterns(),
+                            DEFAULT_WEIGHTS.__getitem__, 3.0)
+    assert [(f.name, dict(f.detail).get("limit")) for f in found] == [
+        ("unreadable_structure", "text_chars")]
 
 
 def _reading_cpu(size: int) -> float:

@@ -1,9 +1,10 @@
 """``threat_content``: the text a reader sees intimidates or coerces them (content score
 from ``content.py``'s patterns at or above the policy's ``threat_min_score``).
 
-The text comes from ``textextract.read_text``, all of it: the only bound is the message's
-own size (``milter.max_message_size`` keeps larger mail from reaching this), so no padding
-in front of a threat hides it. Whatever stopped its normal reading is reported here too, as
+The text comes from ``textextract.read_text``, up to ``MAX_TEXT_CHARS`` (8 million
+characters: a threat after 5 MB of padding is found; past the limit an
+``unreadable_structure`` finding says so, and streaming the scoring to lift the limit is
+issue 12's remaining work). Whatever stopped its normal reading is reported here too, as
 ``unreadable_structure`` (``structure.py``), and HTML junk hidden inside visible words as
 ``hidden_text`` (``hidden_text.py``).
 """
@@ -18,7 +19,7 @@ from ..results import Finding
 from ..textsafe import ascii_safe
 from .content import ThreatPattern, score_text
 from .hidden_text import hidden_text_finding
-from .structure import unreadable_finding
+from .structure import limit_finding, unreadable_finding
 from .text_normalize import normalize_text
 from .textextract import read_text
 
@@ -27,20 +28,33 @@ log = logging.getLogger(__name__)
 Weight = Callable[[str], float]
 
 
+# The most text one message gets scored: 8 million characters, far past any padding a
+# reader scrolls through (a threat after 5 MB of it is found), while the normalized copies
+# of the text stay within the service's memory bound (issue 9: 64 concurrent 40 MB messages
+# under about 300 MB; every character read costs several bytes in the copies normalization
+# makes). Text past it is not silently dropped: the limit is an unreadable_structure finding.
+MAX_TEXT_CHARS = 8_000_000
+
+
 def _text_bound(message: Message) -> int:
-    """At least as many characters as the message can decode to: its own size (decoding,
-    charset conversion and HTML rendering never make text longer than its source; each
-    piece read adds at most a separator)."""
+    """At least as many characters as the message can decode to (decoding, charset
+    conversion and HTML rendering never make text longer than its source; each piece read
+    adds at most a separator), but no more than MAX_TEXT_CHARS."""
     size = len(message.body) + sum(len(n) + len(v) + 4 for n, v in message.headers)
-    return 2 * size + 1024
+    return min(2 * size + 1024, MAX_TEXT_CHARS)
 
 
 def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight: Weight,
                     min_score: float) -> list[Finding]:
     """threat_content from the text a reader sees, plus an unreadable_structure finding
     for each thing that stopped the normal reading (read_text then read on tolerantly)."""
-    reading = read_text(message, max_chars=_text_bound(message))
+    bound = _text_bound(message)
+    reading = read_text(message, max_chars=bound)
     findings = [unreadable_finding(weight, u.sentence, u.detail) for u in reading.unreadable]
+    if bound == MAX_TEXT_CHARS and len(reading.text) >= MAX_TEXT_CHARS:
+        findings.append(limit_finding(
+            weight, "text_chars", f"The message has more than {MAX_TEXT_CHARS:,} characters "
+            "of text; only the first were scored.", MAX_TEXT_CHARS, len(reading.text)))
     hidden = hidden_text_finding(weight, reading.hidden_splits)
     if hidden is not None:
         findings.append(hidden)
