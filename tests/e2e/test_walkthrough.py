@@ -142,6 +142,10 @@ class DebianPostfix(PostfixInstance):
             # and a delivery agent that started too slowly is asked for again after 2 s,
             # not 60 (seen under load: the message stayed in the active queue)
             "transport_retry_time": "2s",
+            # Debian's "may" makes the chrooted smtp client set up TLS (tlsmgr, session cache)
+            # before it delivers; the loopback sink offers no TLS, and in full test runs the
+            # delivery stalled before the smtp client logged anything.
+            "smtp_tls_security_level": "none",
         })
         for name in CHROOT_FILES:
             if Path("/", name).is_file():
@@ -334,7 +338,10 @@ def test_legitimate_mail_is_delivered_with_spoofwatchs_headers(
     queue, log = walkthrough.postfix.queue_json(), walkthrough.postfix.log()
     processes = subprocess.run(["ps", "-eo", "pid,ppid,stat,etime,args"], capture_output=True,
                                text=True, check=False).stdout
-    postfix_processes = "\n".join(line for line in processes.splitlines() if "postfix" in line)
+    postfix_processes = "\n".join(
+        line for line in processes.splitlines()
+        if any(word in line for word in ("postfix", "qmgr", "smtp", "tlsmgr", "pickup",
+                                          "cleanup", "postlogd", "trivial", "anvil")))
     assert len(delivered_now) == 1, f"{queue}\n{log}\n{postfix_processes}"
     [delivered] = delivered_now
     mail = delivered.email()
