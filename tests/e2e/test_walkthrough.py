@@ -26,8 +26,8 @@ queue directory is ROOT/var/spool/postfix (Debian's path, re-rooted), every abso
 the installed configuration is re-rooted the same way (the socket, the quarantine store) in
 a copy beside it (its relative paths still lead to the installed policy and watchlist),
 Postfix listens on a free loopback port instead of 25 (the same master.cf line, chroot
-column ``y`` kept) and delivers to a loopback sink, DNS comes from the loopback test server,
-XCLIENT lets the test choose the client address the milter sees, and the service runs as
+column ``y`` kept) and delivers to a loopback sink (without TLS, with short retry times),
+DNS comes from the loopback test server, XCLIENT lets the test choose the client address the milter sees, and the service runs as
 this test's user (root) rather than as the user spoofwatch.
 
 The installed command works from ROOT: with DESTDIR the virtualenv is built in place at
