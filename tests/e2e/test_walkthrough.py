@@ -27,8 +27,9 @@ the installed configuration is re-rooted the same way (the socket, the quarantin
 a copy beside it (its relative paths still lead to the installed policy and watchlist),
 Postfix listens on a free loopback port instead of 25 (the same master.cf line, chroot
 column ``y`` kept) and delivers to a loopback sink (without TLS, with short retry times),
-DNS comes from the loopback test server, XCLIENT lets the test choose the client address the milter sees, and the service runs as
-this test's user (root) rather than as the user spoofwatch.
+DNS comes from the loopback test server, XCLIENT lets the test choose the client address
+the milter sees, and the service runs as this test's user (root) rather than as the user
+spoofwatch.
 
 The installed command works from ROOT: with DESTDIR the virtualenv is built in place at
 ROOT/opt/spoofwatch, so pip writes that path into the command's ``#!`` line
