@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
 
 from spoofwatch.dns import Resolver
 from support.dnsserver import DnsTestServer
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Undo a process-wide socket timeout that a collected module set at import.
+
+    dnstwist (imported by tests/unit/test_lookalike_recall.py) calls
+    ``socket.setdefaulttimeout(12.0)``; every socket created afterwards, the test servers'
+    listening sockets included, would then give up after 12 idle seconds. In full runs the
+    loopback SMTP sink of a Postfix test stopped accepting that way, and its mail sat in
+    Postfix's active queue.
+    """
+    socket.setdefaulttimeout(None)
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,9 @@ class SmtpSink:
 
     def start(self) -> None:
         self._sock = socket.socket()
+        # Blocking, whatever socket.getdefaulttimeout() says: a timeout would end accept()
+        # with TimeoutError after that many idle seconds, and the sink would stop answering.
+        self._sock.settimeout(None)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((self.host, self.port))
         self.port = self._sock.getsockname()[1]
@@ -81,16 +84,18 @@ class SmtpSink:
             try:
                 conn, _ = self._sock.accept()
             except OSError:
-                return
+                if self._stop:  # stop() closed the socket
+                    return
+                continue  # a connection aborted before it was accepted, and the like
             threading.Thread(target=self._session, args=(conn,), daemon=True).start()
 
     def _session(self, conn: socket.socket) -> None:
         conn.settimeout(30)
         f = conn.makefile("rb")
-        conn.sendall(b"220 sink ESMTP\r\n")
         mail_from = ""
         rcpts: list[str] = []
         try:
+            conn.sendall(b"220 sink ESMTP\r\n")
             while True:
                 line = f.readline()
                 if not line:
@@ -127,6 +132,7 @@ class SmtpSink:
         except OSError:
             return
         finally:
+            f.close()
             conn.close()
 
 
