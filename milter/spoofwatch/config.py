@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .detect.detection import Detection, build_detection
+from .detect.threat_concepts import ConceptsError
 from .detect.watchlist import EMPTY as EMPTY_WATCHLIST
 from .detect.watchlist import load_watchlist
 from .dns import ResolverSettings
@@ -290,8 +291,13 @@ def _load_detection(top: Section, path: Path) -> Detection:
             raise top.error("dnsbl_zones", f"{zone!r} is not a DNS zone name")
     patterns_file = top.str("threat_patterns", "")
     patterns_path = _resolve(path, patterns_file) if patterns_file else None
+    concepts_file = top.str("threat_concepts", "")
+    concepts_path = _resolve(path, concepts_file) if concepts_file else None
     try:
-        return build_detection(watchlist, tuple(z.lower() for z in zones), patterns_path)
+        return build_detection(watchlist, tuple(z.lower() for z in zones), patterns_path,
+                               concepts_path)
+    except ConceptsError as exc:
+        raise top.error("threat_concepts", str(exc)) from None
     except ValueError as exc:
         raise top.error("threat_patterns", str(exc)) from None
 

@@ -163,6 +163,8 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
 NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
     ("spoofwatch.cli_quarantine_args", "_DURATION"): "an operator's command-line argument",
     ("spoofwatch.config", "_REPLY_RE"): "the operator's configuration file",
+    ("spoofwatch.detect.threat_concepts", "_TERM_WORD"): "the threat-concepts data file",
+    ("spoofwatch.detect.threat_concepts", "[^a-z0-9_]"): "the threat-concepts data file",
     ("spoofwatch.socket_address", "_SOCKET_RE"): "the operator's configuration file",
     ("spoofwatch.config", "[0-7]{3,4}"): "the operator's configuration file",
     ("spoofwatch.config", "(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.\\-]+):\\d{1,5}"):

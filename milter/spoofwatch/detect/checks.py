@@ -56,7 +56,8 @@ class DetectionInput:
 def _content_and_client(inp: DetectionInput, settings: Settings,
                         lookup: Lookup) -> list[Finding]:
     policy, det = settings.policy, settings.detection
-    return (threat_findings(inp.message, det.patterns, policy.weight, policy.threat_min_score)
+    return (threat_findings(inp.message, det.patterns, policy.weight, policy.threat_min_score,
+                            det.concepts)
             + dnsbl_findings(inp.envelope, det.dnsbl_zones, lookup, policy.weight))
 
 

@@ -1,5 +1,6 @@
 """What the detection checks need, built once per configuration load (never per message):
-the watchlist, the lookalike index over its domains, the threat patterns, the DNSBL zones.
+the watchlist, the lookalike index over its domains, the threat patterns and concepts, the
+DNSBL zones.
 
 ``config.load_config`` builds it with ``build_detection``; detect never reads the
 configuration itself (the checks take this and the policy's weights), so configuration
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from .content import ThreatPattern, load_patterns
 from .lookalike import LookalikeMatcher, WatchedDomain, WatchedName
+from .threat_concepts import ConceptModel, load_concepts
 from .watchlist import EMPTY, Watchlist
 
 
@@ -21,14 +23,17 @@ class Detection:
     watchlist: Watchlist = EMPTY
     matcher: LookalikeMatcher | None = None  # over the watched domains, names and aliases
     patterns: tuple[ThreatPattern, ...] = ()
+    concepts: ConceptModel | None = None  # threat concepts; None reads phrases only
     dnsbl_zones: tuple[str, ...] = ()
 
 
 def build_detection(watchlist: Watchlist, dnsbl_zones: tuple[str, ...] = (),
-                    patterns_path: Path | None = None) -> Detection:
-    """Precompute what detection needs: the lookalike index and the threat patterns.
+                    patterns_path: Path | None = None,
+                    concepts_path: Path | None = None) -> Detection:
+    """Precompute what detection needs: the lookalike index, the threat patterns and
+    concepts.
 
-    Raises ValueError (naming the file and the entry) for a bad pattern file."""
+    Raises ValueError (naming the file and the entry) for a bad pattern or concepts file."""
     watched = [WatchedDomain(info.domain, org.name)
                for org in watchlist.organizations for info in org.domains]
     names = [WatchedName(name, org.name) for org in watchlist.organizations for name in org.names()]
@@ -36,5 +41,6 @@ def build_detection(watchlist: Watchlist, dnsbl_zones: tuple[str, ...] = (),
         watchlist=watchlist,
         matcher=LookalikeMatcher(watched, distinct=watchlist.all_distinct(), names=names),
         patterns=load_patterns(patterns_path),
+        concepts=load_concepts(concepts_path),
         dnsbl_zones=dnsbl_zones,
     )

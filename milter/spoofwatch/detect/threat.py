@@ -1,5 +1,8 @@
-"""``threat_content``: the text a reader sees intimidates or coerces them (content score
-from ``content.py``'s patterns at or above the policy's ``threat_min_score``).
+"""``threat_content``: the text a reader sees intimidates or coerces them: the content
+score at or above the policy's ``threat_min_score``. The score is the higher of two
+readings: the literal phrases of ``content.py`` (wordings close to known threats) and the
+concept rules of ``threat_concepts.py`` (which ideas a sentence window combines: harm, a
+vote, the reader, a demand ...), so a reworded threat is still read.
 
 The text comes from ``textextract.read_text``, up to ``MAX_TEXT_CHARS`` (8 million
 characters: a threat after 5 MB of padding is found; past the limit an
@@ -17,11 +20,12 @@ from collections.abc import Callable, Iterable
 from ..message import Message
 from ..results import Finding
 from ..textsafe import ascii_safe
-from .content import ThreatPattern, score_text
+from .content import ThreatPattern, ThreatScore, score_text
 from .hidden_text import hidden_text_finding
 from .structure import limit_finding, unreadable_finding
 from .text_normalize import normalize_text
 from .textextract import read_text
+from .threat_concepts import ConceptModel, ConceptScore, score_concepts
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,8 @@ def _text_bound(message: Message) -> int:
 
 
 def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight: Weight,
-                    min_score: float) -> list[Finding]:
+                    min_score: float, concept_model: ConceptModel | None = None
+                    ) -> list[Finding]:
     """threat_content from the text a reader sees, plus an unreadable_structure finding
     for each thing that stopped the normal reading (read_text then read on tolerantly)."""
     bound = _text_bound(message)
@@ -60,14 +65,33 @@ def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight:
         findings.append(hidden)
     for unreadable in reading.unreadable:
         log.info("unreadable structure: %s", unreadable.sentence)
-    result = score_text(normalize_text(reading.text), patterns)
-    if result.score < min_score:
+    normalized = normalize_text(reading.text)
+    result = score_text(normalized, patterns)
+    concepts = (score_concepts(normalized, concept_model) if concept_model is not None
+                else ConceptScore(0.0, None))
+    score = max(result.score, concepts.score)
+    if score < min_score:
         return findings
+    return [_threat_finding(weight, score, result, concepts), *findings]
+
+
+def _threat_finding(weight: Weight, score: float, result: ThreatScore,
+                    concepts: ConceptScore) -> Finding:
+    """threat_content, naming what was read: the concept rule and its sentence, and the
+    literal phrases that matched (either may be missing)."""
+    parts = []
+    if concepts.hit is not None:
+        parts.append(f"threat: {concepts.reason()}")
+    if result.categories:
+        parts.append(", ".join(c.replace("_", " ") for c in result.categories))
     phrases = "; ".join(dict.fromkeys(ascii_safe(m.phrase, 60) for m in result.matches[:5]))
-    categories = ", ".join(c.replace("_", " ") for c in result.categories)
-    return [Finding(
+    detail = tuple(("phrase", ascii_safe(m.phrase, 80)) for m in result.matches[:10])
+    if concepts.hit is not None:
+        detail = (("rule", concepts.hit.rule), ("sentence", str(concepts.hit.sentence)),
+                  *detail)
+    return Finding(
         "threat_content", weight("threat_content"),
-        f"The text intimidates or coerces the reader ({categories}; content score "
-        f"{result.score:g}): {phrases}.",
-        detail=tuple(("phrase", ascii_safe(m.phrase, 80)) for m in result.matches[:10]),
-    ), *findings]
+        f"The text intimidates or coerces the reader ({'; '.join(parts)}; content score "
+        f"{score:g})" + (f": {phrases}." if phrases else "."),
+        detail=detail,
+    )

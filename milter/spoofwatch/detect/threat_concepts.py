@@ -1,0 +1,455 @@
+"""Concept scoring of threats: which ideas a text combines, sentence by sentence.
+
+The literal phrases of ``threat_patterns.yaml`` (:mod:`.content`) know the 2020 wording; a
+forger who has read them rewords. This scorer reads *concepts* instead (harm, pursuit,
+surveillance, knowledge of the reader's data, leverage over a job, a family or a
+residence, false official notices, a vote, a demand, who speaks to whom), each a list of
+terms in ``spoofwatch/data/threat_concepts.yaml``, and applies the file's rules: a rule
+fires when all of its concepts occur in one window of three consecutive sentences.
+Sentences that report (news, forwards, advice about threatening mail) give no concepts,
+nor does quoted text in a message that reports anything (the data file's header explains).
+
+Written here rather than taken from a library: the matching is a dictionary lookup per
+word (plus one per distinct prefix length for ``word*`` terms), linear in the text and
+cheaper per megabyte than a lemmatizer, which would cost a dictionary lookup per word on
+top of this and still need the same lists of what each concept is. A multi-pattern regex
+engine would need one alternation per concept and a second pass to find sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from itertools import islice
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from .content import fold_accents
+
+__all__ = [
+    "ConceptHit",
+    "ConceptModel",
+    "ConceptScore",
+    "ConceptsError",
+    "load_concepts",
+    "score_concepts",
+]
+
+_DEFAULT_FILE = "threat_concepts.yaml"
+WINDOW = 3  # sentences a rule's concepts may spread over
+# A sentence shorter than this joins the next one in a window place (see _Unit).
+_MIN_UNIT_WORDS = 4
+_FIRST_TO_SECOND = frozenset({"speaker", "reader"})
+_MAX_TERM_WORDS = 8
+# A quotation mark opens a quote only when another closes it within this many words: an
+# unclosed mark cannot turn the rest of a message into "quoted" text.
+_MAX_QUOTE_WORDS = 80
+_QUOTES = '"'
+# The separator mail programs put above a forwarded message, in English and Spanish.
+_FORWARD = re.compile(r"\b(?:forwarded message|original message|begin forwarded"
+                      r"|mensaje reenviado|mensaje original)\b")
+_WORD = re.compile(r"[^\W_]+")
+_MIN_FORWARD_WORDS = 4
+_TOKEN = re.compile(r"[^\W_]+|\"|[.!?;]+")
+_ABBREVIATIONS = frozenset({"mrs", "sra", "sgt", "ave", "apt", "rep", "sen", "gov", "dept",
+                            "depto", "blvd", "calle", "jr", "sr", "no", "vs", "etc", "rd"})
+_TERM_WORD = re.compile(r"[a-z0-9]+\*?|_")
+# The per-message cache of each distinct word's candidate terms is dropped past this size,
+# so a text of millions of distinct made-up words costs time, not memory.
+_WORD_CACHE_MAX = 50_000
+REPORTING = "reporting"
+LANGUAGES = ("en", "es")
+
+
+class ConceptsError(ValueError):
+    """The concepts file is malformed (the message names the entry)."""
+
+
+@dataclass(frozen=True)
+class _Term:
+    concept: str
+    words: tuple[str, ...]  # "word", "prefix*" or "_" (any one word)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    needs: frozenset[str]
+    weight: float
+
+
+@dataclass(frozen=True)
+class ConceptModel:
+    """Loaded concepts: terms indexed by their first word, and the rules."""
+
+    concepts: frozenset[str]
+    rules: tuple[Rule, ...]
+    exact: Mapping[str, tuple[_Term, ...]]  # first word -> terms starting with it
+    prefixes: Mapping[int, Mapping[str, tuple[_Term, ...]]]  # length -> prefix -> terms
+    wildcard: tuple[_Term, ...]  # terms whose first word is "_"
+
+
+@dataclass(frozen=True)
+class ConceptHit:
+    rule: str
+    concepts: tuple[str, ...]  # the rule's concepts, in the file's order
+    sentence: int  # 1-based number of the window's first sentence
+    weight: float
+
+
+@dataclass(frozen=True)
+class ConceptScore:
+    score: float
+    hit: ConceptHit | None  # the strongest rule that fired (the first of equals)
+
+    def reason(self) -> str:
+        """``harm_strong + vote + reader, sentence 2`` (empty when nothing fired)."""
+        if self.hit is None:
+            return ""
+        return f"{' + '.join(self.hit.concepts)}, sentence {self.hit.sentence}"
+
+
+# ----------------------------------------------------------------------------------------
+# Loading
+
+
+def _term(concept: str, source: Any, where: str) -> _Term:
+    if not isinstance(source, str) or not source.strip():
+        raise ConceptsError(f"{where}: a term must be a non-empty string, not {source!r}")
+    folded = fold_accents(source.lower())
+    words = tuple(_TERM_WORD.findall(folded))
+    if "".join(words).replace("*", "") != re.sub(r"[^a-z0-9_]", "", folded) or not words:
+        raise ConceptsError(f"{where}: term {source!r}: write words of letters and digits, "
+                            "'word*' for a prefix and '_' for any one word")
+    if len(words) > _MAX_TERM_WORDS:
+        raise ConceptsError(f"{where}: term {source!r} has more than {_MAX_TERM_WORDS} words")
+    if any(w.endswith("*") and len(w) < 4 for w in words):
+        raise ConceptsError(f"{where}: term {source!r}: a prefix needs at least 3 letters")
+    if words == ("_",):
+        raise ConceptsError(f"{where}: term {source!r} matches every word")
+    return _Term(concept, words)
+
+
+def _terms(concepts: Any) -> list[_Term]:
+    if not isinstance(concepts, dict) or not concepts:
+        raise ConceptsError("'concepts' must be a mapping of concept names to languages")
+    terms: list[_Term] = []
+    for name, by_language in concepts.items():
+        if not isinstance(by_language, dict) or set(by_language) - set(LANGUAGES):
+            raise ConceptsError(f"concept {name!r}: give term lists under {LANGUAGES}")
+        for language, sources in by_language.items():
+            if not isinstance(sources, list):
+                raise ConceptsError(f"concept {name!r}/{language}: a list of terms")
+            terms.extend(_term(name, s, f"concept {name!r}/{language}") for s in sources)
+    return terms
+
+
+def _rules(source: Any, concepts: frozenset[str]) -> tuple[Rule, ...]:
+    if not isinstance(source, list) or not source:
+        raise ConceptsError("'rules' must be a non-empty list")
+    rules = []
+    for entry in source:
+        if not isinstance(entry, dict) or set(entry) != {"name", "needs", "weight"}:
+            raise ConceptsError(f"rule {entry!r}: give exactly name, needs and weight")
+        needs = entry["needs"]
+        if not isinstance(needs, list) or not needs or not set(needs) <= concepts:
+            raise ConceptsError(f"rule {entry['name']!r}: needs must list known concepts "
+                                f"({', '.join(sorted(concepts))})")
+        if REPORTING in needs:
+            raise ConceptsError(f"rule {entry['name']!r}: {REPORTING!r} cannot be needed")
+        weight = entry["weight"]
+        if not isinstance(weight, (int, float)) or weight <= 0:
+            raise ConceptsError(f"rule {entry['name']!r}: weight must be a positive number")
+        rules.append(Rule(str(entry["name"]), frozenset(needs), float(weight)))
+    return tuple(rules)
+
+
+def model_from_data(data: Any) -> ConceptModel:
+    if not isinstance(data, dict) or data.get("version") != 1:
+        raise ConceptsError("the concepts file must be a mapping with 'version: 1'")
+    terms = _terms(data.get("concepts"))
+    concepts = frozenset(t.concept for t in terms)
+    if REPORTING not in concepts:
+        raise ConceptsError(f"the concepts file must define {REPORTING!r}")
+    exact: dict[str, list[_Term]] = {}
+    prefixes: dict[int, dict[str, list[_Term]]] = {}
+    wildcard: list[_Term] = []
+    for term in terms:
+        first = term.words[0]
+        if first == "_":
+            wildcard.append(term)
+        elif first.endswith("*"):
+            stem = first[:-1]
+            prefixes.setdefault(len(stem), {}).setdefault(stem, []).append(term)
+        else:
+            exact.setdefault(first, []).append(term)
+    return ConceptModel(
+        concepts=concepts,
+        rules=_rules(data.get("rules"), concepts),
+        exact={k: tuple(v) for k, v in exact.items()},
+        prefixes={n: {k: tuple(v) for k, v in d.items()} for n, d in prefixes.items()},
+        wildcard=tuple(wildcard),
+    )
+
+
+def load_concepts(path: str | Path | None = None) -> ConceptModel:
+    """The concepts of ``path``, or of the bundled file; ConceptsError when malformed."""
+    if path is None:
+        source = resources.files("spoofwatch.data").joinpath(_DEFAULT_FILE).read_text("utf-8")
+        where = _DEFAULT_FILE
+    else:
+        where = str(path)
+        try:
+            source = Path(path).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConceptsError(f"{where}: cannot read the concepts file: {exc}") from None
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        raise ConceptsError(f"{where}: not valid YAML: {exc}") from None
+    try:
+        return model_from_data(data)
+    except ConceptsError as exc:
+        raise ConceptsError(f"{where}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------------
+# Scoring
+
+
+class _Token(NamedTuple):
+    word: str
+    sentence: int  # sentence number (0-based, counting every sentence end)
+    quoted: bool  # inside a closed pair of quotation marks
+
+
+def _abbreviation(word: str) -> bool:
+    """"3 a.m.", "St. Brigid", "U.S.": a period after a word of one or two letters, or
+    after a common abbreviation, does not end the sentence."""
+    return len(word) <= 2 or word in _ABBREVIATIONS
+
+
+def _forward_start(text: str) -> int:
+    """Where a forwarded message begins (its text counts as quoted), or len(text).
+
+    Only after words of the forwarder's own (_MIN_FORWARD_WORDS): a message that *starts*
+    with a forward separator is read as if it had none, or a forger would open every
+    threat with one."""
+    match = _FORWARD.search(text)
+    if match is None or len(_WORD.findall(text, 0, match.start())) < _MIN_FORWARD_WORDS:
+        return len(text)
+    return match.start()
+
+
+def _token_stream(text: str) -> Iterator[_Token]:
+    """The words of the text, in order, with their sentence and quote state.
+
+    Streams: what it holds at any time is bounded by _MAX_QUOTE_WORDS words (the words
+    after an opening quotation mark wait until the mark is closed, or shown to be none)."""
+    forwarded = _forward_start(text)
+    sentence = 0
+    last_word = ""
+    pending: list[tuple[str, int]] | None = None  # words since an opening mark
+    for match in _TOKEN.finditer(text):
+        piece = match.group()
+        if piece == _QUOTES:
+            if pending is None:
+                pending = []
+            else:
+                yield from (_Token(w, n, True) for w, n in pending)
+                pending = None
+            continue
+        if not piece[0].isalnum():
+            if not (piece == "." and last_word and _abbreviation(last_word)):
+                sentence += 1
+            last_word = ""
+            continue
+        last_word = piece
+        if match.start() >= forwarded:
+            yield _Token(piece, sentence, True)
+            continue
+        if pending is None:
+            yield _Token(piece, sentence, False)
+            continue
+        pending.append((piece, sentence))
+        if len(pending) > _MAX_QUOTE_WORDS:  # never closed: the mark was no quote
+            yield from (_Token(w, n, False) for w, n in pending)
+            pending = None
+    if pending:
+        yield from (_Token(w, n, False) for w, n in pending)
+
+
+def _word_matches(pattern: str, word: str) -> bool:
+    if pattern == "_":
+        return True
+    if pattern.endswith("*"):
+        return word.startswith(pattern[:-1])
+    return pattern == word
+
+
+def _candidates(model: ConceptModel, word: str) -> tuple[_Term, ...]:
+    found = list(model.exact.get(word, ()))
+    for length, stems in model.prefixes.items():
+        if len(word) >= length:
+            found.extend(stems.get(word[:length], ()))
+    found.extend(model.wildcard)
+    return tuple(found)
+
+
+def _term_at(term: _Term, tokens: Sequence[_Token]) -> bool:
+    """Whether the term's words follow tokens[0] within its sentence and quote."""
+    first = tokens[0]
+    if len(term.words) > len(tokens):
+        return False
+    for pattern, token in zip(term.words[1:], islice(tokens, 1, None), strict=False):
+        if token.sentence != first.sentence or token.quoted != first.quoted:
+            return False
+        if not _word_matches(pattern, token.word):
+            return False
+    return True
+
+
+@dataclass
+class _Sentence:
+    number: int  # 1-based, counting window units
+    words: int = 0
+    plain: set[str] = field(default_factory=set)  # concepts outside quotes
+    quoted: set[str] = field(default_factory=set)  # concepts inside quotes
+    reports: bool = False  # an unquoted reporting term
+
+    def discounted(self) -> bool:
+        """Reported speech gives no concepts, unless the sentence itself speaks from "we"
+        to "you": a forger's "No hoax: we will find you if you vote" stays a threat."""
+        return self.reports and not _FIRST_TO_SECOND <= self.plain
+
+
+class _Unit:
+    """What one window place holds: a sentence, with any shorter ones before it (fewer
+    than _MIN_UNIT_WORDS words), so that "Nice. Day. Today." between two halves of a threat
+    cannot push them out of one window."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.words = 0
+        self.plain: set[str] = set()
+        self.quoted: set[str] = set()
+        self.reports = False
+
+    def take(self, sentence: _Sentence) -> None:
+        self.words += sentence.words
+        self.reports = self.reports or sentence.reports
+        if not sentence.discounted():
+            self.plain |= sentence.plain
+            self.quoted |= sentence.quoted
+
+
+class _Windows:
+    """The strongest rule over windows of WINDOW consecutive units, kept twice: with quoted
+    text (for a message that reports nothing) and without it."""
+
+    def __init__(self, model: ConceptModel) -> None:
+        self.model = model
+        self.recent: deque[_Unit] = deque(maxlen=WINDOW)
+        self.unit: _Unit | None = None
+        self.units = 0
+        self.best: dict[bool, ConceptHit | None] = {True: None, False: None}
+        self.reports = False
+
+    def add(self, sentence: _Sentence) -> None:
+        self.reports = self.reports or sentence.reports
+        if self.unit is None:
+            self.units += 1
+            self.unit = _Unit(self.units)
+        self.unit.take(sentence)
+        if self.unit.words >= _MIN_UNIT_WORDS:
+            self._close()
+
+    def _close(self) -> None:
+        if self.unit is None:
+            return
+        self.recent.append(self.unit)
+        self.unit = None
+        for with_quotes in (True, False):
+            present: set[str] = set()
+            for unit in self.recent:
+                present |= unit.plain
+                if with_quotes:
+                    present |= unit.quoted
+            self._rate(frozenset(present), self.recent[0].number, with_quotes)
+
+    def _rate(self, present: frozenset[str], number: int, with_quotes: bool) -> None:
+        best = self.best[with_quotes]
+        for rule in self.model.rules:
+            if rule.needs <= present and (best is None or rule.weight > best.weight):
+                best = ConceptHit(rule.name, _ordered(rule.needs), number, rule.weight)
+        self.best[with_quotes] = best
+
+    def result(self) -> ConceptScore:
+        self._close()
+        hit = self.best[not self.reports]
+        return ConceptScore(hit.weight if hit else 0.0, hit)
+
+
+def score_concepts(normalized_text: str, model: ConceptModel) -> ConceptScore:
+    """The strongest rule that fires on text already passed through ``normalize_text``.
+
+    Linear in the text and streaming: every word costs a bounded number of dictionary
+    lookups (a bounded cache of each distinct word's candidate terms), every sentence a
+    bounded number of set operations; besides the cache, memory holds a few sentences."""
+    windows = _Windows(model)
+    cache: dict[str, tuple[_Term, ...]] = {}
+    lookahead: deque[_Token] = deque()
+    current: _Sentence | None = None
+    current_index = -1
+
+    def consume(token: _Token) -> None:
+        nonlocal current, current_index
+        if token.sentence != current_index:
+            if current is not None:
+                windows.add(current)
+            current, current_index = _Sentence(0), token.sentence
+        assert current is not None
+        current.words += 1
+        terms = cache.get(token.word)
+        if terms is None:
+            if len(cache) >= _WORD_CACHE_MAX:
+                cache.clear()
+            terms = cache[token.word] = _candidates(model, token.word)
+        for term in terms:
+            if not _term_at(term, lookahead):
+                continue
+            if term.concept == REPORTING:
+                current.reports = current.reports or not token.quoted
+            elif token.quoted:
+                current.quoted.add(term.concept)
+            else:
+                current.plain.add(term.concept)
+
+    for token in _token_stream(fold_accents(normalized_text)):
+        lookahead.append(token)
+        if len(lookahead) == _MAX_TERM_WORDS:
+            consume(lookahead[0])
+            lookahead.popleft()
+    while lookahead:
+        consume(lookahead[0])
+        lookahead.popleft()
+    if current is not None:
+        windows.add(current)
+    return windows.result()
+
+
+def _ordered(names: Iterable[str]) -> tuple[str, ...]:
+    wanted = set(names)
+    order = [c for c in _CONCEPT_ORDER if c in wanted]
+    return tuple(order + sorted(wanted - set(order)))
+
+
+# The order concepts are named in reasons: what is threatened first, then to whom.
+_CONCEPT_ORDER = ("harm_strong", "harm_veiled", "pursuit", "surveillance", "personal_data",
+                  "leverage", "loss", "false_official", "ineligibility", "demand", "vote", "reader",
+                  "speaker")
