@@ -80,6 +80,11 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "bsub", ("--a\n", "content-type", "content-type:", "mime-version\n")),
     ("spoofwatch.detect.tolerant_text", "_LOOKS_LIKE_HTML"): ("bsearch", ("<a", "<!-", "<a1")),
     ("spoofwatch.detect.tolerant_text", "_NOT_BASE64"): ("bsub", ()),
+    ("spoofwatch.detect.threat_concepts", "_TOKEN"): (
+        "finditer", ('a"', "a.", "a.!?", '"a"', "a_")),
+    ("spoofwatch.detect.threat_concepts", "_FORWARD"): (
+        "search", ("forwarded ", "original messag", "mensaje ", "begin forward")),
+    ("spoofwatch.detect.threat_concepts", "_WORD"): ("findall", ("a_", "a1")),
     ("spoofwatch.text.fold", "_INVISIBLE"): ("sub", ("\u200b",)),
     ("spoofwatch.text.visual", "_BIDI_CONTROL"): ("split", ("\u202e", "\u202ea", "\u202c")),
     ("spoofwatch.text.visual", "_SPACED_LETTERS"): (
