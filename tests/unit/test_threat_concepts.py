@@ -79,7 +79,8 @@ def test_a_reworded_threat_fires_a_concept_rule(text: str) -> None:
 
 @pytest.mark.parametrize("text", LEGITIMATE)
 def test_legitimate_political_mail_fires_no_rule(text: str) -> None:
-    assert score(text) == ConceptScore(0.0, None)
+    result = score(text)
+    assert (result.score, result.hit) == (0.0, None)
 
 
 def test_the_reason_names_the_concepts_and_the_sentence() -> None:

@@ -69,6 +69,9 @@ def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight:
     result = score_text(normalized, patterns)
     concepts = (score_concepts(normalized, concept_model) if concept_model is not None
                 else ConceptScore(0.0, None))
+    if concepts.reports:
+        # A report quotes threats: its literal phrases are not the sender's words.
+        result = ThreatScore(0.0, (), ())
     score = max(result.score, concepts.score)
     if score < min_score:
         return findings

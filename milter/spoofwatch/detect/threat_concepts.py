@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
@@ -58,10 +57,11 @@ _MIN_FORWARD_WORDS = 4
 _TOKEN = re.compile(r"[^\W_]+|\"|[.!?;]+")
 _ABBREVIATIONS = frozenset({"mrs", "sra", "sgt", "ave", "apt", "rep", "sen", "gov", "dept",
                             "depto", "blvd", "calle", "jr", "sr", "no", "vs", "etc", "rd"})
-_TERM_WORD = re.compile(r"[a-z0-9]+\*?|_")
+_TERM_WORD = re.compile(r"[a-z0-9]+\*?")
 # The per-message cache of each distinct word's candidate terms is dropped past this size,
 # so a text of millions of distinct made-up words costs time, not memory.
 _WORD_CACHE_MAX = 50_000
+_CHUNK = 64 * 1024  # characters tokenized at a time
 REPORTING = "reporting"
 LANGUAGES = ("en", "es")
 
@@ -73,7 +73,31 @@ class ConceptsError(ValueError):
 @dataclass(frozen=True)
 class _Term:
     concept: str
-    words: tuple[str, ...]  # "word", "prefix*" or "_" (any one word)
+    words: tuple[str, ...]  # "word" or "prefix*"
+
+
+class _Node:
+    """A node of the term trie: the words that may follow, and the concepts of the terms
+    that end here."""
+
+    __slots__ = ("exact", "prefixes", "concepts")
+
+    def __init__(self) -> None:
+        self.exact: dict[str, _Node] = {}
+        self.prefixes: dict[str, _Node] = {}  # stem -> node, for "stem*" words
+        self.concepts: frozenset[str] = frozenset()
+
+    def child(self, word: str) -> _Node:
+        if word.endswith("*"):
+            return self.prefixes.setdefault(word[:-1], _Node())
+        return self.exact.setdefault(word, _Node())
+
+    def steps(self, word: str) -> list[_Node]:
+        found = [n for stem, n in self.prefixes.items() if word.startswith(stem)]
+        node = self.exact.get(word)
+        if node is not None:
+            found.append(node)
+        return found
 
 
 @dataclass(frozen=True)
@@ -85,13 +109,13 @@ class Rule:
 
 @dataclass(frozen=True)
 class ConceptModel:
-    """Loaded concepts: terms indexed by their first word, and the rules."""
+    """Loaded concepts: the terms as a trie of words, and the rules."""
 
     concepts: frozenset[str]
     rules: tuple[Rule, ...]
-    exact: Mapping[str, tuple[_Term, ...]]  # first word -> terms starting with it
-    prefixes: Mapping[int, Mapping[str, tuple[_Term, ...]]]  # length -> prefix -> terms
-    wildcard: tuple[_Term, ...]  # terms whose first word is "_"
+    root: _Node  # the trie of every term, word by word
+    # the root's "stem*" children by stem length, so a word finds them in one lookup each
+    root_prefixes: Mapping[int, Mapping[str, _Node]]
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,10 @@ class ConceptHit:
 class ConceptScore:
     score: float
     hit: ConceptHit | None  # the strongest rule that fired (the first of equals)
+    # The message reports something (news, a forward, advice about such mail): literal
+    # threat phrases in it may be quotations, and only the concept reading, which knows
+    # which sentences report, is trusted.
+    reports: bool = False
 
     def reason(self) -> str:
         """``harm_strong + vote + reader, sentence 2`` (empty when nothing fired)."""
@@ -123,15 +151,13 @@ def _term(concept: str, source: Any, where: str) -> _Term:
         raise ConceptsError(f"{where}: a term must be a non-empty string, not {source!r}")
     folded = fold_accents(source.lower())
     words = tuple(_TERM_WORD.findall(folded))
-    if "".join(words).replace("*", "") != re.sub(r"[^a-z0-9_]", "", folded) or not words:
+    if "".join(words).replace("*", "") != re.sub(r"[^a-z0-9]", "", folded) or not words:
         raise ConceptsError(f"{where}: term {source!r}: write words of letters and digits, "
-                            "'word*' for a prefix and '_' for any one word")
+                            "and 'word*' for a prefix")
     if len(words) > _MAX_TERM_WORDS:
         raise ConceptsError(f"{where}: term {source!r} has more than {_MAX_TERM_WORDS} words")
     if any(w.endswith("*") and len(w) < 4 for w in words):
         raise ConceptsError(f"{where}: term {source!r}: a prefix needs at least 3 letters")
-    if words == ("_",):
-        raise ConceptsError(f"{where}: term {source!r} matches every word")
     return _Term(concept, words)
 
 
@@ -176,25 +202,22 @@ def model_from_data(data: Any) -> ConceptModel:
     concepts = frozenset(t.concept for t in terms)
     if REPORTING not in concepts:
         raise ConceptsError(f"the concepts file must define {REPORTING!r}")
-    exact: dict[str, list[_Term]] = {}
-    prefixes: dict[int, dict[str, list[_Term]]] = {}
-    wildcard: list[_Term] = []
+    root = _Node()
+    ends: dict[int, set[str]] = {}
+    nodes: dict[int, _Node] = {}
     for term in terms:
-        first = term.words[0]
-        if first == "_":
-            wildcard.append(term)
-        elif first.endswith("*"):
-            stem = first[:-1]
-            prefixes.setdefault(len(stem), {}).setdefault(stem, []).append(term)
-        else:
-            exact.setdefault(first, []).append(term)
-    return ConceptModel(
-        concepts=concepts,
-        rules=_rules(data.get("rules"), concepts),
-        exact={k: tuple(v) for k, v in exact.items()},
-        prefixes={n: {k: tuple(v) for k, v in d.items()} for n, d in prefixes.items()},
-        wildcard=tuple(wildcard),
-    )
+        node = root
+        for word in term.words:
+            node = node.child(word)
+        ends.setdefault(id(node), set()).add(term.concept)
+        nodes[id(node)] = node
+    for key, concepts_here in ends.items():
+        nodes[key].concepts = frozenset(concepts_here)
+    root_prefixes: dict[int, dict[str, _Node]] = {}
+    for stem, node in root.prefixes.items():
+        root_prefixes.setdefault(len(stem), {})[stem] = node
+    return ConceptModel(concepts=concepts, rules=_rules(data.get("rules"), concepts),
+                        root=root, root_prefixes=root_prefixes)
 
 
 def load_concepts(path: str | Path | None = None) -> ConceptModel:
@@ -222,10 +245,9 @@ def load_concepts(path: str | Path | None = None) -> ConceptModel:
 # Scoring
 
 
-class _Token(NamedTuple):
-    word: str
-    sentence: int  # sentence number (0-based, counting every sentence end)
-    quoted: bool  # inside a closed pair of quotation marks
+# A word of the text: (word, sentence number counting every sentence end, inside a closed
+# pair of quotation marks or a forwarded message).
+_Token = tuple[str, int, bool]
 
 
 def _abbreviation(word: str) -> bool:
@@ -246,72 +268,67 @@ def _forward_start(text: str) -> int:
     return match.start()
 
 
+def _pieces(text: str) -> Iterator[tuple[list[str], bool]]:
+    """The text's words, quotation marks and sentence ends, a chunk at a time (so no list
+    of every word of a long text is ever held), and whether the chunk is forwarded text."""
+    forwarded = _forward_start(text)
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + _CHUNK)
+        if end < len(text):
+            space = text.find(" ", end)
+            end = len(text) if space < 0 else space
+        if start < forwarded < end:
+            end = forwarded
+        yield _TOKEN.findall(text, start, end), start >= forwarded
+        start = end
+
+
 def _token_stream(text: str) -> Iterator[_Token]:
     """The words of the text, in order, with their sentence and quote state.
 
-    Streams: what it holds at any time is bounded by _MAX_QUOTE_WORDS words (the words
-    after an opening quotation mark wait until the mark is closed, or shown to be none)."""
-    forwarded = _forward_start(text)
+    Streams: besides one chunk, what it holds is bounded by _MAX_QUOTE_WORDS words (the
+    words after an opening quotation mark wait until the mark is closed, or shown to be
+    none)."""
     sentence = 0
     last_word = ""
     pending: list[tuple[str, int]] | None = None  # words since an opening mark
-    for match in _TOKEN.finditer(text):
-        piece = match.group()
-        if piece == _QUOTES:
-            if pending is None:
-                pending = []
+    for chunk, forwarded in _pieces(text):
+        for piece in chunk:
+            if piece == _QUOTES:
+                if pending is None:
+                    pending = []
+                else:
+                    yield from ((w, n, True) for w, n in pending)
+                    pending = None
+                continue
+            if not piece[0].isalnum():
+                if not (piece == "." and last_word and _abbreviation(last_word)):
+                    sentence += 1
+                last_word = ""
+                continue
+            last_word = piece
+            if forwarded:
+                yield piece, sentence, True
+            elif pending is None:
+                yield piece, sentence, False
             else:
-                yield from (_Token(w, n, True) for w, n in pending)
-                pending = None
-            continue
-        if not piece[0].isalnum():
-            if not (piece == "." and last_word and _abbreviation(last_word)):
-                sentence += 1
-            last_word = ""
-            continue
-        last_word = piece
-        if match.start() >= forwarded:
-            yield _Token(piece, sentence, True)
-            continue
-        if pending is None:
-            yield _Token(piece, sentence, False)
-            continue
-        pending.append((piece, sentence))
-        if len(pending) > _MAX_QUOTE_WORDS:  # never closed: the mark was no quote
-            yield from (_Token(w, n, False) for w, n in pending)
-            pending = None
+                pending.append((piece, sentence))
+                if len(pending) > _MAX_QUOTE_WORDS:  # never closed: the mark was no quote
+                    yield from ((w, n, False) for w, n in pending)
+                    pending = None
     if pending:
-        yield from (_Token(w, n, False) for w, n in pending)
+        yield from ((w, n, False) for w, n in pending)
 
 
-def _word_matches(pattern: str, word: str) -> bool:
-    if pattern == "_":
-        return True
-    if pattern.endswith("*"):
-        return word.startswith(pattern[:-1])
-    return pattern == word
-
-
-def _candidates(model: ConceptModel, word: str) -> tuple[_Term, ...]:
-    found = list(model.exact.get(word, ()))
-    for length, stems in model.prefixes.items():
-        if len(word) >= length:
-            found.extend(stems.get(word[:length], ()))
-    found.extend(model.wildcard)
+def _starts(model: ConceptModel, word: str) -> tuple[_Node, ...]:
+    """The trie nodes a word reaches from the root (terms that begin with it)."""
+    found = [stems[word[:length]] for length, stems in model.root_prefixes.items()
+             if len(word) >= length and word[:length] in stems]
+    node = model.root.exact.get(word)
+    if node is not None:
+        found.append(node)
     return tuple(found)
-
-
-def _term_at(term: _Term, tokens: Sequence[_Token]) -> bool:
-    """Whether the term's words follow tokens[0] within its sentence and quote."""
-    first = tokens[0]
-    if len(term.words) > len(tokens):
-        return False
-    for pattern, token in zip(term.words[1:], islice(tokens, 1, None), strict=False):
-        if token.sentence != first.sentence or token.quoted != first.quoted:
-            return False
-        if not _word_matches(pattern, token.word):
-            return False
-    return True
 
 
 @dataclass
@@ -321,6 +338,12 @@ class _Sentence:
     plain: set[str] = field(default_factory=set)  # concepts outside quotes
     quoted: set[str] = field(default_factory=set)  # concepts inside quotes
     reports: bool = False  # an unquoted reporting term
+
+    def note(self, concepts: frozenset[str], quoted: bool) -> None:
+        if REPORTING in concepts:
+            self.reports = self.reports or not quoted
+            concepts = concepts - {REPORTING}
+        (self.quoted if quoted else self.plain).update(concepts)
 
     def discounted(self) -> bool:
         """Reported speech gives no concepts, unless the sentence itself speaks from "we"
@@ -392,53 +415,41 @@ class _Windows:
     def result(self) -> ConceptScore:
         self._close()
         hit = self.best[not self.reports]
-        return ConceptScore(hit.weight if hit else 0.0, hit)
+        return ConceptScore(hit.weight if hit else 0.0, hit, self.reports)
 
 
 def score_concepts(normalized_text: str, model: ConceptModel) -> ConceptScore:
     """The strongest rule that fires on text already passed through ``normalize_text``.
 
-    Linear in the text and streaming: every word costs a bounded number of dictionary
-    lookups (a bounded cache of each distinct word's candidate terms), every sentence a
-    bounded number of set operations; besides the cache, memory holds a few sentences."""
+    Linear in the text and streaming: every word costs a dictionary lookup (in a bounded
+    cache of each distinct word's trie nodes) and a step of each term it continues, every
+    sentence a bounded number of set operations; besides the cache and one chunk of the
+    text, memory holds a few sentences."""
     windows = _Windows(model)
-    cache: dict[str, tuple[_Term, ...]] = {}
-    lookahead: deque[_Token] = deque()
-    current: _Sentence | None = None
-    current_index = -1
-
-    def consume(token: _Token) -> None:
-        nonlocal current, current_index
-        if token.sentence != current_index:
-            if current is not None:
+    cache: dict[str, tuple[_Node, ...]] = {}
+    current = _Sentence(0)
+    current_index, current_quoted = 0, False
+    partial: list[_Node] = []  # terms begun and not yet ended, within one sentence and quote
+    for word, sentence, quoted in _token_stream(fold_accents(normalized_text)):
+        if sentence != current_index:
+            if current.words:
                 windows.add(current)
-            current, current_index = _Sentence(0), token.sentence
-        assert current is not None
+            current, current_index, partial = _Sentence(0), sentence, []
+        if quoted != current_quoted:
+            current_quoted, partial = quoted, []
         current.words += 1
-        terms = cache.get(token.word)
-        if terms is None:
+        starts = cache.get(word)
+        if starts is None:
             if len(cache) >= _WORD_CACHE_MAX:
                 cache.clear()
-            terms = cache[token.word] = _candidates(model, token.word)
-        for term in terms:
-            if not _term_at(term, lookahead):
-                continue
-            if term.concept == REPORTING:
-                current.reports = current.reports or not token.quoted
-            elif token.quoted:
-                current.quoted.add(term.concept)
-            else:
-                current.plain.add(term.concept)
-
-    for token in _token_stream(fold_accents(normalized_text)):
-        lookahead.append(token)
-        if len(lookahead) == _MAX_TERM_WORDS:
-            consume(lookahead[0])
-            lookahead.popleft()
-    while lookahead:
-        consume(lookahead[0])
-        lookahead.popleft()
-    if current is not None:
+            starts = cache[word] = _starts(model, word)
+        reached = [n for node in partial for n in node.steps(word)] if partial else []
+        reached.extend(starts)
+        for node in reached:
+            if node.concepts:
+                current.note(node.concepts, quoted)
+        partial = [n for n in reached if n.exact or n.prefixes]
+    if current.words:
         windows.add(current)
     return windows.result()
 
