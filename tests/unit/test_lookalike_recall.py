@@ -54,23 +54,49 @@ FUZZERS = (
     "vowel-swap", "dictionary", "tld-swap", "various",
 )
 
-# Floors at the figures measured with issue 12 (0.982 overall, 0.934 without homoglyphs;
-# docs/detection.md): a change that loses recall fails here.
-MIN_RECALL = 0.981
-MIN_RECALL_NON_HOMOGLYPH = 0.933
+# Floors just under the figures measured with issue 12's disguise and short-edit rules (0.9943
+# overall, 0.9372 without homoglyphs; docs/detection.md, bench/lookalike_recall.py): a
+# change that loses recall fails here.
+MIN_RECALL = 0.9942
+MIN_RECALL_NON_HOMOGLYPH = 0.9371
 REPORT = Path("/tmp/spoofwatch-lookalike-recall.txt")
 UNRELATED = Path(__file__).resolve().parents[1] / "data" / "unrelated_domains.txt"
 
 
-def permutations() -> list[tuple[str, str, frozenset[str]]]:
+# A held-out watched set, fixed before its figures were first run and never tuned on:
+# bench/lookalike_recall.py prints its per-class figures but never its misses. Change the
+# rules, never this list, when its figures fall. (Its first run found one false hit, dga.org
+# for rga.org; the party-letter rule of short_edit_is_lookalike came from it, so its
+# precision is no longer untouched; its recall figures were never used to tune.)
+HELD_OUT = (
+    WatchedDomain("nrsc.org", "National Republican Senatorial Committee"),
+    WatchedDomain("dscc.org", "Democratic Senatorial Campaign Committee"),
+    WatchedDomain("rga.org", "Republican Governors Association"),
+    WatchedDomain("democraticgovernors.org", "Democratic Governors Association"),
+    WatchedDomain("iwillvote.com", "I Will Vote"),
+    WatchedDomain("rockthevote.org", "Rock the Vote"),
+    WatchedDomain("turbovote.org", "TurboVote"),
+    WatchedDomain("sos.ga.gov", "Georgia Secretary of State"),
+    WatchedDomain("elections.wi.gov", "Wisconsin Elections Commission"),
+    WatchedDomain("nass.org", "National Association of Secretaries of State"),
+)
+# Floors just under the held-out figures of the same run (0.9957 overall, 0.9291 without
+# homoglyphs).
+MIN_HELD_OUT_RECALL = 0.9956
+MIN_HELD_OUT_RECALL_NON_HOMOGLYPH = 0.9290
+
+
+def permutations(
+    watched_set: tuple[WatchedDomain, ...] = WATCHED,
+) -> list[tuple[str, str, frozenset[str]]]:
     """(fuzzer, permuted A-label domain, the watched domains it was generated from).
 
     A permutation generated from two watched domains (vote.com from vote.org and
     from vote.gov) imitates both; matching either is right.
     """
-    watched_hosts = {w.domain for w in WATCHED}
+    watched_hosts = {w.domain for w in watched_set}
     raw: list[tuple[str, str, str]] = []
-    for watched in WATCHED:
+    for watched in watched_set:
         fuzzer = dnstwist.Fuzzer(watched.domain, dictionary=DICTIONARY, tld_dictionary=TLDS)
         fuzzer.generate(fuzzers=list(FUZZERS))
         for perm in fuzzer.permutations():
@@ -145,3 +171,22 @@ def test_no_unrelated_domain_is_flagged(matcher, record_property) -> None:
     record_property("unrelated_false_hits", len(hits))
     print(f"\nunrelated domains checked: {len(unrelated_domains())}, false hits: {len(hits)}")
     assert hits == []
+
+
+def test_held_out_watched_set_keeps_its_recall_and_makes_no_false_hits(record_property) -> None:
+    matcher = LookalikeMatcher(HELD_OUT)
+    perms = permutations(HELD_OUT)
+    hit = [(fuzzer, (m := matcher.match(domain)) is not None and m.target in targets)
+           for fuzzer, domain, targets in perms]
+    overall = sum(ok for _, ok in hit) / len(hit)
+    rest = [ok for fuzzer, ok in hit if fuzzer != "homoglyph"]
+    record_property("held_out_recall_overall", round(overall, 4))
+    record_property("held_out_recall_non_homoglyph", round(sum(rest) / len(rest), 4))
+    print(f"\nheld-out recall: overall {overall:.4f}, non-homoglyph {sum(rest) / len(rest):.4f}")
+    assert overall >= MIN_HELD_OUT_RECALL
+    assert sum(rest) / len(rest) >= MIN_HELD_OUT_RECALL_NON_HOMOGLYPH
+    near = Path(__file__).resolve().parents[1] / "data" / "near_neighbours.txt"
+    listed = [line.split("#", 1)[0].strip() for line in near.read_text("utf-8").splitlines()]
+    false_hits = [d for d in (*unrelated_domains(), *filter(None, listed))
+                  if matcher.match(d) is not None]
+    assert false_hits == []

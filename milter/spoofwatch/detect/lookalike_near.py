@@ -13,11 +13,15 @@ from ..domains import to_unicode
 from .lookalike_candidates import Bucket, Candidate, Hit, Target, flat
 from .lookalike_index import LookalikeIndex
 from .lookalike_rules import (
+    DISGUISE_EDITS,
     LookalikeKind,
+    is_disguised,
     is_mixed_script,
     max_edits,
+    may_be_disguised,
     short_edit_is_lookalike,
     visual_distance,
+    without_strokes,
 )
 
 __all__ = ["near"]
@@ -59,6 +63,8 @@ def _near_in(
     labels = query.count(".") + 1
     # Two look-alike substitutions cost one visual edit, so look one edit further.
     reach = _MAX_EDITS + 1
+    # Most names carry no trick at all: decided once per query, not per watched name.
+    tricked = visual and not by_host and may_be_disguised(raw, query)
     for length in range(len(query) - reach, len(query) + reach + 1):
         bucket = buckets.get((labels, length))
         if not bucket:
@@ -88,9 +94,45 @@ def _near_in(
                 if weighted <= allowed:
                     hits.append(Hit(target, LookalikeKind.HOMOGLYPH, weighted))
                     continue
+            disguised = (_disguised_near(raw, query, key, target, shorter, same_suffix, dist)
+                         if tricked else None)
+            if disguised is not None:
+                hits.append(Hit(target, LookalikeKind.HOMOGLYPH, disguised))
+                continue
             if not by_host and _short_edit(raw, target, cand):
                 hits.append(Hit(target, _near_kind(raw, target, by_host, 1), 1))
     return hits
+
+
+def _disguised_near(raw: str, query: str, key: str, target: Target, shorter: int,
+                    same_suffix: bool, dist: float) -> float | None:
+    """A disguised spelling (``is_disguised``: an IDN passing for Latin letters, 0 for o,
+    cl for d; or strokes set against stemmed letters, dlnc) a little further than
+    ``max_edits`` allows: the trick is the evidence, so dńe.org (dnc), qóp.com (gop) and
+    dlnc.org count although one plain edit of those names would not. Under another
+    suffix the trick buys half an edit (one look-alike letter: dńe.com).
+
+    The visual distance when it is near enough, else None."""
+    if target.labels != 1:
+        return None
+    typed = target.name.lower()
+    plain = max_edits(shorter, same_suffix)
+    # Strokes set against stemmed letters (dlnc for dnc) are the disguise; what is left
+    # must be as near as a plain spelling may be. The stroke may not excuse a letter that
+    # is really there (aldemocrats, dlcc.org): only strokes the watched name lacks count.
+    bare = without_strokes(query)
+    if bare != query and without_strokes(key) == key:
+        if bare in (key, typed):
+            return visual_distance(query, key)
+        if visual_distance(bare, key) <= min(plain, 0.5):
+            return visual_distance(query, key)
+    allowed = plain + (DISGUISE_EDITS if same_suffix else 0.5)
+    if dist > 2 * allowed or not is_disguised(raw, query, typed, key):
+        return None
+    # Folding the watched name can move it away from the disguise (rnc folds to "mc", and
+    # rrç to "rrc"): the typed name is compared too.
+    weighted = min(visual_distance(query, key), visual_distance(query, typed))
+    return weighted if weighted <= allowed else None
 
 
 def _short_edit(raw: str, target: Target, cand: Candidate) -> bool:

@@ -13,13 +13,15 @@ from enum import StrEnum
 from importlib import resources
 
 import yaml
+from rapidfuzz.distance import OSA
 
 from ..text import fold_key, script_of
 
-__all__ = ["ADDED_WORDS", "AFFILIATE_WORDS", "COMMON_NAMES", "IMPOSTOR_WORDS", "LookalikeKind",
-           "LookalikeMatch", "WatchedDomain", "WatchedName", "is_affiliate", "is_filler",
-           "is_mixed_script", "is_plausible_name", "max_edits", "scripts_in",
-           "short_edit_is_lookalike", "visual_distance", "visual_key"]
+__all__ = ["ADDED_WORDS", "AFFILIATE_WORDS", "COMMON_NAMES", "DISGUISE_EDITS", "IMPOSTOR_WORDS",
+           "LookalikeKind", "LookalikeMatch", "WatchedDomain", "WatchedName", "is_affiliate",
+           "is_disguised", "is_filler", "is_mixed_script", "is_plausible_name", "max_edits",
+           "may_be_disguised", "scripts_in", "short_edit_is_lookalike", "visual_distance",
+           "visual_key", "without_strokes"]
 
 
 class LookalikeKind(StrEnum):
@@ -145,16 +147,34 @@ def max_edits(length: int, same_suffix: bool) -> float:
 # Letter pairs a reader confuses at a glance (after visual folding, so 0/1 are
 # already o/l). A substitution within a pair costs half an edit in
 # ``visual_distance``: "bcmocrats" is one visual edit from "democrats", not two.
+# The last three pairs are letters the skeleton keeps apart from the Latin letter they pass
+# for in a domain (a turned e for a, b with a tone mark, a barred u).
 _LOOKALIKE_PAIRS: frozenset[frozenset[str]] = frozenset(
-    frozenset(pair) for pair in ("bd", "ce", "gq", "uv", "mn", "nr", "il", "38", "69", "ao")
+    frozenset(pair) for pair in ("bd", "ce", "gq", "uv", "mn", "nr", "il", "38", "69", "ao",
+                                 "ǝa", "ƅb", "ʉu")
 )
+# Letters of those pairs that survive the visual key: still a Latin letter's disguise.
+_DISGUISES = frozenset("ǝƅʉ")
+
+
+# Letters with a stem: a stroke (l, which i, 1 and | fold to) set against one merges into
+# it at a glance (lb for b, dl for d, as dnstwist's homoglyph table spells them).
+_STEMMED = frozenset("bdhk")
+
+
+def _extra_stroke(a: str, i: int) -> bool:
+    """``a[i]`` is a stroke standing against a stemmed letter of ``a``."""
+    return a[i] == "l" and any(0 <= k < len(a) and a[k] in _STEMMED for k in (i - 1, i + 1))
 
 
 def visual_distance(a: str, b: str) -> float:
-    """Levenshtein distance where swapping one look-alike letter for another costs 0.5."""
+    """Levenshtein distance from the candidate ``a`` to the watched ``b`` where swapping one
+    look-alike letter for another, or a stroke the candidate adds against a stemmed letter
+    (lbiden, winredl), costs 0.5. Not symmetric: only the candidate's strokes are cheap."""
     previous = [float(i) for i in range(len(b) + 1)]
     for i, ca in enumerate(a, 1):
-        current = [float(i)]
+        drop = 0.5 if _extra_stroke(a, i - 1) else 1.0
+        current = [previous[0] + drop]
         for j, cb in enumerate(b, 1):
             if ca == cb:
                 cost = 0.0
@@ -162,9 +182,45 @@ def visual_distance(a: str, b: str) -> float:
                 cost = 0.5
             else:
                 cost = 1.0
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost))
+            current.append(min(previous[j] + drop, current[j - 1] + 1, previous[j - 1] + cost))
         previous = current
     return previous[-1]
+
+
+# Edits a disguised spelling may add to ``max_edits`` (lookalike_near): measured by
+# bench/lookalike_recall.py against dnstwist's homoglyph fuzzer and the neighbour lists.
+DISGUISE_EDITS = 1.0
+
+
+def is_disguised(raw: str, key: str, watched: str, watched_key: str) -> bool:
+    """The candidate ``raw`` (one or more labels, typed) uses a visual trick to come near
+    ``watched``: it is an IDN whose letters all pass for Latin ones (dńc, qóp, ƅ for b), or
+    folding brings it closer than its typed letters are (q0p, clmc: 0 for o, cl for d).
+
+    Look-alike letter pairs alone (fcc beside fec) are not a trick: real names have them.
+    """
+    if not raw.isascii():
+        return all(ch.isascii() or ch in _DISGUISES for ch in key)
+    typed = raw.lower()
+    # The candidate's own letters must fold (a digit for a letter, two letters for one):
+    # mac.org is not disguised because the watched rnc folds to "mc".
+    folds = len(typed) != len(key) or any(a.isdigit() and not b.isdigit()
+                                          for a, b in zip(typed, key, strict=False))
+    return folds and OSA.distance(typed, watched) > OSA.distance(key, watched_key)
+
+
+def may_be_disguised(raw: str, key: str) -> bool:
+    """Whether ``raw`` (folded to ``key``) carries any trick ``is_disguised`` or
+    ``without_strokes`` could find: non-ASCII letters, a digit or two letters folded,
+    a stroke against a stemmed letter. False for most names, at a cost linear in length."""
+    if not raw.isascii() or len(raw) != len(key) or any(ch.isdigit() for ch in raw):
+        return True
+    return without_strokes(key) != key
+
+
+def without_strokes(key: str) -> str:
+    """``key`` with each stroke set against a stemmed letter taken out (dlnc -> dnc)."""
+    return "".join(ch for i, ch in enumerate(key) if not _extra_stroke(key, i))
 
 
 def is_filler(word: str, words: frozenset[str]) -> bool:
@@ -262,18 +318,25 @@ def _keyboard_neighbours(a: str, b: str) -> bool:
         rb == ra + 1 and ca - cb in (0, 1))
 
 
+# The parties' initials: US political acronyms come in pairs that differ only there
+# (DGA/RGA, DNC/RNC, DLCC/RLCC).
+_PARTY_LETTERS = frozenset("dr")
+
+
 def short_edit_is_lookalike(typed: str, watched: str) -> bool:
     """One plain edit of a short watched name (``typed`` is one OSA edit from ``watched``,
     both ASCII) is a lookalike when the result is not a plausible name of its own:
 
     * it adds a digit (gop1, vo5te, e1ac);
     * a letter appended at the end, other than an inflection (gops, votes, voted, voter):
-      gopk, gopa, votek, dnca;
+      gopk, gopa, votek, dnca; an unpronounceable acronym has no inflections (dncs);
     * an inserted letter doubles its neighbour (ggop, votte), is a keyboard neighbour of
       the letter beside it (giop, reac) or makes a pronounceable name unpronounceable
       (bvote); a doubled vowel reads as a word (goop), and another letter on an acronym
       is another acronym (crnc), so both stay clean;
-    * a letter swapped for its keyboard neighbour leaves an unpronounceable name (gkp, dnx);
+    * a letter swapped for its keyboard neighbour leaves an unpronounceable name (gkp, dnx),
+      or any letter swapped makes a word of four letters or more unpronounceable (votm);
+      but d and r swapped in an acronym is the other party's counterpart (dga for rga);
     * two letters transposed leave an unpronounceable name (rcn, gpo);
     * a dropped letter leaves an unpronounceable name of three letters or more (nsbe).
 
@@ -291,6 +354,9 @@ def short_edit_is_lookalike(typed: str, watched: str) -> bool:
         if i == len(watched):
             # Appended: only an inflection reads as a word of its own (gops, votes,
             # voted, voter); any other letter is the appended-letter trick (votek, gopa).
+            # An acronym no one can say has no inflections: dncs is the DNC with an s.
+            if not is_plausible_name(watched):
+                return True
             return not (added == "s" or (watched.endswith("e") and added in "dr"))
         # Inserted: a fat finger hits the key beside the one meant (giop, reac).
         slipped = any(_keyboard_neighbours(added, typed[j]) for j in (i - 1, i + 1)
@@ -305,5 +371,14 @@ def short_edit_is_lookalike(typed: str, watched: str) -> bool:
     diffs = [k for k in range(len(typed)) if typed[k] != watched[k]]
     if len(diffs) == 1:
         k = diffs[0]
-        return _keyboard_neighbours(watched[k], typed[k]) and not plausible
+        if {watched[k], typed[k]} == _PARTY_LETTERS and not is_plausible_name(typed):
+            # D for R in an acronym names the other party's counterpart (dga.org, the
+            # Democratic Governors Association, beside rga.org), which no reader takes
+            # for the watched organization.
+            return False
+        # A word of four letters or more (vote) made unpronounceable by any letter (votm,
+        # vgte) is the word misspelt; on an acronym only a slip counts (fmc.gov is the
+        # Federal Maritime Commission, one letter from fec.gov).
+        spoken = len(watched) >= 4 and is_plausible_name(watched)
+        return (spoken or _keyboard_neighbours(watched[k], typed[k])) and not plausible
     return not plausible  # a transposition
