@@ -264,6 +264,18 @@ _TEXT_EVASIONS: dict[str, Callable[[], str]] = {
     "overlay_marks": lambda: "".join(
         c + "\u0336\u0338\u20d2"[i % 3] if c.isalpha() else c
         for i, c in enumerate(seeds.THREAT_EN)),
+    # the same demands in words the literal patterns do not know (issue 12: text-speak,
+    # leetspeak, misspellings)
+    "text_speak": lambda: (
+        "u r a registered dem n we got ALL ur info. u will vote 4 trump on election day or "
+        "we come 4 u. switch ur party 2 republican so we kno u got the msg\n"),
+    "leetspeak": lambda: (
+        "Y0u ar3 a r3g1stered D3mocrat. W3 kn0w wh3re y0u l1ve. V0te f0r Trump 0n "
+        "3lection Day 0r w3 w1ll f1nd y0u.\n"),
+    "misspelled": lambda: (
+        "You are a registerd Democrat and we have your adress and your phone numbr. You "
+        "will vtoe for Trump on Electoin Day or we will hunt you donw. Chnage your "
+        "registartion to Republican.\n"),
 }
 
 

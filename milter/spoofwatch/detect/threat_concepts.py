@@ -43,7 +43,7 @@ _DEFAULT_FILE = "threat_concepts.yaml"
 WINDOW = 3  # sentences a rule's concepts may spread over
 # A sentence shorter than this joins the next one in a window place (see _Unit).
 _MIN_UNIT_WORDS = 4
-_FIRST_TO_SECOND = frozenset({"speaker", "reader"})
+_FIRST_TO_SECOND = frozenset({"we", "reader"})
 _MAX_TERM_WORDS = 8
 # A quotation mark opens a quote only when another closes it within this many words: an
 # unclosed mark cannot turn the rest of a message into "quoted" text.
@@ -62,6 +62,7 @@ _TERM_WORD = re.compile(r"[a-z0-9]+\*?")
 # so a text of millions of distinct made-up words costs time, not memory.
 _WORD_CACHE_MAX = 50_000
 _CHUNK = 64 * 1024  # characters tokenized at a time
+_MIN_SPELLED = 5  # shorter words have too many real-word neighbours to be corrected
 REPORTING = "reporting"
 LANGUAGES = ("en", "es")
 
@@ -105,6 +106,9 @@ class Rule:
     name: str
     needs: frozenset[str]
     weight: float
+    # False: the rule does not fire in a message that reports something (a warning about
+    # false notices repeats them, word for word, with no one threatened).
+    in_reports: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,12 @@ class ConceptModel:
     root: _Node  # the trie of every term, word by word
     # the root's "stem*" children by stem length, so a word finds them in one lookup each
     root_prefixes: Mapping[int, Mapping[str, _Node]]
+    # misspellings of the terms' words: a missing letter or two letters swapped
+    misspelled: Mapping[str, str]
+    # text-speak and short forms, read as the word they stand for ("ur" -> "your")
+    respell: Mapping[str, str]
+    # words that give concepts when first in a sentence (the imperative "Vote Smith.")
+    sentence_starts: Mapping[str, frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -180,8 +190,12 @@ def _rules(source: Any, concepts: frozenset[str]) -> tuple[Rule, ...]:
         raise ConceptsError("'rules' must be a non-empty list")
     rules = []
     for entry in source:
-        if not isinstance(entry, dict) or set(entry) != {"name", "needs", "weight"}:
-            raise ConceptsError(f"rule {entry!r}: give exactly name, needs and weight")
+        if not isinstance(entry, dict) or not {"name", "needs", "weight"} <= set(entry) or (
+                set(entry) - {"name", "needs", "weight", "in_reports"}):
+            raise ConceptsError(f"rule {entry!r}: give name, needs, weight (and in_reports)")
+        in_reports = entry.get("in_reports", True)
+        if not isinstance(in_reports, bool):
+            raise ConceptsError(f"rule {entry['name']!r}: in_reports is true or false")
         needs = entry["needs"]
         if not isinstance(needs, list) or not needs or not set(needs) <= concepts:
             raise ConceptsError(f"rule {entry['name']!r}: needs must list known concepts "
@@ -191,7 +205,7 @@ def _rules(source: Any, concepts: frozenset[str]) -> tuple[Rule, ...]:
         weight = entry["weight"]
         if not isinstance(weight, (int, float)) or weight <= 0:
             raise ConceptsError(f"rule {entry['name']!r}: weight must be a positive number")
-        rules.append(Rule(str(entry["name"]), frozenset(needs), float(weight)))
+        rules.append(Rule(str(entry["name"]), frozenset(needs), float(weight), in_reports))
     return tuple(rules)
 
 
@@ -199,7 +213,7 @@ def model_from_data(data: Any) -> ConceptModel:
     if not isinstance(data, dict) or data.get("version") != 1:
         raise ConceptsError("the concepts file must be a mapping with 'version: 1'")
     terms = _terms(data.get("concepts"))
-    concepts = frozenset(t.concept for t in terms)
+    concepts = frozenset(str(name) for name in data["concepts"])
     if REPORTING not in concepts:
         raise ConceptsError(f"the concepts file must define {REPORTING!r}")
     root = _Node()
@@ -217,7 +231,60 @@ def model_from_data(data: Any) -> ConceptModel:
     for stem, node in root.prefixes.items():
         root_prefixes.setdefault(len(stem), {})[stem] = node
     return ConceptModel(concepts=concepts, rules=_rules(data.get("rules"), concepts),
-                        root=root, root_prefixes=root_prefixes)
+                        root=root, root_prefixes=root_prefixes,
+                        misspelled=_misspellings(terms),
+                        respell=_respellings(data.get("respell", {})),
+                        sentence_starts=_sentence_starts(data.get("sentence_starts", {}),
+                                                         concepts))
+
+
+def _sentence_starts(source: Any, concepts: frozenset[str]) -> dict[str, frozenset[str]]:
+    if not isinstance(source, dict):
+        raise ConceptsError("'sentence_starts' must map concepts to lists of words")
+    out: dict[str, set[str]] = {}
+    for concept, words in source.items():
+        if concept not in concepts or concept == REPORTING or not isinstance(words, list):
+            raise ConceptsError(f"sentence_starts {concept!r}: a known concept and a list")
+        for word in words:
+            found = _TERM_WORD.findall(fold_accents(str(word).lower()))
+            if len(found) != 1 or found[0].endswith("*"):
+                raise ConceptsError(f"sentence_starts {concept!r}: {word!r} is not one word")
+            out.setdefault(found[0], set()).add(concept)
+    return {word: frozenset(c) for word, c in out.items()}
+
+
+def _respellings(source: Any) -> dict[str, str]:
+    if not isinstance(source, dict) or not all(
+            isinstance(k, str | int) and isinstance(v, str) for k, v in source.items()):
+        raise ConceptsError("'respell' must map short forms to words")
+    out = {}
+    for short, word in source.items():
+        short_words = _TERM_WORD.findall(fold_accents(str(short).lower()))
+        if len(short_words) != 1 or "*" in short_words[0] or not word.isalpha():
+            raise ConceptsError(f"respell {short!r}: {word!r}: one word to one word")
+        out[short_words[0]] = fold_accents(word.lower())
+    return out
+
+
+def _misspellings(terms: Iterable[_Term]) -> dict[str, str]:
+    """Each term word of _MIN_SPELLED letters or more, misspelled by one missing letter or
+    two neighbouring letters swapped ("infromation", "adress", "electoin"), to the word.
+
+    Written here, not taken from a spelling library: only these two slips (the ones that
+    keep a word readable at a glance, which is what a forger needs) and only the words of
+    the term lists matter, and a misspelling two words share, or one that is itself a term
+    word, is left alone, so no word is read as another."""
+    words = {w for term in terms for w in term.words if not w.endswith("*")}
+    found: dict[str, set[str]] = {}
+    for word in words:
+        if len(word) < _MIN_SPELLED or not word.isalpha():
+            continue
+        variants = {word[:i] + word[i + 1:] for i in range(len(word))}
+        variants |= {word[:i] + word[i + 1] + word[i] + word[i + 2:]
+                     for i in range(len(word) - 1) if word[i] != word[i + 1]}
+        for variant in variants - words:
+            found.setdefault(variant, set()).add(word)
+    return {variant: next(iter(w)) for variant, w in found.items() if len(w) == 1}
 
 
 def load_concepts(path: str | Path | None = None) -> ConceptModel:
@@ -347,7 +414,8 @@ class _Sentence:
 
     def discounted(self) -> bool:
         """Reported speech gives no concepts, unless the sentence itself speaks from "we"
-        to "you": a forger's "No hoax: we will find you if you vote" stays a threat."""
+        to "you": a forger's "No hoax: we will find you if you vote" stays a threat. ("I"
+        does not: a forward says "my registration" and "your" of what it forwards.)"""
         return self.reports and not _FIRST_TO_SECOND <= self.plain
 
 
@@ -408,6 +476,8 @@ class _Windows:
     def _rate(self, present: frozenset[str], number: int, with_quotes: bool) -> None:
         best = self.best[with_quotes]
         for rule in self.model.rules:
+            if not (with_quotes or rule.in_reports):
+                continue  # the reading for a message that reports (see result())
             if rule.needs <= present and (best is None or rule.weight > best.weight):
                 best = ConceptHit(rule.name, _ordered(rule.needs), number, rule.weight)
         self.best[with_quotes] = best
@@ -426,7 +496,7 @@ def score_concepts(normalized_text: str, model: ConceptModel) -> ConceptScore:
     sentence a bounded number of set operations; besides the cache and one chunk of the
     text, memory holds a few sentences."""
     windows = _Windows(model)
-    cache: dict[str, tuple[_Node, ...]] = {}
+    cache: dict[str, tuple[str, tuple[_Node, ...]]] = {}
     current = _Sentence(0)
     current_index, current_quoted = 0, False
     partial: list[_Node] = []  # terms begun and not yet ended, within one sentence and quote
@@ -438,11 +508,17 @@ def score_concepts(normalized_text: str, model: ConceptModel) -> ConceptScore:
         if quoted != current_quoted:
             current_quoted, partial = quoted, []
         current.words += 1
-        starts = cache.get(word)
-        if starts is None:
+        known = cache.get(word)
+        if known is None:
             if len(cache) >= _WORD_CACHE_MAX:
                 cache.clear()
-            starts = cache[word] = _starts(model, word)
+            spelled = model.respell.get(word) or model.misspelled.get(word, word)
+            known = cache[word] = (spelled, _starts(model, spelled))
+        word, starts = known
+        if current.words == 1:
+            first = model.sentence_starts.get(word)
+            if first:
+                current.note(first, quoted)
         reached = [n for node in partial for n in node.steps(word)] if partial else []
         reached.extend(starts)
         for node in reached:
