@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from ..message import Message
 from ..results import Finding
@@ -65,23 +66,36 @@ def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight:
         findings.append(hidden)
     for unreadable in reading.unreadable:
         log.info("unreadable structure: %s", unreadable.sentence)
-    normalized = normalize_text(reading.text)
-    result = score_text(normalized, patterns)
+    content = read_content(reading.text, patterns, concept_model)
+    if content.score < min_score:
+        return findings
+    return [_threat_finding(weight, content), *findings]
+
+
+@dataclass(frozen=True)
+class ContentReading:
+    score: float  # the higher of the two readings
+    phrases: ThreatScore  # the literal phrases (none counted in a message that reports)
+    concepts: ConceptScore
+
+
+def read_content(text: str, patterns: Iterable[ThreatPattern],
+                 concept_model: ConceptModel | None) -> ContentReading:
+    """The content score of a text a reader sees: literal phrases and concept rules."""
+    normalized = normalize_text(text)
+    phrases = score_text(normalized, patterns)
     concepts = (score_concepts(normalized, concept_model) if concept_model is not None
                 else ConceptScore(0.0, None))
     if concepts.reports:
         # A report quotes threats: its literal phrases are not the sender's words.
-        result = ThreatScore(0.0, (), ())
-    score = max(result.score, concepts.score)
-    if score < min_score:
-        return findings
-    return [_threat_finding(weight, score, result, concepts), *findings]
+        phrases = ThreatScore(0.0, (), ())
+    return ContentReading(max(phrases.score, concepts.score), phrases, concepts)
 
 
-def _threat_finding(weight: Weight, score: float, result: ThreatScore,
-                    concepts: ConceptScore) -> Finding:
+def _threat_finding(weight: Weight, content: ContentReading) -> Finding:
     """threat_content, naming what was read: the concept rule and its sentence, and the
     literal phrases that matched (either may be missing)."""
+    score, result, concepts = content.score, content.phrases, content.concepts
     parts = []
     if concepts.hit is not None:
         parts.append(f"threat: {concepts.reason()}")
