@@ -168,7 +168,7 @@ def test_the_configuration_names_a_bad_concepts_file(tmp_path: Path) -> None:
     config = tmp_path / "spoofwatch.yaml"
     config.write_text(f"authserv_id: mx.example.org\npolicy: {POLICIES}/default.yaml\n"
                       "threat_concepts: concepts.yaml\n")
-    with pytest.raises(ConfigError, match="threat_concepts.*not valid YAML"):
+    with pytest.raises(ConfigError, match="threat_concepts.*invalid YAML"):
         load_config(config)
     (tmp_path / "concepts.yaml").unlink()
     with pytest.raises(ConfigError, match="threat_concepts.*cannot read"):

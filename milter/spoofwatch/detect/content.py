@@ -26,14 +26,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from ..textsafe import ascii_safe
+from .data_file import read_data_file
 from .required_literals import required_literals
 from .text_normalize import normalize_text
 
@@ -265,19 +263,7 @@ def load_patterns(path: Path | None = None) -> tuple[ThreatPattern, ...]:
     Bad data raises ValueError naming the file and the entry; a file that cannot be
     read raises ValueError too.
     """
-    if path is None:
-        file = f"spoofwatch/data/{_DEFAULT_FILE}"
-        text = resources.files("spoofwatch.data").joinpath(_DEFAULT_FILE).read_text("utf-8")
-    else:
-        file = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{file}: cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{file}: invalid YAML: {exc}") from None
+    file, data = read_data_file(_DEFAULT_FILE, path, ValueError)
     return _parse(data, file)
 
 

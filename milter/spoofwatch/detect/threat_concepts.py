@@ -22,13 +22,11 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .content import fold_accents
+from .data_file import read_data_file
 
 __all__ = [
     "ConceptHit",
@@ -289,19 +287,7 @@ def _misspellings(terms: Iterable[_Term]) -> dict[str, str]:
 
 def load_concepts(path: str | Path | None = None) -> ConceptModel:
     """The concepts of ``path``, or of the bundled file; ConceptsError when malformed."""
-    if path is None:
-        source = resources.files("spoofwatch.data").joinpath(_DEFAULT_FILE).read_text("utf-8")
-        where = _DEFAULT_FILE
-    else:
-        where = str(path)
-        try:
-            source = Path(path).read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConceptsError(f"{where}: cannot read the concepts file: {exc}") from None
-    try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        raise ConceptsError(f"{where}: not valid YAML: {exc}") from None
+    where, data = read_data_file(_DEFAULT_FILE, path, ConceptsError)
     try:
         return model_from_data(data)
     except ConceptsError as exc:
