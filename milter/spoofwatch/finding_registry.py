@@ -75,6 +75,10 @@ REGISTRY: tuple[FindingKind, ...] = (
     FindingKind("hidden_text", 1.0, "detect/hidden_text.py",
                 "Text hidden from the reader (invisible or zero-size HTML) was inserted "
                 "into a word or a line they see."),
+    # Weak and not evidence about the sender: we do not read text in images.
+    FindingKind("image_only", 1.0, "detect/image_only.py",
+                "The message shows images and almost no text (text in images is not "
+                "read)."),
     FindingKind("dnsbl_listed", 2.0, "detect/dnsbl.py",
                 "The client address is listed by a configured DNS blocklist."),
     # Visible in the reasons, but not evidence about the sender.

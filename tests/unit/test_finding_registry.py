@@ -96,6 +96,7 @@ def test_the_registry_keeps_the_weights_and_classes_the_findings_had() -> None:
         "display_name_impersonation": 4.0, "lookalike_domain": 5.0,
         "reply_to_diversion": 3.0, "threat_content": 6.0, "dnsbl_listed": 2.0,
         "unreadable_structure": 1.0, "hidden_text": 1.0,
+        "image_only": 1.0,  # issue 12: weak, spoof-neutral
     }
     assert SPOOF_EVIDENCE == {
         "dmarc_fail_reject", "dmarc_fail_quarantine", "from_header_invalid",

@@ -16,6 +16,7 @@ from .detection import Detection
 from .display_name import display_name_findings
 from .dnsbl import dnsbl_findings
 from .from_domain import from_domain_findings
+from .image_only import image_only_findings
 from .impersonation import ImpersonationInput
 from .lookalike_finding import lookalike_findings
 from .non_mail import non_mail_findings
@@ -58,6 +59,7 @@ def _content_and_client(inp: DetectionInput, settings: Settings,
     policy, det = settings.policy, settings.detection
     return (threat_findings(inp.message, det.patterns, policy.weight, policy.threat_min_score,
                             det.concepts)
+            + image_only_findings(inp.message, policy.weight)
             + dnsbl_findings(inp.envelope, det.dnsbl_zones, lookup, policy.weight))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["Look", "element_look"]
+__all__ = ["Look", "element_look", "style_hides"]
 
 _UNKNOWN = "?"  # a background we cannot tell (an image)
 _NAMED = {"white": "#ffffff", "black": "#000000", "red": "#ff0000", "lime": "#00ff00",
@@ -108,6 +108,12 @@ def _hides(decl: dict[str, str]) -> bool:
     clipped = decl.get("overflow") == "hidden"
     return clipped and any(_zero(decl.get(k)) for k in ("max-height", "height", "max-width",
                                                          "width"))
+
+
+def style_hides(style: str) -> bool:
+    """Whether the declarations ``style`` (``a: b; c: d``) hide what they apply to."""
+    decl = _declarations(style)
+    return _hides(decl) or _color(decl.get("color", "")) == "transparent"
 
 
 def _background(decl: dict[str, str], attrs: dict[str, str]) -> str | None:

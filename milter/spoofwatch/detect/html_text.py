@@ -8,6 +8,11 @@ attributes hide an element), so junk hidden inside a word (``vo<span
 style="font-size:0">xyz</span>te``) does not split it and hidden words are not read as
 visible; :func:`render_html` counts the places where hidden words sat inside a visible
 word or between the words of one line (the ``hidden_text`` finding).
+
+Text that CSS generates (``content:`` of ``::before``/``::after`` rules in ``<style>``
+blocks, :mod:`.css_generated`) is rendered where the reader sees it, around the content
+of the visible elements it applies to. Images shown and the length of their alt text are
+counted for the ``image_only`` finding.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from .css_generated import GeneratedRules, generated_rules
 from .css_hidden import Look, element_look
 
 log = logging.getLogger(__name__)
@@ -47,6 +53,9 @@ _VOID_TAGS = frozenset({
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
     "source", "track", "wbr",
 })
+# Elements whose alt text stands in for an image, and the elements that show images.
+_ALT_TAGS = frozenset({"img", "area", "input", "amp-img", "amp-anim"})
+_IMAGE_TAGS = frozenset({"img", "amp-img", "amp-anim"})
 # Open elements kept for inherited visibility; deeper nesting inherits from this depth
 # (mail never nests this deep; the bound keeps memory constant).
 _MAX_OPEN = 512
@@ -72,6 +81,10 @@ class RenderedHtml:
     # of one line
     hidden_splits: int = 0
     hidden_chars: int = 0  # characters of hidden text (not in ``text``)
+    images: int = 0  # images the reader sees (img, amp-img, image inputs)
+    # letters and digits of ``text`` that stand in for images or are tooltips: alt text
+    # and title attributes (image_only counts the text around the images)
+    alt_chars: int = 0
 
 
 @dataclass
@@ -80,8 +93,9 @@ class _RenderState:
     titles: list[str] = field(default_factory=list)
     dropped: int = 0  # inside script/style
     pre: int = 0  # inside <pre>: whitespace is kept
-    # open elements (tag, look); the look is inherited (hidden stays hidden)
-    open: list[tuple[str, Look]] = field(default_factory=list)
+    # open elements (tag, look, CSS ::after text); the look is inherited (hidden stays
+    # hidden)
+    open: list[tuple[str, Look, str]] = field(default_factory=list)
     open_count: dict[str, int] = field(default_factory=dict)  # tag -> times open
     last_alnum: bool = False  # the visible text so far ends inside a word
     hidden_pending: bool = False  # hidden words followed visible words of this line
@@ -89,13 +103,15 @@ class _RenderState:
     line_words: bool = False  # the current line has visible words
     hidden_splits: int = 0
     hidden_chars: int = 0
+    images: int = 0
+    alt_chars: int = 0
 
     def look(self) -> Look:
         return self.open[-1][1] if self.open else Look()
 
-    def push(self, tag: str, look: Look) -> None:
+    def push(self, tag: str, look: Look, after: str = "") -> None:
         if len(self.open) < _MAX_OPEN:
-            self.open.append((tag, look))
+            self.open.append((tag, look, after))
             self.open_count[tag] = self.open_count.get(tag, 0) + 1
 
     def pop(self, tag: str) -> None:
@@ -105,8 +121,10 @@ class _RenderState:
         if not self.open_count.get(tag):
             return
         while self.open:
-            name, _ = self.open.pop()
+            name, look, after = self.open.pop()
             self.open_count[name] -= 1
+            if after and not look.hidden:
+                self.visible(after)
             if name == tag:
                 return
 
@@ -136,6 +154,10 @@ class _RenderState:
                 self.last_alnum_before_hidden = self.last_alnum
 
 
+def _word_chars(text: str) -> int:
+    return sum(c.isalnum() for c in text)
+
+
 def _has_word(text: str) -> bool:
     return any(c.isalnum() for c in text)
 
@@ -149,10 +171,12 @@ class _HtmlText(HTMLParser):
     cannot split a word of the text around them.
     """
 
-    def __init__(self, styles_overridable: bool = False) -> None:
+    def __init__(self, styles_overridable: bool = False,
+                 generated: GeneratedRules | None = None) -> None:
         super().__init__(convert_charrefs=True)
         self.state = _RenderState()
         self.styles_overridable = styles_overridable
+        self.generated = generated or GeneratedRules()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         st = self.state
@@ -160,12 +184,17 @@ class _HtmlText(HTMLParser):
             st.dropped += 1
             return
         look = element_look(st.look(), attrs, self.styles_overridable)
+        before = after = ""
+        if self.generated and tag not in _VOID_TAGS and not look.hidden:
+            # CSS ::before/::after text: shown around the element's content.
+            before, after = self.generated.for_element(
+                tag, {name: value or "" for name, value in attrs})
         if tag not in _VOID_TAGS:
-            st.push(tag, look)
+            st.push(tag, look, after)
         if look.hidden:
             # An element that is not displayed makes no line break either.
             for name, value in attrs:
-                if value and name == "alt" and tag in ("img", "area", "input"):
+                if value and name == "alt" and tag in _ALT_TAGS:
                     st.hidden(value)
             return
         if tag == "pre":
@@ -174,13 +203,18 @@ class _HtmlText(HTMLParser):
             st.visible("\n")
         elif tag in _CELL_TAGS:
             st.visible(" ")
+        if tag in _IMAGE_TAGS or (tag == "input" and ("type", "image") in attrs):
+            st.images += 1
         for name, value in attrs:
             if not value:
                 continue
-            if name == "alt" and tag in ("img", "area", "input"):
+            if name == "alt" and tag in _ALT_TAGS:
                 st.visible(f" {value} ")
+                st.alt_chars += _word_chars(value)
             elif name == "title":
                 st.titles.append(value)
+        if before:
+            st.visible(before)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         # <div/> opens nothing in HTML either; only what it shows counts.
@@ -225,7 +259,9 @@ def render_html(markup: str) -> RenderedHtml:
     lowered = markup.lower()
     # A <style> block's !important rules may show what an inline style hides (see
     # css_hidden.element_look); a forger must not hide visible text from us that way.
-    parser = _HtmlText(styles_overridable="<style" in lowered and "!important" in lowered)
+    generated = generated_rules(markup, lowered)
+    parser = _HtmlText(styles_overridable="<style" in lowered and "!important" in lowered,
+                       generated=generated)
     try:
         parser.feed(_sanitize_markup(markup))
         parser.close()
@@ -235,8 +271,12 @@ def render_html(markup: str) -> RenderedHtml:
     text = "".join(st.out).strip()
     if st.titles:
         text += "\n\n" + "\n".join(st.titles)
+        st.alt_chars += sum(map(_word_chars, st.titles))
+    if generated.unplaced:
+        # CSS text whose place we cannot tell: after the body, where it splits no word.
+        text += "\n\n" + "\n".join(generated.unplaced)
     # Linear form of r"[ \t]*\n[ \t]*" (that one rescans a long run of spaces from each
     # of its positions); same result.
     text = re.sub(r"(?<![ \t])[ \t]*\n[ \t]*|\n[ \t]*", "\n", text)
     return RenderedHtml(re.sub(r"\n{3,}", "\n\n", text).strip(), st.hidden_splits,
-                        st.hidden_chars)
+                        st.hidden_chars, st.images, st.alt_chars)

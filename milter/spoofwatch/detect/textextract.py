@@ -12,6 +12,10 @@ or nesting than :mod:`spoofwatch.mime` allows) or cannot read (it raised) is rea
 tolerant reader (:mod:`.tolerant_text`), and what could not be read the normal way is
 reported, so a message we could not fully read is never rated lower than one we could.
 
+What one leaf shows (text/plain, HTML, AMP, enriched text, PDF and DOCX attachments) is
+decided in :mod:`.part_text`, for this reader and the tolerant one alike; a document that
+could not be read is reported as an :class:`Unreadable` (limit ``attachment``).
+
 The rest of the text layer: HTML rendering in :mod:`.html_text`, charsets in
 :mod:`.charsets`, the shared budget and result types in :mod:`.text_reading`, and the
 form threat patterns match (:func:`~.text_normalize.normalize_text`) in
@@ -21,14 +25,23 @@ form threat patterns match (:func:`~.text_normalize.normalize_text`) in
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 
 from .. import message as rawmessage
 from ..mime import MAX_MIME_DEPTH, exceeds_parser_limits
 from ..textsafe import decode_words
-from .charsets import decode_bytes
-from .html_text import render_html
-from .text_reading import HTML_SOURCE_FACTOR, TEXT_SOURCE_FACTOR, Budget, TextReading, Unreadable
+from .attachment_text import MAX_DOCUMENTS
+from .part_text import (
+    PartText,
+    document_text,
+    document_unreadable,
+    encoded_cap,
+    is_text,
+    source_factor,
+    text_part,
+)
+from .text_reading import Budget, TextReading, Unreadable
 from .tolerant_text import read_text_tolerant
 
 log = logging.getLogger(__name__)
@@ -55,9 +68,33 @@ def _subject(msg: Message) -> str:
     return ""
 
 
-def _leaf_text(part: Message, max_chars: int) -> tuple[str, int] | None:
-    """Decoded text of a text/plain or text/html leaf part ("" for anything else), and
-    the number of words hidden HTML text split.
+@dataclass
+class _Attachments:
+    """What the walk met besides text: documents read, and what could not be read."""
+
+    documents: int = 0
+    problems: list[Unreadable] = field(default_factory=list)
+
+
+def _document(part: Message, max_chars: int, seen: _Attachments) -> PartText:
+    """The text of a leaf that is not text, if it is a document (PDF, DOCX)."""
+    raw = part.get_payload()
+    if not isinstance(raw, str):
+        return PartText("")
+    # The parser keeps 8bit bodies as str with surrogate escapes (as its own decoding
+    # undoes them); only as much as a document may be is converted.
+    encoded = raw[: encoded_cap() + 1].encode("ascii", errors="surrogateescape")
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    result = document_text(encoded, cte, max_chars, MAX_DOCUMENTS - seen.documents, len(raw))
+    seen.documents += result.document
+    if result.problem:
+        seen.problems.append(document_unreadable(result.problem))
+    return result
+
+
+def _leaf_text(part: Message, max_chars: int, seen: _Attachments) -> PartText | None:
+    """What a leaf part shows the reader (``part_text``): the text of text parts (plain,
+    HTML, AMP, enriched) and of document attachments; "" for anything else.
 
     None when the part is text but its payload could not be read.
     """
@@ -65,9 +102,8 @@ def _leaf_text(part: Message, max_chars: int) -> tuple[str, int] | None:
         ctype = part.get_content_type()
     except Exception:  # noqa: BLE001 - hostile Content-Type values
         ctype = "text/plain"
-    if ctype not in ("text/plain", "text/html"):
-        return "", 0
-    is_html = ctype == "text/html"
+    if not is_text(ctype):
+        return _document(part, max_chars, seen)
     try:
         payload = part.get_payload(decode=True)
     except Exception:
@@ -76,27 +112,23 @@ def _leaf_text(part: Message, max_chars: int) -> tuple[str, int] | None:
     if isinstance(payload, str):
         payload = payload.encode("utf-8", errors="replace")
     if not isinstance(payload, bytes):
-        return "", 0
-    factor = HTML_SOURCE_FACTOR if is_html else TEXT_SOURCE_FACTOR
-    payload = payload[: max_chars * factor]
+        return PartText("")
+    payload = payload[: max_chars * source_factor(ctype)]
     try:
         charset = part.get_content_charset()
     except Exception:  # noqa: BLE001 - hostile parameter syntax
         charset = None
-    text = decode_bytes(payload, charset)
-    if not is_html:
-        return text, 0
-    rendered = render_html(text)
-    return rendered.text, rendered.hidden_splits
+    return text_part(ctype, payload, charset)
 
 
-def _walk(root: Message, budget: Budget) -> None:
+def _walk(root: Message, budget: Budget, seen: _Attachments | None = None) -> None:
     """Depth-first, iteratively (no recursion on attacker-chosen depth).
 
     A part that raises is skipped and noted in ``budget.failures`` ("part"), and so are a
     limit reached ("limit") and a multipart without a boundary ("boundary"): the caller
     decides whether another reader must take over.
     """
+    seen = seen if seen is not None else _Attachments()
     stack: list[tuple[Message, int]] = [(root, 0)]
     while stack and not budget.full():
         part, depth = stack.pop()
@@ -116,12 +148,12 @@ def _walk(root: Message, budget: Budget) -> None:
                 # string): only the tolerant reader reads such a body, and reports it.
                 budget.failures.append("boundary")
             else:
-                leaf = _leaf_text(part, budget.max_chars - budget.chars)
+                leaf = _leaf_text(part, budget.max_chars - budget.chars, seen)
                 if leaf is None:
                     budget.failures.append("part")
-                    leaf = ("", 0)
-                budget.add(leaf[0])
-                budget.hidden_splits += leaf[1]
+                    leaf = PartText("")
+                budget.add(leaf.text)
+                budget.hidden_splits += leaf.hidden_splits
         except Exception:
             log.debug("part skipped", exc_info=True)
             budget.failures.append("part")
@@ -137,7 +169,8 @@ def _walk(root: Message, budget: Budget) -> None:
 
 
 def extract_text(msg: EmailMessage | Message, max_chars: int = 200_000) -> str:
-    """The decoded Subject and the text of every text/plain and text/html part.
+    """The decoded Subject and the text of every text part (plain, HTML, AMP, enriched)
+    and document attachment (PDF, DOCX).
 
     Transfer encodings and charsets are decoded (unknown or wrong charsets give U+FFFD,
     never an error), HTML is rendered to text, attached message/rfc822 parts are read
@@ -155,7 +188,7 @@ def extract_text(msg: EmailMessage | Message, max_chars: int = 200_000) -> str:
 
 
 def _read_standard(message: rawmessage.Message, budget: Budget,
-                   problems: list[Unreadable]) -> bool:
+                   problems: list[Unreadable], seen: _Attachments) -> bool:
     """Read ``message`` with the standard parser; False when the tolerant reader must."""
     try:
         parsed = message.email()
@@ -169,7 +202,7 @@ def _read_standard(message: rawmessage.Message, budget: Budget,
         return False
     budget.add(_subject(parsed))
     try:
-        _walk(parsed, budget)
+        _walk(parsed, budget, seen)
     except Exception:
         log.debug("standard walk stopped", exc_info=True)
         budget.failures.append("part")
@@ -195,6 +228,9 @@ def read_text(message: rawmessage.Message, max_chars: int = 200_000) -> TextRead
     problems: list[Unreadable] = []
     if not exceeds_parser_limits(message.body):
         budget = Budget(max_chars=max(0, max_chars))
-        if _read_standard(message, budget, problems):
-            return TextReading(budget.text(), hidden_splits=budget.hidden_splits)
+        seen = _Attachments()
+        if _read_standard(message, budget, problems, seen):
+            # (documents the tolerant reader reads again are reported by it instead)
+            return TextReading(budget.text(), tuple(seen.problems),
+                               hidden_splits=budget.hidden_splits)
     return read_text_tolerant(message, max_chars, tuple(problems))

@@ -3,12 +3,12 @@
 :func:`read_text_tolerant` follows :func:`spoofwatch.mime.walk` over the raw bytes: parts
 past the MIME limits and parts that cannot be decoded are read as raw text (MIME lines
 dropped, HTML rendered), and each such event is reported as an :class:`.Unreadable`, so a
-message we could not fully read is never rated lower than one we could.
+message we could not fully read is never rated lower than one we could. Leaves are read as
+the standard reader reads them (:mod:`.part_text`: text parts, PDF and DOCX attachments).
 """
 
 from __future__ import annotations
 
-import binascii
 import itertools
 import logging
 import re
@@ -16,9 +16,19 @@ import re
 from .. import message as rawmessage
 from ..mime import MAX_MIME_DEPTH, MAX_MIME_PARTS, Leaf, LimitReached, RawText, Subject, walk
 from ..textsafe import decode_words
-from .charsets import decode_bytes
-from .html_text import html_to_text, render_html
-from .text_reading import HTML_SOURCE_FACTOR, TEXT_SOURCE_FACTOR, Budget, TextReading, Unreadable
+from .attachment_text import MAX_DOCUMENTS
+from .html_text import html_to_text
+from .part_text import (
+    PartText,
+    document_text,
+    document_unreadable,
+    encoded_cap,
+    is_text,
+    source_factor,
+    text_part,
+    transfer_decode,
+)
+from .text_reading import HTML_SOURCE_FACTOR, Budget, TextReading, Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +48,6 @@ _RAW_SOURCE_FACTOR = 32
 _RAW_STRUCTURE_LINE = re.compile(
     rb"(?im)^(?:--[^\r\n]*|(?:content-[a-z0-9-]*|mime-version)[ \t]*:[^\r\n]*)(?:\r\n|\r|\n)?")
 _LOOKS_LIKE_HTML = re.compile(rb"<(?:[a-zA-Z][a-zA-Z0-9]*[\s/>]|!--)")
-_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
 
 
 def _limit_unreadable(event: LimitReached) -> Unreadable:
@@ -65,36 +74,18 @@ def _raw_text(data: bytes, room: int) -> str:
     return "\n".join(lines)[: room * 2]
 
 
-def _transfer_decode(data: bytes, cte: str) -> bytes:
-    """Undo a transfer encoding leniently (junk characters skipped, padding repaired)."""
-    if cte == "base64":
-        clean = _NOT_BASE64.sub(b"", data)
-        rest = len(clean) % 4
-        if rest == 1:
-            clean = clean[:-1]
-        elif rest:
-            clean += b"=" * (4 - rest)
-        return binascii.a2b_base64(clean)
-    if cte == "quoted-printable":
-        return binascii.a2b_qp(data)
-    return data
-
-
-def _tolerant_leaf_text(leaf: Leaf, body: bytes, room: int) -> tuple[str, int]:
-    """The part's text and the number of words hidden HTML text split in it."""
+def _tolerant_leaf_text(leaf: Leaf, body: bytes, room: int, documents_left: int) -> PartText:
+    """What the part shows the reader (``part_text``)."""
     ctype = leaf.fields.content_type
-    if ctype not in ("text/plain", "text/html"):
-        return "", 0
-    is_html = ctype == "text/html"
-    cap = room * (HTML_SOURCE_FACTOR if is_html else TEXT_SOURCE_FACTOR)
+    if not is_text(ctype):
+        source = body[leaf.start:min(leaf.end, leaf.start + encoded_cap() + 1)]
+        return document_text(source, leaf.fields.cte, room, documents_left,
+                             leaf.end - leaf.start)
+    cap = room * source_factor(ctype)
     # Encoded source is longer than what it decodes to (base64 4:3, plus line breaks).
     source = body[leaf.start:min(leaf.end, leaf.start + 2 * cap + 1024)]
-    payload = _transfer_decode(source, leaf.fields.cte)[:cap]
-    text = decode_bytes(payload, leaf.fields.charset or None)
-    if not is_html:
-        return text, 0
-    rendered = render_html(text)
-    return rendered.text, rendered.hidden_splits
+    payload = transfer_decode(source, leaf.fields.cte)[:cap]
+    return text_part(ctype, payload, leaf.fields.charset or None)
 
 
 def _root_subject(headers: tuple[tuple[str, str], ...]) -> str:
@@ -116,6 +107,7 @@ def _read_tolerant(message: rawmessage.Message, budget: Budget,
                    problems: list[Unreadable]) -> None:
     """Read ``message`` with the tolerant walker; failures are caught per part."""
     body = message.body
+    documents = [0]  # read so far (MAX_DOCUMENTS per message)
     budget.add(_root_subject(message.headers))
     try:
         for event in walk(message.headers, body):
@@ -128,7 +120,7 @@ def _read_tolerant(message: rawmessage.Message, budget: Budget,
             elif isinstance(event, RawText):
                 budget.add(_raw_text(body[event.start:event.end], budget.room()))
             else:
-                _read_leaf(event, body, budget, problems)
+                _read_leaf(event, body, budget, problems, documents)
     except Exception:
         # A defect of the walker itself must not cost the text: read the body as raw text.
         log.warning("tolerant MIME reader failed; reading the raw text", exc_info=True)
@@ -138,11 +130,15 @@ def _read_tolerant(message: rawmessage.Message, budget: Budget,
         budget.add(_raw_text(body, budget.room()))
 
 
-def _read_leaf(leaf: Leaf, body: bytes, budget: Budget, problems: list[Unreadable]) -> None:
+def _read_leaf(leaf: Leaf, body: bytes, budget: Budget, problems: list[Unreadable],
+               documents: list[int]) -> None:
     try:
-        text, splits = _tolerant_leaf_text(leaf, body, budget.room())
-        budget.add(text)
-        budget.hidden_splits += splits
+        part = _tolerant_leaf_text(leaf, body, budget.room(), MAX_DOCUMENTS - documents[0])
+        documents[0] += part.document
+        if part.problem:
+            problems.append(document_unreadable(part.problem))
+        budget.add(part.text)
+        budget.hidden_splits += part.hidden_splits
     except Exception as exc:
         log.debug("MIME part not decodable; reading its raw text", exc_info=True)
         problems.append(Unreadable(
