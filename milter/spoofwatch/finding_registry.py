@@ -69,6 +69,10 @@ REGISTRY: tuple[FindingKind, ...] = (
     FindingKind("reply_to_diversion", 3.0, "detect/reply_to.py",
                 "Mail posing as a watched organization sends replies elsewhere.",
                 spoof_evidence=True),
+    FindingKind("identity_claim", 4.0, "detect/identity_claim.py",
+                "The text says, in the first person, that it comes from a watched "
+                "organization, and the message is not authenticated as theirs.",
+                spoof_evidence=True),
     FindingKind("threat_content", 6.0, "detect/threat.py",
                 "The text intimidates or coerces the reader.", threat_content=True),
     # Weak and not evidence about the sender: it names a filter-evasion trick in the text.

@@ -97,11 +97,12 @@ def test_the_registry_keeps_the_weights_and_classes_the_findings_had() -> None:
         "reply_to_diversion": 3.0, "threat_content": 6.0, "dnsbl_listed": 2.0,
         "unreadable_structure": 1.0, "hidden_text": 1.0,
         "image_only": 1.0,  # issue 12: weak, spoof-neutral
+        "identity_claim": 4.0,  # issue 12: the text's first-person claim, spoof evidence
     }
     assert SPOOF_EVIDENCE == {
         "dmarc_fail_reject", "dmarc_fail_quarantine", "from_header_invalid",
         "from_domain_unauthenticated", "display_name_impersonation", "lookalike_domain",
-        "non_mail_domain", "reply_to_diversion",
+        "non_mail_domain", "reply_to_diversion", "identity_claim",
     }
     assert THREAT_CONTENT == {"threat_content"}
     assert DEFERS_REJECT == {"dmarc_temperror"}

@@ -83,6 +83,9 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.detect.enriched_text", "_TOKEN"): (
         "finditer", ("<<", "<a", "</a", "<a>", "<<a>", "</", "<-", "<" + "a" * 61 + ">")),
     ("spoofwatch.detect.enriched_text", "_NEWLINES"): ("finditer", ("\r\n\r", "\r\r\n")),
+    ("spoofwatch.detect.raw_documents", "_BASE64_FIELD"): (
+        "bfinditer", ("content-transfer-encoding:", "content-transfer-encoding: base64 ",
+                      "\ncontent-transfer-encoding: \t", "base64\r")),
     ("spoofwatch.detect.threat_concepts", "_TOKEN"): (
         "finditer", ('a"', "a.", "a.!?", '"a"', "a_")),
     ("spoofwatch.detect.threat_concepts", "_FORWARD"): (
@@ -95,6 +98,12 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.detect.text_normalize", "_WORD_WITH_DIGIT"): ("sub", ("a1", "1a")),
     ("spoofwatch.detect.text_normalize", "_NUMBER_WITH_UNIT"): ("fullmatch", ("1k", "a11")),
     ("spoofwatch.detect.text_normalize", "_WHITESPACE"): ("sub", ()),
+    ("spoofwatch.detect.claim_reading", "_NOT_KEY"): ("sub", ("a\n", "a-", "a\n-")),
+    ("spoofwatch.detect.claim_reading", "_QUOTE_MARK"): (
+        "finditer", ("a'", "'a", "a'a", "''", "a''a", "' ", "«a»")),
+    ("spoofwatch.detect.claim_grammar", "_TOKEN"): (
+        "finditer", ("a'", "'a", "a'a", "''", "a.", "a1'", "a ")),
+    ("spoofwatch.detect.claim_grammar", "_NOT_WORD"): ("sub", ("a'", "a.")),
     ("spoofwatch.detect.html_text", "(?<![ \\t])[ \\t]*\\n[ \\t]*|\\n[ \\t]*"): ("sub", ()),
     ("spoofwatch.detect.html_text", "\\n{3,}"): ("sub", ("\n\n",)),
     ("spoofwatch.detect.tolerant_text", "\\r?\\n"): ("sub", ()),

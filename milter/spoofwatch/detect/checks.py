@@ -16,6 +16,7 @@ from .detection import Detection
 from .display_name import display_name_findings
 from .dnsbl import dnsbl_findings
 from .from_domain import from_domain_findings
+from .identity_claim import identity_claim_findings
 from .image_only import image_only_findings
 from .impersonation import ImpersonationInput
 from .lookalike_finding import lookalike_findings
@@ -78,5 +79,6 @@ def detect(inp: DetectionInput, settings: Settings, lookup: Lookup) -> list[Find
     findings += display_name_findings(imp, weight)
     findings += lookalike_findings(imp, weight)
     findings += reply_to_findings(imp, weight)
+    findings += identity_claim_findings(imp, weight)
     findings += _content_and_client(inp, settings, lookup)
     return findings
