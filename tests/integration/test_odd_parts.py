@@ -140,6 +140,21 @@ def test_the_seed_threat_in_a_document_attachment_is_a_threat(
     assert level_and_names(resolver, config, build()) == (Level.THREAT, THREAT_FINDINGS)
 
 
+def test_a_document_behind_a_thousand_parts_is_still_read(
+    seed_dns: DnsTestServer, resolver: Resolver, config: Config
+) -> None:
+    # More parts than the MIME limit: the rest is raw text for the tolerant reader, and
+    # the PDF in it is found and read all the same (the limit itself is reported).
+    padding = b"".join(b"--b1\r\nContent-Type: text/plain\r\n\r\nnotice %d\r\n" % i
+                       for i in range(1_200))
+    raw = with_attachment(documents.pdf([THREAT_LINES], compress=True),
+                          "application/octet-stream", "scan.bin")
+    head, _, rest = raw.partition(b"\r\n--b1\r\n")
+    raw = head + b"\r\n" + padding + b"--b1\r\n" + rest
+    assert level_and_names(resolver, config, raw) == (
+        Level.THREAT, [*THREAT_FINDINGS, "unreadable_structure"])
+
+
 def test_the_threat_in_hidden_docx_runs_is_not_read_as_visible(
     seed_dns: DnsTestServer, resolver: Resolver, config: Config
 ) -> None:

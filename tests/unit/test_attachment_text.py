@@ -28,6 +28,7 @@ from spoofwatch.detect.docx_text import read_docx
 from spoofwatch.detect.enriched_text import enriched_to_text
 from spoofwatch.detect.html_text import render_html
 from spoofwatch.detect.pdf_text import read_pdf
+from spoofwatch.detect.raw_documents import raw_documents
 from spoofwatch.detect.text_reading import Unreadable
 from spoofwatch.detect.textextract import read_text, read_text_tolerant
 from spoofwatch.message import Message
@@ -267,6 +268,17 @@ def test_the_tolerant_reader_reads_documents_too() -> None:
     assert reading.text.startswith(f"s\n\n{THREAT}\n\nfiller 0")
     assert [u.limit for u in reading.unreadable] == ["mime_parts"]
     assert read_text_tolerant(_message(documents.pdf([[THREAT]]))).text == f"s\n\n{THREAT}"
+
+
+def test_documents_in_raw_text_are_found_by_their_base64_bodies() -> None:
+    pdf = base64.encodebytes(documents.pdf([[THREAT]]))
+    image = base64.encodebytes(b"\x89PNG\r\n" + bytes(3000))
+    raw = (b"--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + image + b"--b\r\nContent-Transfer-Encoding: base64\nContent-Type: x/y\n\n"
+           + pdf + b"--b--\r\n")
+    found = list(raw_documents(raw, 10_000, 3))
+    assert [(p.text, p.problem, p.document) for p in found] == [(THREAT, "", True)]
+    assert list(raw_documents(raw, 10_000, 0)) == []
 
 
 def test_a_broken_document_in_the_message_is_an_unreadable_entry() -> None:

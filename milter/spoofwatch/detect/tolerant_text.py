@@ -28,6 +28,7 @@ from .part_text import (
     text_part,
     transfer_decode,
 )
+from .raw_documents import raw_documents
 from .text_reading import HTML_SOURCE_FACTOR, Budget, TextReading, Unreadable
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ def _read_tolerant(message: rawmessage.Message, budget: Budget,
                 budget.add(_subject_text(event.value))
             elif isinstance(event, RawText):
                 budget.add(_raw_text(body[event.start:event.end], budget.room()))
+                _read_raw_documents(body[event.start:event.end], budget, problems,
+                                    documents)
             else:
                 _read_leaf(event, body, budget, problems, documents)
     except Exception:
@@ -128,6 +131,16 @@ def _read_tolerant(message: rawmessage.Message, budget: Budget,
             "mime_reader", "The MIME structure could not be followed; the message was read "
             "as raw text.", (("limit", "mime_reader"),)))
         budget.add(_raw_text(body, budget.room()))
+
+
+def _read_raw_documents(data: bytes, budget: Budget, problems: list[Unreadable],
+                        documents: list[int]) -> None:
+    """Documents among the parts read as raw text (past a MIME limit)."""
+    for part in raw_documents(data, budget.room(), MAX_DOCUMENTS - documents[0]):
+        documents[0] += 1
+        if part.problem:
+            problems.append(document_unreadable(part.problem))
+        budget.add(part.text)
 
 
 def _read_leaf(leaf: Leaf, body: bytes, budget: Budget, problems: list[Unreadable],
