@@ -155,6 +155,24 @@ def test_a_document_behind_a_thousand_parts_is_still_read(
         Level.THREAT, [*THREAT_FINDINGS, "unreadable_structure"])
 
 
+def _attached_message(cte: str) -> bytes:
+    inner = (b"From: Proud Boys <info@officialproudboys.com>\r\nSubject: Election notice\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+             + seeds.THREAT_EN.replace("\n", "\r\n").encode())
+    return with_attachment(inner, "message/rfc822", "notice.eml", cover="Notice attached.",
+                           cte=cte)
+
+
+@pytest.mark.parametrize("cte", ["7bit", "base64"])
+def test_the_seed_threat_in_an_attached_message_is_read_however_it_is_encoded(
+    seed_dns: DnsTestServer, resolver: Resolver, config: Config, cte: str
+) -> None:
+    # RFC 2046 allows only 7bit, 8bit or binary for message/rfc822; clients decode a base64
+    # one and show it all the same.
+    assert level_and_names(resolver, config, _attached_message(cte)) == (
+        Level.THREAT, THREAT_FINDINGS)
+
+
 def test_the_threat_in_hidden_docx_runs_is_not_read_as_visible(
     seed_dns: DnsTestServer, resolver: Resolver, config: Config
 ) -> None:

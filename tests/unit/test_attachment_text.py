@@ -240,6 +240,10 @@ def test_a_document_over_the_byte_bound_is_reported_unread() -> None:
 
 
 def _message(*attachments: bytes, padding_parts: int = 0) -> Message:
+    return Message.from_bytes(_raw_message(*attachments, padding_parts=padding_parts))
+
+
+def _raw_message(*attachments: bytes, padding_parts: int = 0) -> bytes:
     parts = [b"--b\r\nContent-Type: application/octet-stream\r\n"
              b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(a)
              for a in attachments]
@@ -248,7 +252,7 @@ def _message(*attachments: bytes, padding_parts: int = 0) -> Message:
     raw = (b"From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + b"".join(parts)
            + b"--b--\r\n")
-    return Message.from_bytes(raw)
+    return raw
 
 
 def test_documents_past_the_per_message_bound_are_reported() -> None:
@@ -279,6 +283,41 @@ def test_documents_in_raw_text_are_found_by_their_base64_bodies() -> None:
     found = list(raw_documents(raw, 10_000, 3))
     assert [(p.text, p.problem, p.document) for p in found] == [(THREAT, "", True)]
     assert list(raw_documents(raw, 10_000, 0)) == []
+
+
+def _encoded_message(inner: bytes, levels: int) -> bytes:
+    """``inner`` attached base64-encoded inside ``levels`` messages."""
+    for level in range(levels):
+        inner = (b"From: a@example.org\r\nSubject: level %d\r\nMIME-Version: 1.0\r\n"
+                 b'Content-Type: multipart/mixed; boundary="e"\r\n\r\n--e\r\n'
+                 b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                 % (levels - level) + base64.encodebytes(inner) + b"--e--\r\n")
+    return inner
+
+
+def test_encoded_attached_messages_are_read_to_a_bounded_depth() -> None:
+    inner = b"Subject: inner\r\n\r\n" + THREAT.encode() + b"\r\n"
+    reading = read_text(Message.from_bytes(_encoded_message(inner, 3)))
+    assert (reading.text, reading.unreadable) == (
+        f"level 1\n\nlevel 2\n\nlevel 3\n\ninner\n\n{THREAT}", ())
+    deeper = read_text(Message.from_bytes(_encoded_message(inner, 5)))
+    assert deeper.text == "level 1\n\nlevel 2\n\nlevel 3\n\nlevel 4"
+    assert [u.limit for u in deeper.unreadable] == ["encoded_message"]
+
+
+def test_documents_in_encoded_messages_count_against_the_message() -> None:
+    pdfs = _raw_message(*[documents.pdf([[f"document {i}"]]) for i in range(3)])
+    reading = read_text(Message.from_bytes(_encoded_message(pdfs, 1)))
+    assert reading.text.count("document") == 3
+    outer = _encoded_message(pdfs, 1)
+    both = (b"From: a@example.org\r\nSubject: two\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
+            + b"".join(b"--o\r\nContent-Type: message/rfc822\r\n"
+                       b"Content-Transfer-Encoding: base64\r\n\r\n"
+                       + base64.encodebytes(outer) for _ in range(2)) + b"--o--\r\n")
+    reading = read_text(Message.from_bytes(both))
+    assert reading.text.count("document") == 3
+    assert [u.limit for u in reading.unreadable] == ["attachment"] * 3
 
 
 def test_a_broken_document_in_the_message_is_an_unreadable_entry() -> None:

@@ -42,7 +42,7 @@ from .part_text import (
     text_part,
 )
 from .text_reading import Budget, TextReading, Unreadable
-from .tolerant_text import read_text_tolerant
+from .tolerant_text import ENCODED_MESSAGE_TYPES, read_text_tolerant
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,13 @@ def _walk(root: Message, budget: Budget, seen: _Attachments | None = None) -> No
                 payload = part.get_payload()
                 children = [p for p in payload if isinstance(p, Message)] if isinstance(
                     payload, list) else []
+                if part.get_content_type() in ENCODED_MESSAGE_TYPES and str(
+                        part.get("content-transfer-encoding", "")).strip().lower() in (
+                        "base64", "quoted-printable"):
+                    # An attached message sent encoded: the parser reads its encoded text
+                    # as a message; the tolerant reader decodes it first.
+                    budget.failures.append("encoded")
+                    continue
                 if part.get_content_type() == "message/rfc822":
                     # A forwarded message: its subject is part of what the reader sees.
                     for inner in children:

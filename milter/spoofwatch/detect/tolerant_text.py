@@ -43,6 +43,12 @@ _LIMIT_SENTENCES = {
     "mime_boundary": (0, "A multipart part declares no usable boundary; its body was read "
                          "as raw text."),
 }
+# Attached messages sent base64- or quoted-printable-encoded (RFC 2046 forbids it; mail
+# clients decode and show them all the same) are decoded and read. Each level of such
+# encoding is a new message to parse, so the levels are bounded; deeper ones are reported.
+MAX_ENCODED_MESSAGES = 3
+ENCODED_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global"})
+_ENCODINGS = frozenset({"base64", "quoted-printable"})
 # Raw text (past a limit, or a part that could not be decoded) is read at most this many
 # times the remaining character budget, after MIME delimiter and header lines are dropped.
 _RAW_SOURCE_FACTOR = 32
@@ -105,10 +111,14 @@ def _subject_text(value: str) -> str:
 
 
 def _read_tolerant(message: rawmessage.Message, budget: Budget,
-                   problems: list[Unreadable]) -> None:
-    """Read ``message`` with the tolerant walker; failures are caught per part."""
+                   problems: list[Unreadable], depth: int = 0,
+                   documents: list[int] | None = None) -> None:
+    """Read ``message`` with the tolerant walker; failures are caught per part.
+
+    ``depth``: how many encoded attached messages this one is inside; ``documents``: the
+    documents read so far in the whole message (MAX_DOCUMENTS per message)."""
     body = message.body
-    documents = [0]  # read so far (MAX_DOCUMENTS per message)
+    documents = documents if documents is not None else [0]
     budget.add(_root_subject(message.headers))
     try:
         for event in walk(message.headers, body):
@@ -122,6 +132,10 @@ def _read_tolerant(message: rawmessage.Message, budget: Budget,
                 budget.add(_raw_text(body[event.start:event.end], budget.room()))
                 _read_raw_documents(body[event.start:event.end], budget, problems,
                                     documents)
+            elif (event.fields.content_type in ENCODED_MESSAGE_TYPES
+                  and event.fields.cte in _ENCODINGS):
+                _read_encoded_message(body[event.start:event.end], event.fields.cte, budget,
+                                      problems, depth + 1, documents)
             else:
                 _read_leaf(event, body, budget, problems, documents)
     except Exception:
@@ -131,6 +145,25 @@ def _read_tolerant(message: rawmessage.Message, budget: Budget,
             "mime_reader", "The MIME structure could not be followed; the message was read "
             "as raw text.", (("limit", "mime_reader"),)))
         budget.add(_raw_text(body, budget.room()))
+
+
+def _read_encoded_message(source: bytes, cte: str, budget: Budget,
+                          problems: list[Unreadable], depth: int,
+                          documents: list[int]) -> None:
+    """An attached message sent transfer-encoded: decoded and read as a message."""
+    if depth > MAX_ENCODED_MESSAGES:
+        problems.append(Unreadable(
+            "encoded_message", f"An attached message is encoded inside more than "
+            f"{MAX_ENCODED_MESSAGES} levels of encoded messages; the deeper ones were not "
+            "read.", (("limit", "encoded_message"), ("max", str(MAX_ENCODED_MESSAGES)))))
+        return
+    room = budget.room()
+    inner = rawmessage.Message.from_bytes(
+        transfer_decode(source[: 2 * room * HTML_SOURCE_FACTOR + 1024], cte))
+    nested = Budget(max_chars=room, parts_left=2**62)
+    _read_tolerant(inner, nested, problems, depth, documents)
+    budget.add(nested.text())
+    budget.hidden_splits += nested.hidden_splits
 
 
 def _read_raw_documents(data: bytes, budget: Budget, problems: list[Unreadable],
