@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import zipfile
 import zlib
 
@@ -94,6 +95,17 @@ def test_a_deep_array_in_a_content_stream_is_a_page_problem_not_a_crash() -> Non
     deep = b"[" * 100_000 + b"]" * 100_000
     result = read_pdf(one_page(b"BT " + deep + b" Tj ET", compress=False), 10_000)
     assert result == pdf_text.PdfText("", "page 1 could not be read (RecursionError)", 1)
+
+
+def test_pypdf_notes_on_a_hostile_pdf_stay_out_of_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    # 5,000 cross-reference entries that point nowhere: pypdf warns about them.
+    pdf = documents.pdf([[THREAT]])
+    table = b"xref\n0 5001\n0000000000 65535 f \n" + b"0000099999 00000 n \n" * 5000
+    broken = pdf[: pdf.index(b"xref")] + table + pdf[pdf.index(b"trailer"):]
+    with caplog.at_level(logging.DEBUG, logger="spoofwatch"):
+        result = read_pdf(broken, 10_000)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert result.text == THREAT
 
 
 def test_a_page_tree_thousands_deep_is_refused() -> None:

@@ -22,6 +22,10 @@ from typing import Any
 from pypdf import PdfReader, apply_configuration
 
 log = logging.getLogger(__name__)
+# pypdf logs a warning for oddities of a file (broken cross-reference entries, each call
+# of a cyclic form: hundreds of lines for one hostile PDF) into the mail log. What we
+# report of a document is its problem sentence; pypdf's own notes are not needed there.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 __all__ = ["MAX_PDF_PAGES", "PdfText", "read_pdf"]
 
