@@ -4,6 +4,8 @@ the reported-speech rule, the data file's checks, and linear cost."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -173,6 +175,29 @@ def test_the_configuration_names_a_bad_concepts_file(tmp_path: Path) -> None:
     (tmp_path / "concepts.yaml").unlink()
     with pytest.raises(ConfigError, match="threat_concepts.*cannot read"):
         load_config(config)
+
+
+# ---------------------------------------------------------------- spelling
+
+def test_the_spelling_exclusions_match_the_term_lists_and_the_word_lists() -> None:
+    # scripts/setup.sh --test installs Debian's wamerican and wspanish; a missing list is
+    # a failure here, not a skip
+    script = Path(__file__).resolve().parents[2] / "scripts" / "update-spelling-exclusions.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
+                            text=True, check=False, timeout=120)
+    assert (result.returncode, result.stderr) == (0, ""), "run the script: it is stale"
+
+
+@pytest.mark.parametrize(("slip", "read_as"), [
+    ("infromation", "information"), ("adress", "address"), ("electoin", "election"),
+    ("registartion", "registration"),
+    # real words and reporting words are never the target of a correction
+    ("ones", "ones"), ("gave", "gave"), ("same", "same"), ("also", "also"),
+    ("treat", "treat"), ("mente", "mente"),
+])
+def test_a_slip_is_read_as_the_term_word_unless_it_is_a_real_word(slip: str,
+                                                                   read_as: str) -> None:
+    assert MODEL.misspelled.get(slip, slip) == read_as
 
 
 # ---------------------------------------------------------------- cost

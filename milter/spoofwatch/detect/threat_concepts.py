@@ -22,6 +22,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,12 @@ __all__ = [
 ]
 
 _DEFAULT_FILE = "threat_concepts.yaml"
+REAL_WORDS_FILE = "real_words_near_terms.txt"
 WINDOW = 3  # sentences a rule's concepts may spread over
 # A sentence shorter than this joins the next one in a window place (see _Unit).
 _MIN_UNIT_WORDS = 4
-_FIRST_TO_SECOND = frozenset({"we", "reader"})
+_FIRST_TO_SECOND = frozenset({"speaker", "reader"})
+_MENACE = frozenset({"harm_strong", "harm_act", "harm_veiled", "pursuit_strong", "pursuit"})
 _MAX_TERM_WORDS = 8
 # A quotation mark opens a quote only when another closes it within this many words: an
 # unclosed mark cannot turn the rest of a message into "quoted" text.
@@ -53,8 +56,9 @@ _FORWARD = re.compile(r"\b(?:forwarded message|original message|begin forwarded"
 _WORD = re.compile(r"[^\W_]+")
 _MIN_FORWARD_WORDS = 4
 _TOKEN = re.compile(r"[^\W_]+|\"|[.!?;]+")
-_ABBREVIATIONS = frozenset({"mrs", "sra", "sgt", "ave", "apt", "rep", "sen", "gov", "dept",
-                            "depto", "blvd", "calle", "jr", "sr", "no", "vs", "etc", "rd"})
+_ABBREVIATIONS = frozenset({"mr", "ms", "dr", "st", "sr", "jr", "av", "pm", "am", "mrs", "sra",
+                            "sgt", "ave", "apt", "rep", "sen", "gov", "dept",
+                            "depto", "blvd", "calle", "vs", "etc", "rd"})
 _TERM_WORD = re.compile(r"[a-z0-9]+\*?")
 # The per-message cache of each distinct word's candidate terms is dropped past this size,
 # so a text of millions of distinct made-up words costs time, not memory.
@@ -107,6 +111,7 @@ class Rule:
     # False: the rule does not fire in a message that reports something (a warning about
     # false notices repeats them, word for word, with no one threatened).
     in_reports: bool = True
+    unless: frozenset[str] = frozenset()  # concepts that stop the rule in the window
 
 
 @dataclass(frozen=True)
@@ -138,10 +143,11 @@ class ConceptHit:
 class ConceptScore:
     score: float
     hit: ConceptHit | None  # the strongest rule that fired (the first of equals)
-    # The message reports something (news, a forward, advice about such mail): literal
-    # threat phrases in it may be quotations, and only the concept reading, which knows
-    # which sentences report, is trusted.
+    # The message reports something: a reporting sentence frames a quotation, or a
+    # forwarder's note reports (see _Windows). Literal threat phrases in it may be
+    # quotations, and only the concept reading, which knows what is quoted, is trusted.
     reports: bool = False
+    reports_anywhere: bool = False  # some sentence has a reporting term
 
     def reason(self) -> str:
         """``harm_strong + vote + reader, sentence 2`` (empty when nothing fired)."""
@@ -189,8 +195,9 @@ def _rules(source: Any, concepts: frozenset[str]) -> tuple[Rule, ...]:
     rules = []
     for entry in source:
         if not isinstance(entry, dict) or not {"name", "needs", "weight"} <= set(entry) or (
-                set(entry) - {"name", "needs", "weight", "in_reports"}):
-            raise ConceptsError(f"rule {entry!r}: give name, needs, weight (and in_reports)")
+                set(entry) - {"name", "needs", "weight", "in_reports", "unless"}):
+            raise ConceptsError(f"rule {entry!r}: give name, needs, weight (and in_reports, "
+                                "unless)")
         in_reports = entry.get("in_reports", True)
         if not isinstance(in_reports, bool):
             raise ConceptsError(f"rule {entry['name']!r}: in_reports is true or false")
@@ -203,7 +210,11 @@ def _rules(source: Any, concepts: frozenset[str]) -> tuple[Rule, ...]:
         weight = entry["weight"]
         if not isinstance(weight, (int, float)) or weight <= 0:
             raise ConceptsError(f"rule {entry['name']!r}: weight must be a positive number")
-        rules.append(Rule(str(entry["name"]), frozenset(needs), float(weight), in_reports))
+        unless = entry.get("unless", [])
+        if not isinstance(unless, list) or not set(unless) <= concepts:
+            raise ConceptsError(f"rule {entry['name']!r}: unless must list known concepts")
+        rules.append(Rule(str(entry["name"]), frozenset(needs), float(weight), in_reports,
+                          frozenset(unless)))
     return tuple(rules)
 
 
@@ -264,25 +275,55 @@ def _respellings(source: Any) -> dict[str, str]:
     return out
 
 
+def misspelling_variants(word: str) -> set[str]:
+    """The word with one letter missing, or two different neighbouring letters swapped."""
+    variants = {word[:i] + word[i + 1:] for i in range(len(word))}
+    variants |= {word[:i] + word[i + 1] + word[i] + word[i + 2:]
+                 for i in range(len(word) - 1) if word[i] != word[i + 1]}
+    return variants
+
+
+def spellable_words(terms: Iterable[_Term]) -> set[str]:
+    """The term words (and stems of ``stem*`` terms) a misspelling may be read as:
+    _MIN_SPELLED letters or more, and no one-word reporting term (a slip must never turn a
+    threat into a report)."""
+    reporting = {t.words[0].rstrip("*") for t in terms
+                 if t.concept == REPORTING and len(t.words) == 1}
+    words = {w.rstrip("*") for t in terms if t.concept != REPORTING for w in t.words}
+    return {w for w in words
+            if len(w) >= _MIN_SPELLED and w.isalpha() and w not in reporting}
+
+
 def _misspellings(terms: Iterable[_Term]) -> dict[str, str]:
-    """Each term word of _MIN_SPELLED letters or more, misspelled by one missing letter or
-    two neighbouring letters swapped ("infromation", "adress", "electoin"), to the word.
+    """Each spellable term word, misspelled by one missing letter or two neighbouring
+    letters swapped ("infromation", "adress", "electoin"), to the word.
 
     Written here, not taken from a spelling library: only these two slips (the ones that
     keep a word readable at a glance, which is what a forger needs) and only the words of
-    the term lists matter, and a misspelling two words share, or one that is itself a term
-    word, is left alone, so no word is read as another."""
-    words = {w for term in terms for w in term.words if not w.endswith("*")}
+    the term lists matter. A slip that is itself a real word ("ones" for "bones", "gave"
+    for "grave": the list in data/real_words_near_terms.txt, made from Debian's English and
+    Spanish word lists by scripts/update-spelling-exclusions.py), a term word, or shared
+    by two term words is left alone, so no word is read as another."""
+    terms = list(terms)
+    every_word = {w for term in terms for w in term.words}
+    real = _real_words_near_terms()
     found: dict[str, set[str]] = {}
-    for word in words:
-        if len(word) < _MIN_SPELLED or not word.isalpha():
-            continue
-        variants = {word[:i] + word[i + 1:] for i in range(len(word))}
-        variants |= {word[:i] + word[i + 1] + word[i] + word[i + 2:]
-                     for i in range(len(word) - 1) if word[i] != word[i + 1]}
-        for variant in variants - words:
+    for word in spellable_words(terms):
+        for variant in misspelling_variants(word) - every_word - real:
             found.setdefault(variant, set()).add(word)
     return {variant: next(iter(w)) for variant, w in found.items() if len(w) == 1}
+
+
+def _real_words_near_terms() -> frozenset[str]:
+    text = resources.files("spoofwatch.data").joinpath(REAL_WORDS_FILE).read_text("utf-8")
+    return frozenset(line.strip() for line in text.splitlines()
+                     if line.strip() and not line.startswith("#"))
+
+
+def terms_of_bundled_file() -> list[_Term]:
+    """The terms of the bundled concepts file (for scripts/update-spelling-exclusions.py)."""
+    _, data = read_data_file(_DEFAULT_FILE, None, ConceptsError)
+    return _terms(data["concepts"])
 
 
 def load_concepts(path: str | Path | None = None) -> ConceptModel:
@@ -304,27 +345,33 @@ _Token = tuple[str, int, bool]
 
 
 def _abbreviation(word: str) -> bool:
-    """"3 a.m.", "St. Brigid", "U.S.": a period after a word of one or two letters, or
-    after a common abbreviation, does not end the sentence."""
-    return len(word) <= 2 or word in _ABBREVIATIONS
+    """"3 a.m.", "St. Brigid", "U.S.": a period after a single letter or a common
+    abbreviation does not end the sentence."""
+    return len(word) == 1 or word in _ABBREVIATIONS
 
 
-def _forward_start(text: str) -> int:
-    """Where a forwarded message begins (its text counts as quoted), or len(text).
+def _forward_start(text: str, model: ConceptModel) -> tuple[int, bool]:
+    """Where a forwarded message begins (its text counts as quoted), or len(text); and
+    whether the forwarder's note reports ("Is this real?", "got this").
 
-    Only after words of the forwarder's own (_MIN_FORWARD_WORDS): a message that *starts*
-    with a forward separator is read as if it had none, or a forger would open every
-    threat with one."""
+    A separator counts after a note of _MIN_FORWARD_WORDS words, or a shorter note that
+    reports: a message that *starts* with a separator is read as if it had none, or a
+    forger would open every threat with one."""
     match = _FORWARD.search(text)
-    if match is None or len(_WORD.findall(text, 0, match.start())) < _MIN_FORWARD_WORDS:
-        return len(text)
-    return match.start()
+    if match is None:
+        return len(text), False
+    note = text[:match.start()]
+    words = len(_WORD.findall(note))
+    note_reports = words > 0 and score_concepts(note, model, forwards=False).reports_anywhere
+    if words < _MIN_FORWARD_WORDS and not note_reports:
+        return len(text), False
+    return match.start(), note_reports
 
 
-def _pieces(text: str) -> Iterator[tuple[list[str], bool]]:
+def _pieces(text: str, forwarded: int) -> Iterator[tuple[list[str], bool]]:
     """The text's words, quotation marks and sentence ends, a chunk at a time (so no list
-    of every word of a long text is ever held), and whether the chunk is forwarded text."""
-    forwarded = _forward_start(text)
+    of every word of a long text is ever held), and whether the chunk is forwarded text
+    (from character ``forwarded`` on)."""
     start = 0
     while start < len(text):
         end = min(len(text), start + _CHUNK)
@@ -337,7 +384,7 @@ def _pieces(text: str) -> Iterator[tuple[list[str], bool]]:
         start = end
 
 
-def _token_stream(text: str) -> Iterator[_Token]:
+def _token_stream(text: str, forwarded: int) -> Iterator[_Token]:
     """The words of the text, in order, with their sentence and quote state.
 
     Streams: besides one chunk, what it holds is bounded by _MAX_QUOTE_WORDS words (the
@@ -346,7 +393,7 @@ def _token_stream(text: str) -> Iterator[_Token]:
     sentence = 0
     last_word = ""
     pending: list[tuple[str, int]] | None = None  # words since an opening mark
-    for chunk, forwarded in _pieces(text):
+    for chunk, in_forward in _pieces(text, forwarded):
         for piece in chunk:
             if piece == _QUOTES:
                 if pending is None:
@@ -361,7 +408,7 @@ def _token_stream(text: str) -> Iterator[_Token]:
                 last_word = ""
                 continue
             last_word = piece
-            if forwarded:
+            if in_forward:
                 yield piece, sentence, True
             elif pending is None:
                 yield piece, sentence, False
@@ -391,6 +438,7 @@ class _Sentence:
     plain: set[str] = field(default_factory=set)  # concepts outside quotes
     quoted: set[str] = field(default_factory=set)  # concepts inside quotes
     reports: bool = False  # an unquoted reporting term
+    has_quote: bool = False  # words inside quotation marks or forwarded text
 
     def note(self, concepts: frozenset[str], quoted: bool) -> None:
         if REPORTING in concepts:
@@ -399,10 +447,12 @@ class _Sentence:
         (self.quoted if quoted else self.plain).update(concepts)
 
     def discounted(self) -> bool:
-        """Reported speech gives no concepts, unless the sentence itself speaks from "we"
-        to "you": a forger's "No hoax: we will find you if you vote" stays a threat. ("I"
-        does not: a forward says "my registration" and "your" of what it forwards.)"""
-        return self.reports and not _FIRST_TO_SECOND <= self.plain
+        """Reported speech gives no concepts, unless the sentence itself menaces "you" in
+        the speaker's voice ("we", "I"): a forger's "No hoax: we will find you if you vote"
+        or "Vote Trump or I burn your house, I said" stays a threat, while a forward's "my
+        neighbor got this: your registration was cancelled" is a report."""
+        return self.reports and not (_FIRST_TO_SECOND <= self.plain
+                                     and bool(_MENACE & self.plain))
 
 
 class _Unit:
@@ -427,18 +477,28 @@ class _Unit:
 
 class _Windows:
     """The strongest rule over windows of WINDOW consecutive units, kept twice: with quoted
-    text (for a message that reports nothing) and without it."""
+    text (for a message that reports nothing) and without it.
 
-    def __init__(self, model: ConceptModel) -> None:
+    A message *reports* when a reporting sentence frames quoted text (the same sentence or
+    the one before: "Voters received this: '...'"), or the forwarder's note above a
+    forwarded message reports. A reporting word elsewhere ("That is not a threat." after a
+    quote) frames nothing."""
+
+    def __init__(self, model: ConceptModel, forward_framed: bool) -> None:
         self.model = model
         self.recent: deque[_Unit] = deque(maxlen=WINDOW)
         self.unit: _Unit | None = None
         self.units = 0
         self.best: dict[bool, ConceptHit | None] = {True: None, False: None}
-        self.reports = False
+        self.reports = forward_framed
+        self.reports_anywhere = False
+        self.previous_reports = False
 
     def add(self, sentence: _Sentence) -> None:
-        self.reports = self.reports or sentence.reports
+        self.reports_anywhere = self.reports_anywhere or sentence.reports
+        if sentence.has_quote and (sentence.reports or self.previous_reports):
+            self.reports = True
+        self.previous_reports = sentence.reports
         if self.unit is None:
             self.units += 1
             self.unit = _Unit(self.units)
@@ -464,6 +524,8 @@ class _Windows:
         for rule in self.model.rules:
             if not (with_quotes or rule.in_reports):
                 continue  # the reading for a message that reports (see result())
+            if rule.unless & present:
+                continue
             if rule.needs <= present and (best is None or rule.weight > best.weight):
                 best = ConceptHit(rule.name, _ordered(rule.needs), number, rule.weight)
         self.best[with_quotes] = best
@@ -471,22 +533,27 @@ class _Windows:
     def result(self) -> ConceptScore:
         self._close()
         hit = self.best[not self.reports]
-        return ConceptScore(hit.weight if hit else 0.0, hit, self.reports)
+        return ConceptScore(hit.weight if hit else 0.0, hit, self.reports,
+                            self.reports_anywhere)
 
 
-def score_concepts(normalized_text: str, model: ConceptModel) -> ConceptScore:
+def score_concepts(normalized_text: str, model: ConceptModel,
+                   forwards: bool = True) -> ConceptScore:
     """The strongest rule that fires on text already passed through ``normalize_text``.
 
     Linear in the text and streaming: every word costs a dictionary lookup (in a bounded
     cache of each distinct word's trie nodes) and a step of each term it continues, every
     sentence a bounded number of set operations; besides the cache and one chunk of the
     text, memory holds a few sentences."""
-    windows = _Windows(model)
+    text = fold_accents(normalized_text)
+    forwarded, forward_framed = (_forward_start(text, model) if forwards
+                                 else (len(text), False))
+    windows = _Windows(model, forward_framed)
     cache: dict[str, tuple[str, tuple[_Node, ...]]] = {}
     current = _Sentence(0)
     current_index, current_quoted = 0, False
     partial: list[_Node] = []  # terms begun and not yet ended, within one sentence and quote
-    for word, sentence, quoted in _token_stream(fold_accents(normalized_text)):
+    for word, sentence, quoted in _token_stream(text, forwarded):
         if sentence != current_index:
             if current.words:
                 windows.add(current)
@@ -494,6 +561,7 @@ def score_concepts(normalized_text: str, model: ConceptModel) -> ConceptScore:
         if quoted != current_quoted:
             current_quoted, partial = quoted, []
         current.words += 1
+        current.has_quote = current.has_quote or quoted
         known = cache.get(word)
         if known is None:
             if len(cache) >= _WORD_CACHE_MAX:
@@ -523,6 +591,7 @@ def _ordered(names: Iterable[str]) -> tuple[str, ...]:
 
 
 # The order concepts are named in reasons: what is threatened first, then to whom.
-_CONCEPT_ORDER = ("harm_strong", "harm_veiled", "pursuit", "surveillance", "personal_data",
-                  "leverage", "loss", "false_official", "ineligibility", "demand", "vote", "reader",
-                  "speaker")
+_CONCEPT_ORDER = ("harm_strong", "harm_act", "harm_veiled", "pursuit_strong", "pursuit",
+                  "surveillance", "personal_data", "records", "leverage", "property", "loss",
+                  "abstain", "false_official", "ineligibility", "demand", "request", "command",
+                  "vote", "reader", "speaker")
