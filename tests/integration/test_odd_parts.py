@@ -130,8 +130,13 @@ def _docx_in_header() -> bytes:
                            "application/octet-stream", "notice.bin")
 
 
+def _odt() -> bytes:
+    return with_attachment(documents.odt(THREAT_LINES), "application/vnd.oasis."
+                           "opendocument.text", "notice.odt")
+
+
 @pytest.mark.parametrize("build", [
-    _pdf, _pdf_compressed_second_page, _pdf_disguised_as_image, _pdf_octet_stream_no_name,
+    _odt, _pdf, _pdf_compressed_second_page, _pdf_disguised_as_image, _pdf_octet_stream_no_name,
     _pdf_without_xref, _pdf_form_field, _docx, _docx_split_runs, _docx_in_header,
 ], ids=lambda f: f.__name__.lstrip("_"))
 def test_the_seed_threat_in_a_document_attachment_is_a_threat(

@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from xml.sax.saxutils import escape
 
-__all__ = ["docx", "encrypted_pdf", "pdf", "pdf_objects"]
+__all__ = ["docx", "encrypted_pdf", "odt", "pdf", "pdf_objects"]
 
 
 def _pdf_string(text: str) -> bytes:
@@ -125,4 +125,24 @@ def docx(paragraphs: list[str] | None = None, *, runs: list[list[tuple[str, bool
         package.writestr("word/document.xml", document)
         for name, data in (extra or {}).items():
             package.writestr(name, data)
+    return out.getvalue()
+
+
+_ODT_NS = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+           'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"')
+
+
+def odt(paragraphs: list[str], hidden: list[str] | None = None) -> bytes:
+    """An OpenDocument text with one paragraph per string (and ``hidden`` ones, marked
+    ``text:hidden-paragraph``)."""
+    body = "".join(f"<text:p>{escape(p)}</text:p>" for p in paragraphs)
+    body += "".join(f"<text:hidden-paragraph><text:p>{escape(p)}</text:p>"
+                    "</text:hidden-paragraph>" for p in hidden or [])
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {_ODT_NS}>'
+               f"<office:body><office:text>{body}</office:text></office:body>"
+               "</office:document-content>")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as package:
+        package.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        package.writestr("content.xml", content)
     return out.getvalue()

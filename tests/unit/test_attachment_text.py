@@ -186,6 +186,11 @@ def test_docx_text_the_reader_does_not_see_is_not_read() -> None:
     assert read_docx(documents.docx(document=body), 10_000).text == "shown end\n"
 
 
+def test_odt_text_is_read_without_what_the_reader_does_not_see() -> None:
+    content = documents.odt(["first", "second"], hidden=["not shown"])
+    assert read_docx(content, 10_000) == docx_text.DocxText("first\nsecond\n")
+
+
 def test_a_docx_zip_bomb_is_read_up_to_the_xml_bound() -> None:
     # 200 MB of spaces before the threat, in a 200 kB file: white space counts once, and
     # the reading stops at MAX_DOCX_XML_BYTES, saying so.

@@ -56,7 +56,7 @@ def read_attachment(kind: str, data: bytes, size: int, room: int) -> AttachmentT
 
     ``kind`` is what :func:`document_kind` said. Never raises.
     """
-    label = "PDF" if kind == "pdf" else "DOCX"
+    label = "PDF" if kind == "pdf" else "DOCX or ODT"
     room = min(room, MAX_ATTACHMENT_CHARS)
     if size > MAX_ATTACHMENT_BYTES:
         return AttachmentText(kind, "", f"A {label} attachment of {size:,} bytes was not "

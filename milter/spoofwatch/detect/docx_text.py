@@ -11,6 +11,10 @@ the bound, not its declared size).
 What Word shows is read: body, tables, text boxes, headers, footers, footnotes and
 endnotes. What it does not show is skipped: runs marked hidden (``w:vanish``), deleted
 text of tracked changes (``w:delText``) and field instructions (``w:instrText``).
+
+OpenDocument text (ODT, which LibreOffice and Word open alike) is the same kind of zip
+with ``content.xml``: its body is read the same way, without hidden text and paragraphs
+(``text:hidden-text``, ``text:hidden-paragraph``) and tracked deletions.
 """
 
 from __future__ import annotations
@@ -98,6 +102,47 @@ class _Collector:
             self.last_space = text[-1].isspace()
 
 
+# ODT elements whose content the reader does not see.
+_ODT_SKIPPED = frozenset({"tracked-changes", "hidden-text", "hidden-paragraph",
+                          "sequence-decls", "variable-decls", "user-field-decls"})
+
+
+@dataclass
+class _OdtCollector(_Collector):
+    """expat target for ODT content.xml: all character data of the body except what the
+    reader does not see; paragraphs and headings end lines."""
+
+    body: int = 0  # inside office:body
+    skipped: int = 0  # inside an element whose content is not shown
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        name = tag.rpartition("}")[2]
+        if name == "body":
+            self.body += 1
+        elif name in _ODT_SKIPPED or self.skipped:
+            self.skipped += 1
+        elif name in ("s", "tab"):
+            self._add(" ")
+        elif name == "line-break":
+            self._add("\n")
+
+    def end(self, tag: str) -> None:
+        name = tag.rpartition("}")[2]
+        if name == "body":
+            self.body = max(0, self.body - 1)
+        elif self.skipped:
+            self.skipped -= 1
+        elif name in ("p", "h"):
+            self._add("\n")
+        elif name == "table-cell":
+            self._add(" ")
+
+    def data(self, text: str) -> None:
+        if self.body and not self.skipped:
+            self.in_text = True
+            super().data(text)
+
+
 def _read_part(package: zipfile.ZipFile, name: str, collector: _Collector,
                budget: int) -> int:
     """Feed one XML part to the collector; the bytes read (at most ``budget``)."""
@@ -123,6 +168,14 @@ def _parts(package: zipfile.ZipFile) -> list[str]:
     return body + rest
 
 
+def _is_odt(package: zipfile.ZipFile) -> bool:
+    names = {i.filename for i in package.infolist()}
+    if "content.xml" not in names or "mimetype" not in names:
+        return False
+    with package.open("mimetype") as stream:
+        return stream.read(100).startswith(b"application/vnd.oasis.opendocument.text")
+
+
 def read_docx(data: bytes, room: int) -> DocxText:
     """At most ``room`` characters of the visible text of the DOCX ``data``. Never raises."""
     collector = _Collector(room)
@@ -132,6 +185,8 @@ def read_docx(data: bytes, room: int) -> DocxText:
             if len(package.infolist()) > _MAX_MEMBERS:
                 return DocxText("", f"it has more than {_MAX_MEMBERS:,} members")
             parts = _parts(package)
+            if not parts and _is_odt(package):
+                parts, collector = ["content.xml"], _OdtCollector(room)
             if not parts:
                 return DocxText("", "it has no word/document.xml")
             left = MAX_DOCX_XML_BYTES

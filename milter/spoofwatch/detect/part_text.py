@@ -114,7 +114,7 @@ def document_text(encoded: bytes, cte: str, room: int, documents_left: int,
     if not kind:
         return PartText("")
     data = b"" if too_large else transfer_decode(encoded, cte)
-    label = "PDF" if kind == "pdf" else "DOCX"
+    label = "PDF" if kind == "pdf" else "DOCX or ODT"
     if documents_left <= 0:
         return PartText("", problem=f"A {label} attachment was not read: the message has "
                                     "more documents than are read per message.",
