@@ -2,12 +2,13 @@
 
 The reading is the threat check's own (``threat.read_content``: literal phrases and
 concept rules, reports read by the concepts alone), on each text as a reader sees it. The
-train part of tests/data/threat_corpus/ and the development set tests/data/threat_dev/
-(written later, independently of the corpus and of the word lists) are what the concept
-lists were tuned on; the held-out part was never looked at, only counted (twice, by
-bench/threat_corpus.py: docs/detection.md has both runs). Its counts are pinned as a floor
-so that a change which loses held-out threats or flags held-out legitimate mail fails here,
-and the one who makes it must say so.
+train part of tests/data/threat_corpus/ and the development sets tests/data/threat_dev/
+and threat_dev2/ (written later by other authors, independently of the corpus and of the
+word lists) are what the concept lists were tuned on (threat_dev2 for false hits only);
+the held-out part was never looked at, only counted (three times, by bench/threat_corpus.py
+and this test: docs/detection.md has each run). Its counts are pinned as a floor so that a
+change which loses held-out threats or flags held-out legitimate mail fails here, and the
+one who makes it must say so.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from support.threat_corpus import LABELS, LANGUAGES, Record, load, parse
 
 PATTERNS = load_patterns()
 CONCEPTS = load_concepts()
-DEV = Path(__file__).resolve().parents[1] / "data" / "threat_dev"
+DATA = Path(__file__).resolve().parents[1] / "data"
 MIN_SCORE = 3.0  # the bundled policies' threat_min_score
 
 
-def development_set() -> list[Record]:
+def development_set(name: str = "threat_dev") -> list[Record]:
     return [record for label in LABELS for language in LANGUAGES
-            for record in parse((DEV / f"{label}_{language}.txt").read_text("utf-8"), label,
-                                language, f"threat_dev/{label}_{language}.txt")]
+            for record in parse((DATA / name / f"{label}_{language}.txt").read_text("utf-8"),
+                                label, language, f"{name}/{label}_{language}.txt")]
 
 
 def flagged(records: list[Record]) -> Counter[tuple[str, str]]:
@@ -47,10 +48,17 @@ def totals(records: list[Record]) -> Counter[tuple[str, str]]:
     return Counter((r.language, r.label) for r in records)
 
 
-def test_the_development_set_is_well_formed_and_apart_from_the_corpus() -> None:
-    dev = development_set()
-    assert dict(totals(dev)) == {("en", "threat"): 130, ("es", "threat"): 100,
-                                 ("en", "legit"): 130, ("es", "legit"): 100}
+@pytest.mark.parametrize(("name", "sizes"), [
+    ("threat_dev", {("en", "threat"): 130, ("es", "threat"): 100, ("en", "legit"): 130,
+                    ("es", "legit"): 100}),
+    ("threat_dev2", {("en", "threat"): 120, ("es", "threat"): 100, ("en", "legit"): 120,
+                     ("es", "legit"): 100}),
+])
+def test_the_development_sets_are_well_formed_and_apart_from_the_corpus(
+    name: str, sizes: dict[tuple[str, str], int]
+) -> None:
+    dev = development_set(name)
+    assert dict(totals(dev)) == sizes
     assert len({r.id for r in dev}) == len(dev)
     corpus_texts = {" ".join(r.text.split()) for r in load()}
     assert [r.id for r in dev if " ".join(r.text.split()) in corpus_texts] == []
@@ -58,13 +66,16 @@ def test_the_development_set_is_well_formed_and_apart_from_the_corpus() -> None:
 
 @pytest.mark.parametrize(("part", "expected"), [
     # (language, label): texts flagged; every legitimate text stays unflagged
-    ("train", {("en", "threat"): 128, ("es", "threat"): 96}),
-    ("dev", {("en", "threat"): 106, ("es", "threat"): 82}),
+    ("train", {("en", "threat"): 127, ("es", "threat"): 96}),
+    ("threat_dev", {("en", "threat"): 106, ("es", "threat"): 82}),
+    # the second development set was only used to remove false hits: its recall is about
+    # what a new author's threats get (docs/detection.md)
+    ("threat_dev2", {("en", "threat"): 43, ("es", "threat"): 32}),
 ])
 def test_the_tuned_parts_flag_these_threats_and_no_legitimate_text(
     part: str, expected: dict[tuple[str, str], int]
 ) -> None:
-    records = load(split="train") if part == "train" else development_set()
+    records = load(split="train") if part == "train" else development_set(part)
     assert dict(flagged(records)) == expected
 
 

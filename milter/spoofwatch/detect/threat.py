@@ -15,6 +15,7 @@ issue 12's remaining work). Whatever stopped its normal reading is reported here
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ from .textextract import read_text
 from .threat_concepts import ConceptModel, ConceptScore, score_concepts
 
 log = logging.getLogger(__name__)
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\r?\n")
 
 Weight = Callable[[str], float]
 
@@ -82,7 +85,9 @@ class ContentReading:
 def read_content(text: str, patterns: Iterable[ThreatPattern],
                  concept_model: ConceptModel | None) -> ContentReading:
     """The content score of a text a reader sees: literal phrases and concept rules."""
-    normalized = normalize_text(text)
+    # A blank line ends a paragraph, and a sentence with it: a heading or a signature runs
+    # into the next line otherwise (normalizing collapses all whitespace).
+    normalized = normalize_text(_PARAGRAPH_BREAK.sub(" .\n", text))
     phrases = score_text(normalized, patterns)
     concepts = (score_concepts(normalized, concept_model) if concept_model is not None
                 else ConceptScore(0.0, None))
