@@ -75,6 +75,22 @@ def test_the_threat_from_a_cheap_domain_of_ones_own_is_a_threat(
     assert [a for a in report.actions if isinstance(a, Quarantine)] != []
 
 
+def test_the_claim_alone_is_the_spoof_evidence_on_a_domain_that_imitates_nothing(
+    dns: DnsTestServer, resolver: Resolver, config: Config
+) -> None:
+    # A domain named after nothing watched: no lookalike, no display name, SPF passes.
+    # Before identity_claim this message was delivered clean, score 0: threatening content
+    # counts for nothing without spoof evidence.
+    _own_domain(dns, "patriot-mail.example")
+    raw = make_message("info@patriot-mail.example", "voter@recipient.example", seeds.SUBJECT,
+                       CLAIMED_THREAT)
+    report = _run(resolver, config, raw, FORGER_IP, "info@patriot-mail.example")
+    assert (report.level, report.verdict.score,
+            [f.name for f in report.verdict.findings]) == (
+        Level.THREAT, 10, ["identity_claim", "threat_content"])
+    assert [a for a in report.actions if isinstance(a, Quarantine)] != []
+
+
 def test_without_the_claim_the_cheap_domain_gives_no_spoof_evidence_from_the_text(
     dns: DnsTestServer, resolver: Resolver, config: Config
 ) -> None:
