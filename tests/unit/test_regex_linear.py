@@ -91,6 +91,7 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.detect.threat_concepts", "_FORWARD"): (
         "search", ("forwarded ", "original messag", "mensaje ", "begin forward")),
     ("spoofwatch.detect.threat_concepts", "_WORD"): ("findall", ("a_", "a1")),
+    ("spoofwatch.detect.threat", "_PARAGRAPH_BREAK"): ("sub", ("\n\n", "\n \t\r\n", "\n ")),
     ("spoofwatch.text.fold", "_INVISIBLE"): ("sub", ("\u200b",)),
     ("spoofwatch.text.visual", "_BIDI_CONTROL"): ("split", ("\u202e", "\u202ea", "\u202c")),
     ("spoofwatch.text.visual", "_SPACED_LETTERS"): (
@@ -181,7 +182,7 @@ NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
     ("spoofwatch.cli_quarantine_args", "_DURATION"): "an operator's command-line argument",
     ("spoofwatch.config", "_REPLY_RE"): "the operator's configuration file",
     ("spoofwatch.detect.threat_concepts", "_TERM_WORD"): "the threat-concepts data file",
-    ("spoofwatch.detect.threat_concepts", "[^a-z0-9_]"): "the threat-concepts data file",
+    ("spoofwatch.detect.threat_concepts", "[^a-z0-9]"): "the threat-concepts data file",
     ("spoofwatch.socket_address", "_SOCKET_RE"): "the operator's configuration file",
     ("spoofwatch.config", "[0-7]{3,4}"): "the operator's configuration file",
     ("spoofwatch.config", "(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.\\-]+):\\d{1,5}"):

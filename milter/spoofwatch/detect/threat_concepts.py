@@ -64,6 +64,7 @@ _TERM_WORD = re.compile(r"[a-z0-9]+\*?")
 # so a text of millions of distinct made-up words costs time, not memory.
 _WORD_CACHE_MAX = 50_000
 _CHUNK = 64 * 1024  # characters tokenized at a time
+_RATED_MAX = 4096  # concept sets whose strongest rule a message remembers
 _MIN_SPELLED = 5  # shorter words have too many real-word neighbours to be corrected
 REPORTING = "reporting"
 LANGUAGES = ("en", "es")
@@ -96,7 +97,8 @@ class _Node:
         return self.exact.setdefault(word, _Node())
 
     def steps(self, word: str) -> list[_Node]:
-        found = [n for stem, n in self.prefixes.items() if word.startswith(stem)]
+        found = ([n for stem, n in self.prefixes.items() if word.startswith(stem)]
+                 if self.prefixes else [])
         node = self.exact.get(word)
         if node is not None:
             found.append(node)
@@ -493,6 +495,7 @@ class _Windows:
         self.reports = forward_framed
         self.reports_anywhere = False
         self.previous_reports = False
+        self.rated: dict[tuple[frozenset[str], bool], Rule | None] = {}
 
     def add(self, sentence: _Sentence) -> None:
         self.reports_anywhere = self.reports_anywhere or sentence.reports
@@ -511,24 +514,37 @@ class _Windows:
             return
         self.recent.append(self.unit)
         self.unit = None
-        for with_quotes in (True, False):
-            present: set[str] = set()
-            for unit in self.recent:
-                present |= unit.plain
-                if with_quotes:
-                    present |= unit.quoted
-            self._rate(frozenset(present), self.recent[0].number, with_quotes)
+        plain = frozenset().union(*(unit.plain for unit in self.recent))
+        quoted = frozenset().union(*(unit.quoted for unit in self.recent))
+        number = self.recent[0].number
+        self._rate(plain | quoted, number, True)
+        self._rate(plain, number, False)
 
     def _rate(self, present: frozenset[str], number: int, with_quotes: bool) -> None:
+        rule = self._strongest(present, with_quotes)
         best = self.best[with_quotes]
+        if rule is not None and (best is None or rule.weight > best.weight):
+            self.best[with_quotes] = ConceptHit(rule.name, _ordered(rule.needs), number,
+                                                rule.weight)
+
+    def _strongest(self, present: frozenset[str], with_quotes: bool) -> Rule | None:
+        """The first of the heaviest rules that fire on these concepts (remembered: most
+        sentences of a long text bring the same few concepts, or none)."""
+        key = (present, with_quotes)
+        if key in self.rated:
+            return self.rated[key]
+        strongest: Rule | None = None
         for rule in self.model.rules:
             if not (with_quotes or rule.in_reports):
                 continue  # the reading for a message that reports (see result())
-            if rule.unless & present:
+            if rule.unless & present or not rule.needs <= present:
                 continue
-            if rule.needs <= present and (best is None or rule.weight > best.weight):
-                best = ConceptHit(rule.name, _ordered(rule.needs), number, rule.weight)
-        self.best[with_quotes] = best
+            if strongest is None or rule.weight > strongest.weight:
+                strongest = rule
+        if len(self.rated) >= _RATED_MAX:
+            self.rated.clear()
+        self.rated[key] = strongest
+        return strongest
 
     def result(self) -> ConceptScore:
         self._close()
@@ -573,8 +589,13 @@ def score_concepts(normalized_text: str, model: ConceptModel,
             first = model.sentence_starts.get(word)
             if first:
                 current.note(first, quoted)
-        reached = [n for node in partial for n in node.steps(word)] if partial else []
-        reached.extend(starts)
+        if not partial:
+            if not starts:
+                continue  # most words: no term begins or goes on here
+            reached = list(starts)
+        else:
+            reached = [n for node in partial for n in node.steps(word)]
+            reached.extend(starts)
         for node in reached:
             if node.concepts:
                 current.note(node.concepts, quoted)
