@@ -234,6 +234,11 @@ def test_a_claim_after_five_megabytes_of_padding_is_found(watchlist: Watchlist) 
     "\"We are the Proud Boys\" " * 8 + "\n",  # quotation marks on every line
     "Proud Boys " * 20_000,  # one long line of names
     "\"\n" * 3 + "We are the Proud Boys\n",  # quotations looked back for on every line
+    # one long line (a red-team review: 480 KB of these took 134 s of CPU): commas after a
+    # name, claims, and lead-ins that go on without a sentence end
+    "Proud Boys, ",
+    "We are the Proud Boys. ",
+    "a, ",
 ])
 def test_cost_is_linear_in_the_text(watchlist: Watchlist, unit: str) -> None:
     inp = _inp(watchlist)
