@@ -80,8 +80,46 @@ def test_one_heavy_page_repeated_a_hundred_times_costs_the_work_bound_once() -> 
     pdf = one_page(b"BT /F1 11 Tf " + b"(x) Tj " * 45_000 + b"ET", pages=100)
     result = read_pdf(pdf, 10**9)
     assert (len(result.text), result.problem, result.pages) == (
-        45_000, "its text is too complex to read past page 1 (more than 150,000 content "
-                "operations)", 100)
+        45_000, "its text is too complex to read past page 1 (more than 150,000 units of "
+                "work: content operations and font maps)", 100)
+
+
+def _shared_cmap_pdf(pages: int, entries: int) -> bytes:
+    """One composite font whose ToUnicode map has ``entries`` entries, shared by ``pages``
+    pages that each show one glyph: pypdf builds the map again for every page."""
+    cmap = [b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def "
+            b"1 begincodespacerange <0000> <FFFF> endcodespacerange"]
+    for start in range(0, entries, 100):
+        cmap += [b"100 beginbfchar", *(b"<%04X> <0041>" % (start + k) for k in range(100)),
+                 b"endbfchar"]
+    cmap.append(b"endcmap CMapName currentdict /CMap defineresource pop end end")
+    packed = zlib.compress(b"\n".join(cmap), 9)
+    content = b"BT /F1 11 Tf 50 700 Td <0001> Tj ET"
+    kids = b" ".join(b"%d 0 R" % (6 + i) for i in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /X /Encoding /Identity-H "
+        b"/DescendantFonts [4 0 R] /ToUnicode 5 0 R >>",
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /X /CIDSystemInfo << /Registry "
+        b"(Adobe) /Ordering (Identity) /Supplement 0 >> /DW 500 >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed
+        + b"\nendstream",
+        *(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << "
+          b"/F1 3 0 R >> >> /Contents %d 0 R >>" % (6 + pages) for _ in range(pages)),
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+    ]
+    return documents.pdf_objects(objects)
+
+
+def test_a_large_font_map_shared_by_many_pages_is_charged_on_every_page() -> None:
+    # A red-team review: 1,000 one-glyph pages sharing a 20,000-entry map cost 67 s of CPU
+    # (3 work units a page). The map is charged on each page, so the reading stops early.
+    result = read_pdf(_shared_cmap_pdf(1000, 20_000), 10**9)
+    assert (result.problem, result.pages) == (
+        "its text is too complex to read past page 8 (more than 150,000 units of work: "
+        "content operations and font maps)", 1000)
+    assert result.text == "\n".join("A" * 8)
 
 
 def test_a_content_stream_over_the_parsing_bound_fails_alone_and_is_charged() -> None:

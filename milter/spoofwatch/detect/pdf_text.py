@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pypdf import PdfReader, apply_configuration
@@ -71,6 +71,8 @@ _PYPDF_LIMITS: dict[str, Any] = {
 # Annotations read per document (text boxes, notes, form field values drawn on the page);
 # a page has a handful. Hidden ones (flag bit 2) are skipped.
 _MAX_ANNOTATIONS = 1_000
+_MAX_PAGE_FONTS = 200  # fonts of one page charged (a longer list is refused by the work)
+_CMAP_BYTES_PER_UNIT = 16  # about one entry of a character map
 _SHOWN_ANNOTATIONS = frozenset({"/FreeText", "/Text", "/Widget"})
 _HIDDEN_FLAG = 2
 # Cross-reference stream entries and objects tried when recovering a broken file: a
@@ -94,6 +96,30 @@ class _OutOfWork(Exception):
 class _Work:
     left: int = MAX_PDF_WORK
     annotations: int = _MAX_ANNOTATIONS
+    font_costs: dict[Any, int] = field(default_factory=dict)  # font object number -> units
+
+    def fonts(self, page: Any) -> None:
+        """Charge the page's fonts: pypdf builds each font's character map again for every
+        page that uses it, so a 20,000-entry ToUnicode map shared by 1,000 one-word pages
+        cost a minute of CPU while the content operators counted 3 units a page (found by a
+        red-team review). A map costs one unit per _CMAP_BYTES_PER_UNIT decoded bytes, on
+        every page; each map is decoded once to learn its size."""
+        resources = page.get("/Resources")
+        resources = resources.get_object() if resources is not None else None
+        fonts = resources.get("/Font") if isinstance(resources, dict) else None
+        fonts = fonts.get_object() if fonts is not None else None
+        if not isinstance(fonts, dict):
+            return
+        for ref in list(fonts.values())[:_MAX_PAGE_FONTS]:
+            key = getattr(ref, "idnum", None)
+            cost = self.font_costs.get(key) if key is not None else None
+            if cost is None:
+                cost = _font_cost(ref)
+                if key is not None:
+                    self.font_costs[key] = cost
+            self.left -= cost
+        if self.left < 0:
+            raise _OutOfWork
 
     def visit(self, operator: Any, operands: Any, cm: Any, tm: Any) -> None:
         # pypdf calls this before each operator, in pages and in form XObjects alike.
@@ -103,6 +129,29 @@ class _Work:
         self.left -= units
         if self.left < 0:
             raise _OutOfWork
+
+
+def _font_cost(ref: Any) -> int:
+    """Work units of building one font's character maps (ToUnicode, and the descendant
+    fonts' maps of a composite font)."""
+    font = ref.get_object() if hasattr(ref, "get_object") else ref
+    if not isinstance(font, dict):
+        return 1
+    maps = [font.get("/ToUnicode")]
+    descendants = font.get("/DescendantFonts")
+    descendants = descendants.get_object() if descendants is not None else None
+    if isinstance(descendants, list):
+        for child in descendants[:4]:
+            child = child.get_object() if hasattr(child, "get_object") else child
+            if isinstance(child, dict):
+                maps.append(child.get("/ToUnicode"))
+    size = 0
+    for entry in maps:
+        stream = entry.get_object() if entry is not None else None
+        get_data = getattr(stream, "get_data", None)
+        if get_data is not None:
+            size += len(get_data())
+    return 1 + size // _CMAP_BYTES_PER_UNIT
 
 
 def _annotations_text(page: Any, work: _Work) -> str:
@@ -145,15 +194,18 @@ def _pages_text(reader: PdfReader, room: int) -> tuple[list[str], str, int]:
             break
         if work.left <= 0:
             problem = problem or (f"its text is too complex to read past page {number} "
-                                  f"(more than {MAX_PDF_WORK:,} content operations)")
+                                  f"(more than {MAX_PDF_WORK:,} units of work: content "
+                                  "operations and font maps)")
             break
         try:
             page = reader.pages[number]
+            work.fonts(page)
             text = page.extract_text(visitor_operand_before=work.visit)
             text = "\n".join(filter(None, (text.strip(), _annotations_text(page, work))))
         except _OutOfWork:
             problem = problem or (f"its text is too complex to read past page {number} "
-                                  f"(more than {MAX_PDF_WORK:,} content operations)")
+                                  f"(more than {MAX_PDF_WORK:,} units of work: content "
+                                  "operations and font maps)")
             break
         except Exception as exc:  # any defect of one page: go on
             log.debug("PDF page %d unreadable", number + 1, exc_info=True)
