@@ -144,6 +144,15 @@ def test_an_acronym_alias_signs_a_letter(watchlist: Watchlist) -> None:
     "¿Es real?\n---------- Mensaje reenviado ---------\nSomos los Proud Boys.",
     "Fwd: We are the Proud Boys",
     "> We are the Proud Boys.\n> We know where you live.\nIs this real?",
+    # a red-team review: Outlook's header block, a pasted forward, a news lead-in on its
+    # own line (each made the forward a claim, and the voter's mail a quarantined threat)
+    "Is this real? Should I report it?\n\n________________________________\n"
+    "From: info@officialproudboys.com\nSent: Tuesday, October 20, 2020 9:12 AM\n"
+    "Subject: Vote\n\nWe are the Proud Boys.",
+    "I got this today, is it real?\n\nWe are the Proud Boys. Vote for Trump or else.",
+    "Voters received emails reading:\nWe are the Proud Boys. Vote for Trump or else.\n"
+    "Officials say the emails were fake.",
+    "De: info@proudboys.com\nEnviado: martes\nAsunto: Vote\n\nSomos los Proud Boys.",
     # flyers describing such mail
     "If you get an email saying \"We are the Proud Boys\", report it.",
     "It may say: We are the Proud Boys. It is a lie.",

@@ -124,10 +124,57 @@ def _attribution_line(key: str, word: str, starts: tuple[str, ...]) -> int:
     return -1
 
 
+# A mail client's header block above a forwarded or replied-to message ("From: ...",
+# "Sent: ...", "Subject: ..." in Outlook's style), by the line that ends it.
+_HEADER_BLOCK_END = tuple(fold(m) for m in ("\nsubject:", "\nasunto:", "\nobjet:"))
+_HEADER_BLOCK_FROM = tuple(fold(m) for m in ("from:", "de:", "von:"))
+_HEADER_BLOCK_LINES = 5
+# A voter's or a reporter's lead-in: the text after the line that holds one is passed on
+# ("Is this real? Got this today:", "Voters received emails reading:"). A forger who opens
+# with one loses this finding, not the others (docs/detection.md).
+_PASSING_ON = tuple(fold(m) for m in (
+    "is this real", "is it real", "is this legit", "is this a scam", "i got this",
+    "got this today", "i received this", "received an email", "received emails",
+    "received a text", "reading:",
+    "said:", "says:", "wrote:", "es real", "me llegó", "recibí este", "recibieron correos",
+    "decía:", "dice:", "escribió:",
+))
+
+
+def _header_block(key: str) -> int:
+    """Start of the first header block that names its sender ("From:" within a few lines
+    above "Subject:"), or -1. At most 100 "Subject:" lines are looked at."""
+    for end_marker in _HEADER_BLOCK_END:
+        at = key.find(end_marker)
+        for _ in range(100):
+            if at < 0:
+                break
+            begin = at
+            for _ in range(_HEADER_BLOCK_LINES):
+                if begin <= 0:
+                    break
+                begin = key.rfind("\n", 0, begin)  # -1: the text's first line
+                line = key[begin + 1:key.find("\n", begin + 1)].lstrip()
+                if line.startswith(_HEADER_BLOCK_FROM):
+                    return begin + 1
+            at = key.find(end_marker, at + 1)
+    return -1
+
+
+def _passed_on_after_lead(key: str) -> int:
+    """Start of the line after the first one holding a passing-on lead-in, or -1."""
+    hits = [at for at in (key.find(phrase) for phrase in _PASSING_ON) if at >= 0]
+    if not hits:
+        return -1
+    end = key.find("\n", min(hits))
+    return -1 if end < 0 else end + 1
+
+
 def forward_start(key: str) -> int:
     """Where passed-on text starts in the folded text (its length when nowhere)."""
     found = [key.find(marker) for marker in _FORWARD_MARKERS]
     found += [_attribution_line(key, word, starts) for word, starts in _WROTE]
+    found += [_header_block(key), _passed_on_after_lead(key)]
     hits = [at for at in found if at >= 0]
     if not hits:
         return len(key)
