@@ -28,6 +28,7 @@ from spoofwatch.detect.css_generated import generated_rules
 from spoofwatch.detect.docx_text import read_docx
 from spoofwatch.detect.enriched_text import enriched_to_text
 from spoofwatch.detect.html_text import render_html
+from spoofwatch.detect.part_text import document_text
 from spoofwatch.detect.pdf_text import read_pdf
 from spoofwatch.detect.raw_documents import raw_documents
 from spoofwatch.detect.text_reading import Unreadable
@@ -476,3 +477,35 @@ def test_html_counts_images_and_the_characters_of_their_alt_text() -> None:
     rendered = render_html('<img src="a.png" alt="Rally 2024"><amp-img alt="x"></amp-img>'
                            '<img src="b.png" style="display:none" alt="gone"><p>Hi</p>')
     assert (rendered.text, rendered.images, rendered.alt_chars) == ("Rally 2024  x\nHi", 2, 10)
+
+
+# ---------------------------------------------------------------- a red-team review's cases
+
+def test_a_tracked_formatting_change_does_not_hide_what_word_shows() -> None:
+    # w:rPrChange holds the run's *old* formatting: its w:vanish hid nothing on screen
+    body = (f'<w:document xmlns:w="{W}"><w:body><w:p><w:r><w:rPr><w:rPrChange w:id="1">'
+            "<w:rPr><w:vanish/></w:rPr></w:rPrChange></w:rPr>"
+            f"<w:t>{THREAT}</w:t></w:r></w:p></w:body></w:document>")
+    assert read_docx(documents.docx(document=body), 10_000).text == f"{THREAT}\n"
+
+
+def test_an_office_package_whose_text_is_not_read_is_reported_not_silent() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as package:
+        package.writestr("[Content_Types].xml", "<Types/>")
+        package.writestr("word/main.xml", f"<w:document xmlns:w='{W}'/>")
+    assert read_docx(out.getvalue(), 10_000) == docx_text.DocxText(
+        "", "it is an office document whose text is not read (no word/document.xml or "
+            "text content.xml)")
+
+
+@pytest.mark.parametrize(("encoded", "cte"), [
+    (b"\r\n" * 3000 + base64.encodebytes(documents.pdf([[THREAT]])), "base64"),
+    (b" " * 6000 + base64.encodebytes(documents.pdf([[THREAT]])), "base64"),
+    ("".join(f"={b:02X}=\r\n" for b in b"x" * 1000).encode()
+     + documents.pdf([[THREAT]]), "quoted-printable"),
+], ids=["line_breaks", "spaces", "quoted_printable_junk"])
+def test_a_document_behind_what_decoders_skip_is_still_recognised(encoded: bytes,
+                                                                  cte: str) -> None:
+    result = document_text(encoded, cte, 10_000, 3, len(encoded))
+    assert (result.document, THREAT in result.text) == (True, True)

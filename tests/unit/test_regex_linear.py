@@ -80,6 +80,7 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "bsub", ("--a\n", "content-type", "content-type:", "mime-version\n")),
     ("spoofwatch.detect.tolerant_text", "_LOOKS_LIKE_HTML"): ("bsearch", ("<a", "<!-", "<a1")),
     ("spoofwatch.detect.part_text", "_NOT_BASE64"): ("bsub", ()),
+    ("spoofwatch.detect.part_text", "_BASE64_JUNK"): ("bmatch", ("\r\n", " a", "!")),
     ("spoofwatch.detect.enriched_text", "_TOKEN"): (
         "finditer", ("<<", "<a", "</a", "<a>", "<<a>", "</", "<-", "<" + "a" * 61 + ">")),
     ("spoofwatch.detect.enriched_text", "_NEWLINES"): ("finditer", ("\r\n\r", "\r\r\n")),

@@ -61,6 +61,10 @@ def read_attachment(kind: str, data: bytes, size: int, room: int) -> AttachmentT
     if size > MAX_ATTACHMENT_BYTES:
         return AttachmentText(kind, "", f"A {label} attachment of {size:,} bytes was not "
                                         f"read (more than {MAX_ATTACHMENT_BYTES:,}).")
+    if kind == "pdf":
+        # Bytes before the header (readers skip up to a kilobyte of them) would make every
+        # offset in the file wrong for pypdf: read from the header, and let it rebuild.
+        data = data[max(0, data.find(b"%PDF-", 0, _PDF_MAGIC_WINDOW)):]
     result = read_pdf(data, room) if kind == "pdf" else read_docx(data, room)
     if kind == "docx" and result.problem == "it has no word/document.xml":
         return AttachmentText(kind, "")  # a zip that is not a document: not ours to read

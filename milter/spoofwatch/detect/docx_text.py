@@ -48,6 +48,9 @@ class DocxText:
     problem: str = ""  # why (part of) the file could not be read; "" when it was read
 
 
+_FORMAT_CHANGES = frozenset({"rPrChange", "pPrChange"})
+
+
 @dataclass
 class _Collector:
     """expat target: text of visible runs; paragraphs and breaks as line ends."""
@@ -58,12 +61,17 @@ class _Collector:
     in_text: bool = False
     run_hidden: bool = False
     last_space: bool = True  # the text so far ends in white space (or is empty)
+    # inside a tracked formatting change (w:rPrChange, w:pPrChange): the *old* formatting,
+    # not what Word shows; a "vanish" in it hides nothing (a red-team review)
+    in_change: int = 0
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
         name = tag.rpartition("}")[2]
-        if name == "r":
+        if name in _FORMAT_CHANGES:
+            self.in_change += 1
+        elif name == "r":
             self.run_hidden = False
-        elif name == "vanish":
+        elif name == "vanish" and not self.in_change:
             value = next((v for k, v in attrs.items() if k.rpartition("}")[2] == "val"), "")
             self.run_hidden = value.lower() not in _OFF
         elif name == "t":
@@ -73,7 +81,9 @@ class _Collector:
 
     def end(self, tag: str) -> None:
         name = tag.rpartition("}")[2]
-        if name == "t":
+        if name in _FORMAT_CHANGES:
+            self.in_change = max(0, self.in_change - 1)
+        elif name == "t":
             self.in_text = False
         elif name in ("p", "tc"):
             self._add("\n" if name == "p" else " ")
@@ -168,6 +178,10 @@ def _parts(package: zipfile.ZipFile) -> list[str]:
     return body + rest
 
 
+# Members every OOXML or OpenDocument package has: a zip with one is an office document.
+_OFFICE_MARKERS = frozenset({"[Content_Types].xml", "META-INF/manifest.xml", "mimetype"})
+
+
 def _is_odt(package: zipfile.ZipFile) -> bool:
     names = {i.filename for i in package.infolist()}
     if "content.xml" not in names or "mimetype" not in names:
@@ -188,6 +202,12 @@ def read_docx(data: bytes, room: int) -> DocxText:
             if not parts and _is_odt(package):
                 parts, collector = ["content.xml"], _OdtCollector(room)
             if not parts:
+                names = {i.filename for i in package.infolist()}
+                if names & _OFFICE_MARKERS:
+                    # an office package we do not read (main part elsewhere, a slide deck,
+                    # a spreadsheet): said, never silence (a red-team review)
+                    return DocxText("", "it is an office document whose text is not read "
+                                        "(no word/document.xml or text content.xml)")
                 return DocxText("", "it has no word/document.xml")
             left = MAX_DOCX_XML_BYTES
             for name in parts:
