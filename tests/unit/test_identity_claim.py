@@ -110,6 +110,10 @@ def test_first_person_claims_are_found(watchlist: Watchlist, text: str,
     "We are the \u202esyoB duorP\u202c.",  # right-to-left override: reads "Proud Boys"
     "We are the \"Proud Boys\".",
     "We are the Prou\u0301d Boys.",  # a combining accent
+    # a red-team review: an em dash after the name, a claim wrapped at the line's end
+    "We are the Proud Boys \u2014 we know where you live.",
+    "We are the\nProud Boys.",
+    "Listen, we are the\nProud Boys.",
 ])
 def test_disguised_claims_are_found(watchlist: Watchlist, text: str) -> None:
     assert [(org, form) for org, _, form in _claims(watchlist, text)] == [(PB, "opener")]
@@ -159,6 +163,8 @@ def test_an_acronym_alias_signs_a_letter(watchlist: Watchlist) -> None:
     "Quotes:\n\"We know where you live.\"\n\u2014 The Proud Boys",
     # mentions, third person, members, affiliates
     "We are not the Proud Boys.",
+    "We are not the\nProud Boys.",
+    "The email said we are the\nProud Boys.",
     "We are watching the Proud Boys.",
     "We are the Proud Boys' neighbours.",
     "This is the DNC's new voter protection hotline.",

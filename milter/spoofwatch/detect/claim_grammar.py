@@ -98,6 +98,7 @@ _DASHES = frozenset("-\u30fc~")  # em dash folds to U+30FC (TR39 skeleton)
 _QUOTES = frozenset("\"«»")
 _LEAD_MAX_WORDS = 4
 MAX_LINE_CLAIMS = 20  # claims looked for in one line
+_WRAP_WORDS = 6  # words of an unfinished clause carried onto the next line
 
 
 def _by_first(keys: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
@@ -192,7 +193,9 @@ def tokens_of(line: str) -> list[str]:
 
 
 def _is_word(token: str) -> bool:
-    return token[0].isalnum()
+    # the em dash folds to U+30FC, which Python counts as a letter (a red-team review:
+    # "We are the Proud Boys — we know where you live" was no claim)
+    return token[0].isalnum() and token not in _DASHES
 
 
 def _span(tokens: list[str], i: int, key: str, dots: bool = False) -> int:
@@ -346,19 +349,41 @@ def _signature(tokens: list[str], previous: list[str], names: ClaimNames) -> tup
     return None
 
 
+def _open_clause(tokens: list[str]) -> list[str]:
+    """The last few words of a line that does not end its sentence (an opener wrapped
+    onto the next line), or []."""
+    if not tokens or tokens[-1] in _SENTENCE_END or tokens[-1] in _QUOTES:
+        return []
+    start = len(tokens)
+    while start > 0 and len(tokens) - start < _WRAP_WORDS and tokens[start - 1] not in (
+            _SENTENCE_END | _QUOTES | _LEAD_END):
+        start -= 1
+    return tokens[start:] if start > 0 and tokens[start - 1] in _SENTENCE_END | _LEAD_END \
+        or start == 0 else []
+
+
 def line_claims(line: str, previous: str, quoted_before: bool,
                 names: ClaimNames) -> list[Claim]:
     """The claims the sender makes in one folded line (``previous``: the line before it;
     ``quoted_before``: whether a quotation opened earlier in the paragraph is still open)."""
     tokens = tokens_of(line)
+    previous_tokens = tokens_of(previous)
     claims: list[Claim] = []
     if not quoted_before:
-        entry = _signature(tokens, tokens_of(previous), names)
+        entry = _signature(tokens, previous_tokens, names)
         if entry is not None:
             claims.append(Claim(entry[1], entry[2], "signature"))
+    # A claim wrapped onto this line ("We are the\nProud Boys", plain text wrapped at 72
+    # columns): the previous line's unfinished clause is read with it.
+    tail = _open_clause(previous_tokens)
+    if tail and not quoted_before:
+        tokens = tail + tokens
     next_quote = _next_quotes(tokens)
     last_word = _last_word(tokens)
-    for i in _clause_starts(tokens, quoted_before):
+    starts = _clause_starts(tokens, quoted_before)
+    if tail and len(tail) not in starts:
+        starts = sorted({*starts, len(tail)})  # the line's own start stays a start
+    for i in starts:
         found = _opener_claim(tokens, i, names, last_word)
         if found is None or _reported_after(tokens, found[0], next_quote):
             continue
