@@ -68,9 +68,13 @@ class GeneratedRules:
 
     def add(self, key: str, rule: _Rule) -> None:
         kept = self.rules.setdefault(key, [])
-        if len(kept) < _MAX_PER_KEY and self.count < _MAX_RULES:
+        if self.count < _MAX_RULES:
             kept.append(rule)
             self.count += 1
+            if len(kept) > _MAX_PER_KEY:
+                # the later rules win in CSS: the earliest is dropped (a red-team review
+                # hid the threat behind eight empty rules for the same class)
+                kept.pop(0)
 
     def for_element(self, tag: str, attrs: dict[str, str]) -> tuple[str, str]:
         """The text generated before and after the content of the element."""
@@ -136,10 +140,34 @@ def _css_string(value: str, start: int) -> tuple[str, int]:
     return "".join(out), i + 1
 
 
+def _split_declarations(declarations: str) -> list[str]:
+    """The declarations of a rule body, split at the semicolons outside strings (a red-team
+    review: 'content:";" "..."' hid its text from a plain split). Linear: one pass."""
+    items: list[str] = []
+    start = 0
+    quote = ""
+    i = 0
+    while i < len(declarations):
+        char = declarations[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == ";":
+            items.append(declarations[start:i])
+            start = i + 1
+        i += 1
+    items.append(declarations[start:])
+    return items
+
+
 def _content_value(declarations: str) -> tuple[Piece, ...]:
     """The pieces of a ``content:`` declaration: quoted strings and ``attr()`` names."""
     found = None
-    for item in declarations.split(";"):
+    for item in _split_declarations(declarations):
         name, colon, value = item.partition(":")
         if colon and name.strip().lower() == "content":
             found = value
