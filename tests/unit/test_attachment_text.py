@@ -514,7 +514,8 @@ def test_a_document_behind_what_decoders_skip_is_still_recognised(encoded: bytes
 @pytest.mark.parametrize("css", [
     '.a::after{content:";" "%s"}',  # a semicolon inside a string
     ".a::after{content:\"\"}" * 8 + '.a::after{content:"%s"}',  # the later rule wins
-], ids=["semicolon_in_string", "ninth_rule"])
+    '.A::after{content:"%s"}',  # quirks mode: classes match without case
+], ids=["semicolon_in_string", "ninth_rule", "class_case"])
 def test_css_generated_text_a_reader_sees_is_read(css: str) -> None:
     html = ('<html><head><style>' + css % THREAT + '</style></head><body>'
             '<p class="a">Hello</p></body></html>')

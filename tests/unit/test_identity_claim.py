@@ -114,6 +114,8 @@ def test_first_person_claims_are_found(watchlist: Watchlist, text: str,
     "We are the Proud Boys \u2014 we know where you live.",
     "We are the\nProud Boys.",
     "Listen, we are the\nProud Boys.",
+    "*We are the Proud Boys.*",
+    "(We are the Proud Boys.)",
 ])
 def test_disguised_claims_are_found(watchlist: Watchlist, text: str) -> None:
     assert [(org, form) for org, _, form in _claims(watchlist, text)] == [(PB, "opener")]

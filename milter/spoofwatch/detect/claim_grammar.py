@@ -99,6 +99,7 @@ _QUOTES = frozenset("\"«»")
 _LEAD_MAX_WORDS = 4
 MAX_LINE_CLAIMS = 20  # claims looked for in one line
 _WRAP_WORDS = 6  # words of an unfinished clause carried onto the next line
+_WRAPPERS = frozenset("*_([")  # marks a clause may open with
 
 
 def _by_first(keys: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
@@ -300,6 +301,9 @@ def _clause_starts(tokens: list[str], quoted_before: bool) -> list[int]:
 
 def _opener_claim(tokens: list[str], i: int, names: ClaimNames, last_word: int) -> tuple[
         int, tuple[str, Organization, str], str] | None:
+    # emphasis and brackets around a clause ("*We are the Proud Boys*", "(We are ...)")
+    while i < len(tokens) and tokens[i] in _WRAPPERS:
+        i += 1
     for key in _OPENERS_BY_FIRST.get(tokens[i][:1], ()) if i < len(tokens) else ():
         j = _span(tokens, i, key)
         if j < 0:

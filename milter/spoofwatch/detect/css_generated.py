@@ -80,8 +80,8 @@ class GeneratedRules:
         """The text generated before and after the content of the element."""
         if self.budget <= 0:
             return "", ""
-        classes = set(attrs.get("class", "").split()[:32])
-        ident = attrs.get("id", "")
+        classes = set(attrs.get("class", "").lower().split()[:32])
+        ident = attrs.get("id", "").lower()
         keys = ["*", tag, *(f".{c}" for c in classes)] + ([f"#{ident}"] if ident else [])
         before: list[str] = []
         after: list[str] = []
@@ -214,7 +214,9 @@ def _compound(text: str) -> tuple[str, str, frozenset[str]] | None:
     rest = text[tag_end:]
     if "[" in rest or ":" in rest:
         return None
-    for part in rest.replace("#", ".#").split(".")[1:]:
+    # Class and id compared without case: mail without a doctype renders in quirks mode,
+    # where they match so (a red-team review), and reading more is the safe side.
+    for part in rest.lower().replace("#", ".#").split(".")[1:]:
         if part.startswith("#"):
             ident = part[1:]
         elif part:
