@@ -17,9 +17,10 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pypdf import PdfReader, apply_configuration
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 log = logging.getLogger(__name__)
 # pypdf logs a warning for oddities of a file (broken cross-reference entries, each call
@@ -224,6 +225,10 @@ def _pages_text(reader: PdfReader, room: int) -> tuple[list[str], str, int]:
 def read_pdf(data: bytes, room: int) -> PdfText:
     """At most ``room`` characters of the text of the PDF ``data``. Never raises."""
     try:
+        # Imported on the first PDF, not with the service: pypdf adds about 17 MB to every
+        # process that imports it, and most mail carries no PDF.
+        from pypdf import PdfReader, apply_configuration
+
         with apply_configuration(None, **_PYPDF_LIMITS):
             reader = PdfReader(io.BytesIO(data), strict=False,
                                root_object_recovery_limit=_RECOVERY_OBJECTS,
