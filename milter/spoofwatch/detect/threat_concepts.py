@@ -120,7 +120,6 @@ class Rule:
 class ConceptModel:
     """Loaded concepts: the terms as a trie of words, and the rules."""
 
-    concepts: frozenset[str]
     rules: tuple[Rule, ...]
     root: _Node  # the trie of every term, word by word
     # the root's "stem*" children by stem length, so a word finds them in one lookup each
@@ -228,25 +227,26 @@ def model_from_data(data: Any) -> ConceptModel:
     if REPORTING not in concepts:
         raise ConceptsError(f"the concepts file must define {REPORTING!r}")
     root = _Node()
-    ends: dict[int, set[str]] = {}
-    nodes: dict[int, _Node] = {}
     for term in terms:
         node = root
         for word in term.words:
             node = node.child(word)
-        ends.setdefault(id(node), set()).add(term.concept)
-        nodes[id(node)] = node
-    for key, concepts_here in ends.items():
-        nodes[key].concepts = frozenset(concepts_here)
+        node.concepts |= {term.concept}
     root_prefixes: dict[int, dict[str, _Node]] = {}
     for stem, node in root.prefixes.items():
         root_prefixes.setdefault(len(stem), {})[stem] = node
-    return ConceptModel(concepts=concepts, rules=_rules(data.get("rules"), concepts),
+    return ConceptModel(rules=_rules(data.get("rules"), concepts),
                         root=root, root_prefixes=root_prefixes,
                         misspelled=_misspellings(terms),
                         respell=_respellings(data.get("respell", {})),
                         sentence_starts=_sentence_starts(data.get("sentence_starts", {}),
                                                          concepts))
+
+
+def _one_word(source: object) -> str | None:
+    """``source`` as the one word (no prefix mark) the text is matched by, or None."""
+    found = _TERM_WORD.findall(fold_accents(str(source).lower()))
+    return found[0] if len(found) == 1 and not found[0].endswith("*") else None
 
 
 def _sentence_starts(source: Any, concepts: frozenset[str]) -> dict[str, frozenset[str]]:
@@ -257,10 +257,10 @@ def _sentence_starts(source: Any, concepts: frozenset[str]) -> dict[str, frozens
         if concept not in concepts or concept == REPORTING or not isinstance(words, list):
             raise ConceptsError(f"sentence_starts {concept!r}: a known concept and a list")
         for word in words:
-            found = _TERM_WORD.findall(fold_accents(str(word).lower()))
-            if len(found) != 1 or found[0].endswith("*"):
+            key = _one_word(word)
+            if key is None:
                 raise ConceptsError(f"sentence_starts {concept!r}: {word!r} is not one word")
-            out.setdefault(found[0], set()).add(concept)
+            out.setdefault(key, set()).add(concept)
     return {word: frozenset(c) for word, c in out.items()}
 
 
@@ -270,10 +270,10 @@ def _respellings(source: Any) -> dict[str, str]:
         raise ConceptsError("'respell' must map short forms to words")
     out = {}
     for short, word in source.items():
-        short_words = _TERM_WORD.findall(fold_accents(str(short).lower()))
-        if len(short_words) != 1 or "*" in short_words[0] or not word.isalpha():
+        key = _one_word(short)
+        if key is None or not word.isalpha():
             raise ConceptsError(f"respell {short!r}: {word!r}: one word to one word")
-        out[short_words[0]] = fold_accents(word.lower())
+        out[key] = fold_accents(word.lower())
     return out
 
 
@@ -435,7 +435,6 @@ def _starts(model: ConceptModel, word: str) -> tuple[_Node, ...]:
 
 @dataclass
 class _Sentence:
-    number: int  # 1-based, counting window units
     words: int = 0
     plain: set[str] = field(default_factory=set)  # concepts outside quotes
     quoted: set[str] = field(default_factory=set)  # concepts inside quotes
@@ -467,11 +466,9 @@ class _Unit:
         self.words = 0
         self.plain: set[str] = set()
         self.quoted: set[str] = set()
-        self.reports = False
 
     def take(self, sentence: _Sentence) -> None:
         self.words += sentence.words
-        self.reports = self.reports or sentence.reports
         if not sentence.discounted():
             self.plain |= sentence.plain
             self.quoted |= sentence.quoted
@@ -566,14 +563,14 @@ def score_concepts(normalized_text: str, model: ConceptModel,
                                  else (len(text), False))
     windows = _Windows(model, forward_framed)
     cache: dict[str, tuple[str, tuple[_Node, ...]]] = {}
-    current = _Sentence(0)
+    current = _Sentence()
     current_index, current_quoted = 0, False
     partial: list[_Node] = []  # terms begun and not yet ended, within one sentence and quote
     for word, sentence, quoted in _token_stream(text, forwarded):
         if sentence != current_index:
             if current.words:
                 windows.add(current)
-            current, current_index, partial = _Sentence(0), sentence, []
+            current, current_index, partial = _Sentence(), sentence, []
         if quoted != current_quoted:
             current_quoted, partial = quoted, []
         current.words += 1
