@@ -14,13 +14,14 @@ same here: exit 1 when it would change).
 
 from __future__ import annotations
 
+import re
 import sys
-import unicodedata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "milter"))
 
+from spoofwatch.detect.content import fold_accents  # noqa: E402
 from spoofwatch.detect.threat_concepts import (  # noqa: E402
     REAL_WORDS_FILE,
     misspelling_variants,
@@ -28,6 +29,7 @@ from spoofwatch.detect.threat_concepts import (  # noqa: E402
     terms_of_bundled_file,
 )
 
+_NOT_KEY = re.compile(r"[^a-z0-9]")
 DICTIONARIES = (Path("/usr/share/dict/american-english"), Path("/usr/share/dict/spanish"))
 OUTPUT = REPO / "milter" / "spoofwatch" / "data" / REAL_WORDS_FILE
 HEADER = ("# Real words one slip away from a threat-concept term word: never read as that word.\n"
@@ -36,8 +38,9 @@ HEADER = ("# Real words one slip away from a threat-concept term word: never rea
 
 
 def folded(word: str) -> str:
-    decomposed = unicodedata.normalize("NFD", word.lower())
-    return "".join(c for c in decomposed if c.isalnum() and not unicodedata.combining(c))
+    """The word as the concept reading sees text: accents folded as ``fold_accents`` does,
+    apostrophes and other marks gone (the reading splits words at them)."""
+    return _NOT_KEY.sub("", fold_accents(word.lower()))
 
 
 def expected() -> str:
