@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .detect.detection import Detection, build_detection
 from .detect.threat_concepts import ConceptsError
+from .detect.threat_learned import LearnedModelError
 from .detect.watchlist import EMPTY as EMPTY_WATCHLIST
 from .detect.watchlist import load_watchlist
 from .dns import ResolverSettings
@@ -293,9 +294,12 @@ def _load_detection(top: Section, path: Path) -> Detection:
     patterns_path = _resolve(path, patterns_file) if patterns_file else None
     concepts_file = top.str("threat_concepts", "")
     concepts_path = _resolve(path, concepts_file) if concepts_file else None
+    learned = top.bool("threat_learned", True)
     try:
         return build_detection(watchlist, tuple(z.lower() for z in zones), patterns_path,
-                               concepts_path)
+                               concepts_path, learned)
+    except LearnedModelError as exc:
+        raise top.error("threat_learned", str(exc)) from None
     except ConceptsError as exc:
         raise top.error("threat_concepts", str(exc)) from None
     except ValueError as exc:

@@ -29,9 +29,9 @@ class Detection:
 
 def build_detection(watchlist: Watchlist, dnsbl_zones: tuple[str, ...] = (),
                     patterns_path: Path | None = None,
-                    concepts_path: Path | None = None) -> Detection:
+                    concepts_path: Path | None = None, learned: bool = True) -> Detection:
     """Precompute what detection needs: the lookalike index, the threat patterns and
-    concepts.
+    concepts (with the learned threat reading unless ``learned`` is false).
 
     Raises ValueError (naming the file and the entry) for a bad pattern or concepts file."""
     watched = [WatchedDomain(info.domain, org.name)
@@ -41,6 +41,6 @@ def build_detection(watchlist: Watchlist, dnsbl_zones: tuple[str, ...] = (),
         watchlist=watchlist,
         matcher=LookalikeMatcher(watched, distinct=watchlist.all_distinct(), names=names),
         patterns=load_patterns(patterns_path),
-        concepts=load_concepts(concepts_path),
+        concepts=load_concepts(concepts_path, learned),
         dnsbl_zones=dnsbl_zones,
     )

@@ -1,8 +1,10 @@
 """``threat_content``: the text a reader sees intimidates or coerces them: the content
-score at or above the policy's ``threat_min_score``. The score is the higher of two
-readings: the literal phrases of ``content.py`` (wordings close to known threats) and the
+score at or above the policy's ``threat_min_score``. The score is the highest of three
+readings: the literal phrases of ``content.py`` (wordings close to known threats), the
 concept rules of ``threat_concepts.py`` (which ideas a sentence window combines: harm, a
-vote, the reader, a demand ...), so a reworded threat is still read.
+vote, the reader, a demand ...), so a reworded threat is still read, and the learned
+reading of ``threat_learned.py`` (a linear model over a window's words and concepts, fed by
+the same pass), for wordings no rule foresaw.
 
 The text comes from ``textextract.read_text``, up to ``MAX_TEXT_CHARS`` (8 million
 characters: a threat after 5 MB of padding is found; past the limit an
@@ -75,26 +77,41 @@ def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight:
     return [_threat_finding(weight, content), *findings]
 
 
+def paragraph_sentences(text: str) -> str:
+    """A blank line ends a paragraph, and a sentence with it: a heading or a signature runs
+    into the next line otherwise (normalizing collapses all whitespace)."""
+    return _PARAGRAPH_BREAK.sub(" .\n", text)
+
+
+# The content score of a text on which the learned reading fires (and no stronger reading
+# does): the default policies' threat_min_score, so the learned reading alone makes a
+# threat under them; a policy that asks for more needs a rule or a literal phrase too.
+LEARNED_SCORE = 3.0
+
+
 @dataclass(frozen=True)
 class ContentReading:
-    score: float  # the higher of the two readings
+    score: float  # the highest of the three readings
     phrases: ThreatScore  # the literal phrases (none counted in a message that reports)
-    concepts: ConceptScore
+    concepts: ConceptScore  # the concept rules, and the learned reading's best window
+
+    @property
+    def learned_fired(self) -> bool:
+        return self.concepts.learned is not None and self.concepts.learned.fired
 
 
 def read_content(text: str, patterns: Iterable[ThreatPattern],
                  concept_model: ConceptModel | None) -> ContentReading:
     """The content score of a text a reader sees: literal phrases and concept rules."""
-    # A blank line ends a paragraph, and a sentence with it: a heading or a signature runs
-    # into the next line otherwise (normalizing collapses all whitespace).
-    normalized = normalize_text(_PARAGRAPH_BREAK.sub(" .\n", text))
+    normalized = normalize_text(paragraph_sentences(text))
     phrases = score_text(normalized, patterns)
     concepts = (score_concepts(normalized, concept_model) if concept_model is not None
                 else ConceptScore(0.0, None))
     if concepts.reports:
         # A report quotes threats: its literal phrases are not the sender's words.
         phrases = ThreatScore(0.0, (), ())
-    return ContentReading(max(phrases.score, concepts.score), phrases, concepts)
+    learned = LEARNED_SCORE if concepts.learned is not None and concepts.learned.fired else 0.0
+    return ContentReading(max(phrases.score, concepts.score, learned), phrases, concepts)
 
 
 def _threat_finding(weight: Weight, content: ContentReading) -> Finding:
@@ -104,6 +121,8 @@ def _threat_finding(weight: Weight, content: ContentReading) -> Finding:
     parts = []
     if concepts.hit is not None:
         parts.append(f"threat: {concepts.reason()}")
+    if content.learned_fired and concepts.learned is not None:
+        parts.append(f"learned: {concepts.learned.reason()}")
     if result.categories:
         parts.append(", ".join(c.replace("_", " ") for c in result.categories))
     phrases = "; ".join(dict.fromkeys(ascii_safe(m.phrase, 60) for m in result.matches[:5]))
@@ -111,6 +130,9 @@ def _threat_finding(weight: Weight, content: ContentReading) -> Finding:
     if concepts.hit is not None:
         detail = (("rule", concepts.hit.rule), ("sentence", str(concepts.hit.sentence)),
                   *detail)
+    if content.learned_fired and concepts.learned is not None:
+        detail = (*detail, ("learned", f"{concepts.learned.score:.2f}"),
+                  ("learned_sentence", str(concepts.learned.sentence)))
     return Finding(
         "threat_content", weight("threat_content"),
         f"The text intimidates or coerces the reader ({'; '.join(parts)}; content score "

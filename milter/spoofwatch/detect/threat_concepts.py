@@ -21,13 +21,14 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .content import fold_accents
 from .data_file import read_data_file
+from .threat_learned import LearnedHit, LearnedModel, LearnedWindows, load_learned
 
 __all__ = [
     "ConceptHit",
@@ -130,6 +131,8 @@ class ConceptModel:
     respell: Mapping[str, str]
     # words that give concepts when first in a sentence (the imperative "Vote Smith.")
     sentence_starts: Mapping[str, frozenset[str]]
+    # the learned reading fed by the same pass over the words (threat_learned.py), if any
+    learned: LearnedModel | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class ConceptScore:
     # quotations, and only the concept reading, which knows what is quoted, is trusted.
     reports: bool = False
     reports_anywhere: bool = False  # some sentence has a reporting term
+    learned: LearnedHit | None = None  # the learned reading's best window, if it ran
 
     def reason(self) -> str:
         """``harm_strong + vote + reader, sentence 2`` (empty when nothing fired)."""
@@ -328,13 +332,15 @@ def terms_of_bundled_file() -> list[_Term]:
     return _terms(data["concepts"])
 
 
-def load_concepts(path: str | Path | None = None) -> ConceptModel:
-    """The concepts of ``path``, or of the bundled file; ConceptsError when malformed."""
+def load_concepts(path: str | Path | None = None, learned: bool = True) -> ConceptModel:
+    """The concepts of ``path``, or of the bundled file, with the bundled learned model
+    unless ``learned`` is false; ConceptsError when malformed."""
     where, data = read_data_file(_DEFAULT_FILE, path, ConceptsError)
     try:
-        return model_from_data(data)
+        model = model_from_data(data)
     except ConceptsError as exc:
         raise ConceptsError(f"{where}: {exc}") from None
+    return replace(model, learned=load_learned()) if learned else model
 
 
 # ----------------------------------------------------------------------------------------
@@ -543,25 +549,30 @@ class _Windows:
         self.rated[key] = strongest
         return strongest
 
-    def result(self) -> ConceptScore:
+    def result(self, learned: LearnedWindows | None) -> ConceptScore:
         self._close()
         hit = self.best[not self.reports]
         return ConceptScore(hit.weight if hit else 0.0, hit, self.reports,
-                            self.reports_anywhere)
+                            self.reports_anywhere,
+                            learned.result(self.reports) if learned is not None else None)
 
 
-def score_concepts(normalized_text: str, model: ConceptModel,
-                   forwards: bool = True) -> ConceptScore:
+def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = True,
+                   learned: LearnedWindows | None = None) -> ConceptScore:
     """The strongest rule that fires on text already passed through ``normalize_text``.
 
     Linear in the text and streaming: every word costs a dictionary lookup (in a bounded
     cache of each distinct word's trie nodes) and a step of each term it continues, every
     sentence a bounded number of set operations; besides the cache and one chunk of the
-    text, memory holds a few sentences."""
+    text, memory holds a few sentences. The model's learned reading (or ``learned``, which
+    the training script passes to collect features) is fed the same words and sentences;
+    a forwarder's note is read without it."""
     text = fold_accents(normalized_text)
     forwarded, forward_framed = (_forward_start(text, model) if forwards
                                  else (len(text), False))
     windows = _Windows(model, forward_framed)
+    if learned is None and model.learned is not None and forwards:
+        learned = LearnedWindows(model.learned)
     cache: dict[str, tuple[str, tuple[_Node, ...]]] = {}
     current = _Sentence()
     current_index, current_quoted = 0, False
@@ -570,6 +581,8 @@ def score_concepts(normalized_text: str, model: ConceptModel,
         if sentence != current_index:
             if current.words:
                 windows.add(current)
+                if learned is not None:
+                    learned.end_sentence(current.plain, current.discounted())
             current, current_index, partial = _Sentence(), sentence, []
         if quoted != current_quoted:
             current_quoted, partial = quoted, []
@@ -582,6 +595,8 @@ def score_concepts(normalized_text: str, model: ConceptModel,
             spelled = model.respell.get(word) or model.misspelled.get(word, word)
             known = cache[word] = (spelled, _starts(model, spelled))
         word, starts = known
+        if learned is not None:
+            learned.word(word, quoted)
         if current.words == 1:
             first = model.sentence_starts.get(word)
             if first:
@@ -599,7 +614,9 @@ def score_concepts(normalized_text: str, model: ConceptModel,
         partial = [n for n in reached if n.exact or n.prefixes]
     if current.words:
         windows.add(current)
-    return windows.result()
+        if learned is not None:
+            learned.end_sentence(current.plain, current.discounted())
+    return windows.result(learned)
 
 
 def _ordered(names: Iterable[str]) -> tuple[str, ...]:

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Train the learned threat reading: write milter/spoofwatch/data/threat_model.json.
+
+    .venv/bin/python scripts/train-threat-model.py            # train and write the model
+    .venv/bin/python scripts/train-threat-model.py --check    # is the model's hash current?
+
+Reads the training texts only: the ``split=train`` records of tests/data/threat_corpus
+(never its held-out part) and every record of the sets listed in TRAINING_SETS. The texts
+are read through the very code the service runs (``score_concepts`` with a collecting
+``LearnedWindows``), so training and scoring see the same words, concepts and windows.
+
+The model is a logistic regression over binary window features, trained by plain
+stochastic gradient descent (deterministic: fixed seed, fixed order) as multiple-instance
+learning: a threatening text is a bag of windows of which at least one threatens, so after
+a first round on whole texts each threat is represented by its best-scoring window, while
+every window of a legitimate text is a negative. The threshold is chosen on out-of-fold
+scores (5-fold cross-validation over the training texts) as the lowest at which no more
+than MAX_FP_RATE of the legitimate texts score past it in either language.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "milter"), str(ROOT / "tests")]
+
+from spoofwatch.detect.text_normalize import normalize_text  # noqa: E402
+from spoofwatch.detect.threat import paragraph_sentences  # noqa: E402
+from spoofwatch.detect.threat_concepts import load_concepts, score_concepts  # noqa: E402
+from spoofwatch.detect.threat_learned import FORMAT, LearnedWindows  # noqa: E402
+from support.threat_corpus import LABELS, LANGUAGES, Record, parse  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+MODEL_FILE = ROOT / "milter" / "spoofwatch" / "data" / "threat_model.json"
+CONCEPTS_FILE = ROOT / "milter" / "spoofwatch" / "data" / "threat_concepts.yaml"
+# (directory, split read: "train" or None for every record)
+TRAINING_SETS = (("threat_corpus", "train"), ("threat_dev", None), ("threat_dev2", None),
+                 ("threat_dev3", None), ("threat_train", None))
+STEM = 5
+EPOCHS = 40
+L2 = 1e-4
+RATE = 0.2
+ROUNDS = 3  # multiple-instance rounds
+FOLDS = 5
+SEED = 1
+MAX_FP_RATE = 0.01
+NEG_CAP = 4.0
+WEIGHT_FLOOR = 0.1  # smaller weights are dropped (in cross-validation too)
+
+Features = tuple[str, ...]  # sorted: sums in a fixed order, whatever the hash seed
+
+
+def training_records() -> list[Record]:
+    records = []
+    for directory, split in TRAINING_SETS:
+        for label in LABELS:
+            for language in LANGUAGES:
+                path = DATA / directory / f"{label}_{language}.txt"
+                records += [r for r in parse(path.read_text("utf-8"), label, language,
+                                             str(path)) if split in (None, r.split)]
+    return records
+
+
+def training_hash() -> str:
+    """sha256 over what the model is made from (the model file's ``trained_on``): the
+    training texts, the bundled concepts file (the concepts are features) and the
+    training settings."""
+    digest = hashlib.sha256()
+    digest.update(CONCEPTS_FILE.read_bytes())
+    digest.update(repr((STEM, EPOCHS, L2, RATE, ROUNDS, FOLDS, SEED, MAX_FP_RATE, NEG_CAP,
+                        WEIGHT_FLOOR)).encode())
+    for record in training_records():
+        digest.update(f"{record.id}\0{record.label}\0{record.text}\0".encode())
+    return digest.hexdigest()
+
+
+def windows_of(text: str, model) -> list[Features]:
+    collector = LearnedWindows(None, collect=True)
+    collector.stem = STEM
+    score = score_concepts(normalize_text(paragraph_sentences(text)), model,
+                           learned=collector)
+    chosen = [plain if score.reports else every for every, plain in collector.windows]
+    return [tuple(sorted(f)) for f in chosen] or [()]
+
+
+def _score(weights: dict[str, float], bias: float, features: Features) -> float:
+    positive = negative = 0.0
+    for name in features:
+        weight = weights.get(name, 0.0)
+        if weight > 0:
+            positive += weight
+        else:
+            negative += weight
+    return bias + positive + max(negative, -NEG_CAP)
+
+
+def _union(windows: list[Features]) -> Features:
+    return tuple(sorted(set().union(*windows)))
+
+
+def train(data: list[tuple[Record, list[Features]]]) -> tuple[dict[str, float], float]:
+    weights: dict[str, float] = {}
+    bias = -1.0
+    for round_number in range(ROUNDS):
+        instances: list[tuple[Features, int]] = []
+        for record, windows in data:
+            if record.label == "threat":
+                if round_number == 0:
+                    instances.append((_union(windows), 1))
+                else:
+                    instances.append((max(windows, key=lambda f: _score(weights, bias, f)),
+                                      1))
+            else:
+                instances += [(f, 0) for f in windows]
+                instances.append((_union(windows), 0))
+        positives = sum(y for _, y in instances)
+        balance = {1: len(instances) / (2 * positives),
+                   0: len(instances) / (2 * (len(instances) - positives))}
+        rng = random.Random(SEED)
+        for epoch in range(EPOCHS):
+            order = list(instances)
+            rng.shuffle(order)
+            rate = RATE / (1 + 0.1 * epoch)
+            for features, label in order:
+                # the score as the service computes it: past the cap, the negative
+                # weights of the window take no part (and get no gradient)
+                negative = sum(w for name in features
+                               if (w := weights.get(name, 0.0)) < 0)
+                capped = negative < -NEG_CAP
+                z = _score(weights, bias, features)
+                p = 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+                step = (p - label) * balance[label] * rate
+                for name in features:
+                    old = weights.get(name, 0.0)
+                    if capped and old < 0:
+                        continue
+                    weights[name] = old - step - rate * L2 * old
+                bias -= step
+    return weights, bias
+
+
+def pruned(weights: dict[str, float], bias: float) -> tuple[dict[str, float], float]:
+    """The weights the model file keeps: rounded, and none smaller than WEIGHT_FLOOR (most
+    word pairs are seen once; dropping their small weights halves the file and the memory
+    the service holds it in)."""
+    return {k: round(v, 4) for k, v in weights.items() if abs(v) >= WEIGHT_FLOOR}, bias
+
+
+def best_score(weights: dict[str, float], bias: float, windows: list[Features]) -> float:
+    return max(_score(weights, bias, f) for f in windows)
+
+
+def choose_threshold(data: list[tuple[Record, list[Features]]]) -> tuple[float, dict]:
+    """The threshold from out-of-fold scores, and the cross-validated figures."""
+    folds: list[list[int]] = [[] for _ in range(FOLDS)]
+    for index, (record, _) in enumerate(data):
+        folds[int(hashlib.sha256(record.id.encode()).hexdigest(), 16) % FOLDS].append(index)
+    scores = [0.0] * len(data)
+    for fold in folds:
+        held = set(fold)
+        weights, bias = pruned(*train([d for i, d in enumerate(data) if i not in held]))
+        for i in fold:
+            scores[i] = best_score(weights, bias, data[i][1])
+    threshold = 0.0
+    for language in LANGUAGES:
+        legit = sorted((s for (r, _), s in zip(data, scores, strict=True)
+                        if r.label == "legit" and r.language == language), reverse=True)
+        allowed = int(MAX_FP_RATE * len(legit))
+        threshold = max(threshold, legit[allowed] + 1e-6)
+    figures = {}
+    for language in LANGUAGES:
+        for label in LABELS:
+            got = [s >= threshold for (r, _), s in zip(data, scores, strict=True)
+                   if r.label == label and r.language == language]
+            figures[f"{label}_{language}"] = f"{sum(got)}/{len(got)}"
+    return round(threshold, 4), figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="only check that the model was trained on the current texts")
+    args = parser.parse_args()
+    if args.check:
+        current = json.loads(MODEL_FILE.read_text("utf-8")).get("trained_on")
+        if current != training_hash():
+            print(f"{MODEL_FILE} is stale: run scripts/train-threat-model.py")
+            return 1
+        print("threat model: current")
+        return 0
+    model = load_concepts(learned=False)
+    records = training_records()
+    data = [(r, windows_of(r.text, model)) for r in records]
+    threshold, figures = choose_threshold(data)
+    weights, bias = pruned(*train(data))
+    kept = dict(sorted(weights.items()))
+    out = {"format": FORMAT, "stem": STEM, "bias": round(bias, 4), "threshold": threshold,
+           "neg_cap": NEG_CAP, "trained_on": training_hash(),
+           "cross_validated": figures, "texts": len(records), "weights": kept}
+    MODEL_FILE.write_text(json.dumps(out, indent=0, ensure_ascii=True) + "\n", "utf-8")
+    print(f"{len(records)} texts, {len(kept)} weights, threshold {threshold}; "
+          f"cross-validated (out of fold): {figures}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
