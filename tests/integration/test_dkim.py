@@ -249,3 +249,27 @@ def test_unsigned_message_has_no_signatures(dns: DnsTestServer, resolver: Resolv
 
     assert result.signatures == ()
     assert result.result is AuthResult.NONE
+
+
+def test_the_signatures_of_a_message_share_one_relaxed_body(
+    dns: DnsTestServer, resolver: Resolver, monkeypatch
+) -> None:
+    """An RSA and an ed25519 signature: the body is canonicalized once, both pass, and
+    nothing of the message is kept once it is verified."""
+    import spoofwatch.auth.dkimpy_support as support
+
+    rsa, ed = rsa_key(), ed25519_key()
+    publish_key(dns, "s1", "example.com", rsa)
+    publish_key(dns, "ed", "example.com", ed)
+    message = make_message(AUTHOR, "bob@example.net", "Budget vote",
+                           "The vote  is on\tTuesday.  \n\n\n")
+    signed = dkim_sign(dkim_sign(message, rsa, "s1", "example.com"), ed, "ed", "example.com")
+    calls = []
+    real = support._relaxed_body
+    monkeypatch.setattr(support, "_relaxed_body", lambda body: calls.append(1) or real(body))
+
+    result = verify_dkim(signed, resolver)
+
+    assert [s.result for s in result.signatures] == [AuthResult.PASS, AuthResult.PASS]
+    assert len(calls) == 1
+    assert support._MEMO.entry is None and support._MEMO.on is False

@@ -29,6 +29,15 @@ def _bodies() -> list[bytes]:
             bodies.append(b"".join(rnd.choice(pieces) for _ in range(size // 3)))
     # blank runs and CRLFs right where a slice would end
     bodies.append(b"w " * (1 << 19) + b" \t \r\n" + b"v\t" * (1 << 19) + b"   ")
+    # no tab and no two blanks in a row: the byte-search path (base64 attachments,
+    # plain text with single spaces, a single trailing space, a lone CR before a line end)
+    words = [b"ab", b"a ", b"\r\n", b"x", b"\r", b"\n", b" \r\n"]
+    for size in (10, 300, 3_000_000):
+        for _ in range(3):
+            body = b"".join(rnd.choice(words) for _ in range(size // 2))
+            bodies.append(body.replace(b"  ", b" ").replace(b"  ", b" "))
+    bodies.append(b"QUJD" * 19 + b"\r\n" + (b"QUJD" * 19 + b"\r\n") * 40_000 + b"\r\n\r\n")
+    bodies.append(b"end of line \r\n" * 100_000 + b"last \r \r\n")
     return bodies
 
 

@@ -34,7 +34,13 @@ from ..dns import Lookup
 from ..results import ArcResult, AuthResult
 from ..textsafe import ascii_safe
 from .dkim_keys import KeyFetcher, domain_text
-from .dkimpy_support import QuietDkimpyLog, body_canon, lenient_tags, squeeze_blanks
+from .dkimpy_support import (
+    QuietDkimpyLog,
+    body_canon,
+    canonicalized_once,
+    lenient_tags,
+    squeeze_blanks,
+)
 
 __all__ = ["MAX_ARC_HEADER_BYTES", "MAX_INSTANCES", "verify_arc"]
 
@@ -94,7 +100,8 @@ def verify_arc(raw_message: bytes, lookup: Lookup) -> ArcResult:
     _prepare_body(verifier, chain)
     fetcher = KeyFetcher(lookup)
     try:
-        status, _, reason = verifier.verify(dnsfunc=fetcher)
+        with canonicalized_once():  # the sets' message signatures share one relaxed body
+            status, _, reason = verifier.verify(dnsfunc=fetcher)
     except Exception as exc:  # noqa: BLE001 - third-party code on hostile input: never let it crash the milter
         log.info("dkimpy failed on the ARC chain: %r", exc)
         return result(AuthResult.FAIL, f"verifier error ({type(exc).__name__})")

@@ -62,7 +62,13 @@ from ..domains import is_dns_domain, is_subdomain_or_self
 from ..results import AuthResult, DkimResult, DkimSignature
 from ..textsafe import ascii_safe
 from .dkim_keys import KeyFetcher, Outcome, domain_text, exception_text, key_query_name
-from .dkimpy_support import lenient_tags, parsed_for_dkimpy, text_of, without_whitespace
+from .dkimpy_support import (
+    canonicalized_once,
+    lenient_tags,
+    parsed_for_dkimpy,
+    text_of,
+    without_whitespace,
+)
 
 __all__ = [
     "CLOCK_SKEW",
@@ -108,15 +114,16 @@ def verify_dkim(raw_message: bytes, lookup: Lookup, now: float | None = None) ->
             "message has %d DKIM signatures; reporting the first %d", len(values), MAX_REPORTED
         )
     signatures = []
-    for index, value in enumerate(values[:MAX_REPORTED]):
-        if index >= MAX_VERIFIED:
-            outcome = Outcome(
-                AuthResult.POLICY,
-                f"not checked: only {MAX_VERIFIED} signatures are verified per message",
-            )
-            signatures.append(_report(value, outcome))
-            continue
-        signatures.append(_verify_one(verifier, index, value, lookup, when))
+    with canonicalized_once():  # the signatures share one relaxed body
+        for index, value in enumerate(values[:MAX_REPORTED]):
+            if index >= MAX_VERIFIED:
+                outcome = Outcome(
+                    AuthResult.POLICY,
+                    f"not checked: only {MAX_VERIFIED} signatures are verified per message",
+                )
+                signatures.append(_report(value, outcome))
+                continue
+            signatures.append(_verify_one(verifier, index, value, lookup, when))
     return DkimResult(tuple(signatures))
 
 
