@@ -520,3 +520,24 @@ def test_css_generated_text_a_reader_sees_is_read(css: str) -> None:
     html = ('<html><head><style>' + css % THREAT + '</style></head><body>'
             '<p class="a">Hello</p></body></html>')
     assert THREAT in render_html(html).text
+
+
+def test_a_document_is_read_once_per_message_by_both_readers(monkeypatch) -> None:
+    """The threat check (read_text) and the identity claim (own_text) read the same parsed
+    message: each document is converted once, and both get its text and its problems."""
+    from spoofwatch.detect import part_text
+    from spoofwatch.detect.claim_reading import own_text
+
+    calls: list[str] = []
+    real = part_text.read_attachment
+    monkeypatch.setattr(part_text, "read_attachment",
+                        lambda kind, *a: calls.append(kind) or real(kind, *a))
+    message = _message(documents.pdf([["We are the Proud Boys."]]),
+                       documents.docx([THREAT]), documents.pdf([["a"]], compress=True))
+    first = read_text(message).text
+    assert own_text(message, 1_000_000) == first.replace("\n\n", "\n")
+    assert read_text(message).text == first
+    assert sorted(calls) == ["docx", "pdf", "pdf"]
+    # a smaller room than the text it read: read again, cut to the room
+    assert first.startswith(read_text(message, max_chars=10).text)
+    assert len(calls) == 4

@@ -267,3 +267,27 @@ if __name__ == "__main__":
             for s in read_corpus(corpus):
                 if s not in flagged_senders:
                     print("  missed:", ascii(s.display), s.domain, "held out" if s.held_out else "")
+
+
+# ----------------------------------------------------------------------------- cache
+
+def test_name_matches_are_remembered_per_watchlist_and_bounded(
+    watchlist: Watchlist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same name and address give the same answer from the cache as computed; a new
+    watchlist (a reload) starts empty; a stream of made-up names never grows it past its
+    bound."""
+    from spoofwatch.detect import name_match
+
+    fresh = load_watchlist(WATCHLIST)
+    senders = read_corpus(LEGIT)[:20] + read_corpus(IMPERSONATION)[:20]
+    first = [match_display_name(s.display, fresh, (s.local, s.domain)) for s in senders]
+    again = [match_display_name(s.display, fresh, (s.local, s.domain)) for s in senders]
+    computed = [name_match._match_display_name(s.display, fresh, (s.local, s.domain))
+                for s in senders]
+    assert first == again == computed and any(first)
+    assert load_watchlist(WATCHLIST).__dict__.get("_name_matches") is None
+    monkeypatch.setattr(name_match, "_MATCHES_MAX", 50)
+    for i in range(500):
+        match_display_name(f"Reader {i}", fresh, ("x", "example.org"))
+    assert len(fresh.__dict__["_name_matches"]) <= 50

@@ -21,6 +21,7 @@ first part that carries text.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +42,9 @@ MIN_TEXT_CHARS = 40
 # Decoded source of one text part looked at: 40 letters of visible text show up long
 # before (a forger who pads with visible text has text, and no image_only to avoid).
 _SOURCE_BYTES = 64 * 1024
+# What str.isalnum() rejects: [^\W_] is exactly the characters for which it is true, so
+# removing the rest and measuring counts them in C, not a Python step per character.
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def _count(leaf: Leaf, body: bytes) -> tuple[int, int]:
     source = body[leaf.start:min(leaf.end, leaf.start + 2 * _SOURCE_BYTES + 1024)]
     payload = transfer_decode(source, leaf.fields.cte)[:_SOURCE_BYTES]
     part = text_part(leaf.fields.content_type, payload, leaf.fields.charset or None)
-    chars = sum(c.isalnum() for c in part.text) - part.alt_chars
+    chars = len(_NOT_ALNUM.sub("", part.text)) - part.alt_chars  # letters and digits
     return part.images, max(0, chars)
 
 

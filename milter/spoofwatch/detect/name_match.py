@@ -161,6 +161,13 @@ def _misspelt(name: _Name, want: str) -> str | None:
     return None
 
 
+# Results per watchlist (a reload makes a new one), for the display names and addresses
+# mail keeps repeating (a newsletter's sender, a forger's campaign): dropped when full, so
+# a stream of made-up names costs time, never memory.
+_MATCHES_MAX = 4096
+_NO_MATCH = object()
+
+
 def match_display_name(display_name: str, watchlist: Watchlist,
                        address: tuple[str, str] | None = None) -> NameMatch | None:
     """The watched organization a display name presents the message as coming from.
@@ -170,6 +177,20 @@ def match_display_name(display_name: str, watchlist: Watchlist,
     it claims the organization and the domain's own name does not carry the alias; whether
     the address is the organization's own (its domains, signing domains, neighbours) is
     the caller's to judge."""
+    cache = watchlist.__dict__.setdefault("_name_matches", {})
+    key = (display_name, address)
+    found = cache.get(key)
+    if found is None:
+        match = _match_display_name(display_name, watchlist, address)
+        if len(cache) >= _MATCHES_MAX:
+            cache.clear()
+        cache[key] = _NO_MATCH if match is None else match
+        return match
+    return None if found is _NO_MATCH else found  # type: ignore[no-any-return]
+
+
+def _match_display_name(display_name: str, watchlist: Watchlist,
+                        address: tuple[str, str] | None) -> NameMatch | None:
     if not display_name.strip():
         return None
     author = author_part(display_name)

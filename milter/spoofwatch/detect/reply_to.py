@@ -22,6 +22,9 @@ def reply_to_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]:
     whose replies would go to a domain that is neither the organization's nor the From
     domain itself (a display-name impersonation from gmail.com replying to gmail.com is
     already counted as such)."""
+    domains = [d for d in reply_to_domains(inp.message) if d != inp.sender.domain]
+    if not domains:
+        return []  # most mail: no Reply-To, or one to the From domain (no name matching)
     owner = inp.watchlist.owner_of(inp.sender.domain)
     if owner is not None:
         org = owner[0]
@@ -35,8 +38,8 @@ def reply_to_findings(inp: ImpersonationInput, weight: Weight) -> list[Finding]:
         if inp.watchlist.is_distinct(inp.sender.domain, org):
             return []
     own = inp.watchlist.signing_domains(org)
-    for domain in reply_to_domains(inp.message):
-        if owned_by(org, domain) or domain == inp.sender.domain:
+    for domain in domains:
+        if owned_by(org, domain):
             continue
         if any(is_subdomain_or_self(domain, d) for d in own):
             continue

@@ -83,13 +83,39 @@ def _document(part: Message, max_chars: int, seen: _Attachments) -> PartText:
         return PartText("")
     # The parser keeps 8bit bodies as str with surrogate escapes (as its own decoding
     # undoes them); only as much as a document may be is converted.
-    encoded = raw[: encoded_cap() + 1].encode("ascii", errors="surrogateescape")
-    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-    result = document_text(encoded, cte, max_chars, MAX_DOCUMENTS - seen.documents, len(raw))
+    left = MAX_DOCUMENTS - seen.documents
+    result = _read_before(part, max_chars) if left > 0 else None
+    if result is None:
+        encoded = raw[: encoded_cap() + 1].encode("ascii", errors="surrogateescape")
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        result = document_text(encoded, cte, max_chars, left, len(raw))
+        if left > 0:
+            _remember(part, max_chars, result)
     seen.documents += result.document
     if result.problem:
         seen.problems.append(document_unreadable(result.problem))
     return result
+
+
+# The parsed tree is the message's own (rawmessage.Message.email() is parsed once), and the
+# threat check and the identity claim both read it: a document's text is remembered on its
+# part, so a PDF is read once per message, not once per check.
+_MEMO = "_spoofwatch_document"
+
+
+def _read_before(part: Message, room: int) -> PartText | None:
+    """The text this part gave before, if it was read whole and fits ``room``."""
+    memo = part.__dict__.get(_MEMO)
+    if memo is None:
+        return None
+    read_with, result = memo
+    if read_with == room or len(result.text) < min(read_with, room):
+        return result  # the same room, or a text that no room cut short
+    return None
+
+
+def _remember(part: Message, room: int, result: PartText) -> None:
+    part.__dict__[_MEMO] = (room, result)
 
 
 def _leaf_text(part: Message, max_chars: int, seen: _Attachments) -> PartText | None:
