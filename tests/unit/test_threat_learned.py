@@ -4,6 +4,7 @@ cap on negative weights, reports, and its part in threat_content."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,8 @@ from spoofwatch.detect.threat_learned import (
     model_from_data,
     window_score,
 )
+from support.threat_corpus import load
+from unit.test_threat_reading_figures import development_set
 
 REPO = Path(__file__).resolve().parents[2]
 PATTERNS = load_patterns()
@@ -83,7 +86,8 @@ def test_words_stems_pairs_and_concepts_are_the_features() -> None:
     collector = LearnedWindows(None, collect=True)
     score_concepts(normalize_text("We will burn your house."), BARE, learned=collector)
     [(every, plain)] = collector.windows
-    assert {"w:we", "w:burn", "w:house", "b:we_will", "b:burn_your", "b:your_house",
+    # doubled letters are made single ("will" -> "wil"), stems are five letters
+    assert {"w:we", "w:wil", "w:burn", "w:house", "b:we_wil", "b:burn_your", "b:your_house",
             "c:harm_act", "c:reader"} <= every
     assert any(name.startswith("cc:") and "harm_act" in name for name in every)
     assert every == plain  # nothing quoted
@@ -111,7 +115,7 @@ def test_padding_does_not_hide_a_window() -> None:
     text = "The county fair opens on Saturday with music. " * 20_000 + "We burn traitors."
     hit = learned_hit(text, model)
     assert hit is not None and hit.fired
-    assert hit.sentence == 19_999  # the window's first sentence, as for the rules
+    assert hit.sentence == 20_001  # the threat read alone: a window of one sentence
 
 
 def test_a_text_without_punctuation_is_cut_into_segments() -> None:
@@ -130,9 +134,56 @@ def test_quoted_words_give_nothing_in_a_message_that_reports() -> None:
     assert hit is None or not hit.fired
 
 
+def test_a_threat_of_one_sentence_is_read_alone_whatever_stands_before_it() -> None:
+    model = toy({"w:burn": 3.0, "w:thank": -2.0, "w:volun": -2.0}, neg_cap=10.0)
+    assert learned_hit("We burn the houses of traitors.", model).fired
+    padded = "Thank you, volunteers, thank you. We burn the houses of traitors."
+    hit = learned_hit(padded, model)
+    assert hit.fired and hit.sentence == 2
+
+
+def test_quoted_concepts_count_in_a_message_that_does_not_report() -> None:
+    """Quotation marks around a whole threat hide nothing: only a report discounts
+    quotes."""
+    model = toy({"cc:harm_act+reader": 3.0})
+    assert learned_hit("We will burn your house.", model).fired
+    assert learned_hit('"We will burn your house."', model).fired
+
+
+def test_no_word_pair_spans_a_quotation_mark() -> None:
+    collector = LearnedWindows(None, collect=True)
+    score_concepts(normalize_text('Somebody wrote "we know who" vote here.'), BARE,
+                   learned=collector)
+    every = set().union(*(w for w, _ in collector.windows))
+    assert "b:who_vote" not in every and "b:wrote_we" not in every
+    assert {"b:we_know", "b:know_who", "b:vote_here"} <= every
+
+
+def test_a_long_reported_sentence_gives_nothing_past_its_first_segment() -> None:
+    """Words are held until their sentence ends: a report of 100 words is discounted
+    whole, not only after its first 60 words."""
+    model = toy({"w:shame": 3.0})
+    report = ("Police said that it would be a real shame if something happened "
+              + "and then some more words " * 20 + "today.")
+    assert not learned_hit(report, model).fired
+    assert learned_hit(report.replace("Police said", "We think"), model).fired
+
+
+def test_denying_a_report_is_no_report() -> None:
+    model = toy({"w:burn": 3.0})
+    assert learned_hit("We burn houses, no hoax.", model).fired
+    assert not learned_hit("Police said the note was no hoax: we burn houses.", model).fired
+
+
+def test_doubled_letters_change_no_stem() -> None:
+    model = toy({"w:dayca": 3.0})
+    assert learned_hit("We know which daycare.", model).fired
+    assert learned_hit("We know which daaycare.", model).fired
+
+
 def test_the_learned_reading_alone_makes_a_threat_finding() -> None:
     text = "Roads get dark out past the county line. Vote accordingly, neighbor."
-    model = toy({"w:accor": 3.0, "w:dark": 1.0})
+    model = toy({"w:acord": 3.0, "w:dark": 1.0})
     reading = read_content(text, PATTERNS, model)
     assert reading.concepts.hit is None and reading.phrases.score == 0
     assert reading.learned_fired and reading.score == 3.0
@@ -142,23 +193,51 @@ def test_the_learned_reading_alone_makes_a_threat_finding() -> None:
 def test_threat_content_names_the_learned_window() -> None:
     from spoofwatch.detect.threat import _threat_finding
     text = "Roads get dark out past the county line. Vote accordingly, neighbor."
-    reading = read_content(text, PATTERNS, toy({"w:accor": 3.0}))
+    reading = read_content(text, PATTERNS, toy({"w:acord": 3.0}))
     finding = _threat_finding(lambda name: 2.0, reading)
-    assert 'learned: "accor", sentence 1' in finding.text
-    assert ("learned_sentence", "1") in finding.detail
+    assert 'learned: "acord", sentence 2' in finding.text
+    assert ("learned_sentence", "2") in finding.detail
 
 
-def test_words_of_legitimate_mail_piled_next_to_a_threat_do_not_hide_it() -> None:
-    """A forger who has read the weights adds the most 'legitimate' words there are to
-    the threat's sentence: they lower its window by the cap at most."""
+def test_the_example_of_the_docs_is_true() -> None:
+    text = "We know which daycare. Enough said. Vote for Gaines."
+    reading = read_content(text, PATTERNS, CONCEPTS)
+    assert read_content(text, PATTERNS, BARE).score == 0  # no rule, no phrase
+    assert reading.learned_fired and reading.score == 3.0
+    assert reading.concepts.learned.reason() == (
+        '"know which" + "dayca" + "gaine" + "for gaine", sentence 1')
+
+
+PAD = "Thank you for your help, campaign volunteers."
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def test_legitimate_sentences_around_a_threat_hide_little() -> None:
+    """A forger who has read the weights puts the most 'legitimate' sentence there is
+    before a threat, or before each of its sentences. Over every training threat the
+    learned reading flags: one such sentence on top hides none (the threat's own sentence
+    is a window); one before every sentence hides about a fifth (measured when the model
+    was trained: 1,011 of 1,271 stay flagged; docs/detection.md)."""
+    threats = [r for r in load(label="threat", split="train") +
+               [r for name in ("threat_dev", "threat_dev2", "threat_dev3", "threat_train")
+                for r in development_set(name) if r.label == "threat"]
+               if learned_hit(r.text, CONCEPTS).fired]
+    on_top = sum(learned_hit(f"{PAD} {r.text}", CONCEPTS).fired for r in threats)
+    every = sum(learned_hit(" ".join(f"{PAD} {s}" for s in _SENTENCE_END.split(r.text)),
+                            CONCEPTS).fired for r in threats)
+    assert len(threats) > 1_000
+    assert on_top == len(threats)
+    assert every >= 0.78 * len(threats), (every, len(threats))
+
+
+def test_words_of_legitimate_mail_inside_a_threat_lower_it_by_the_cap_at_most() -> None:
     model = load_learned()
-    threat = "Vote Smith or we burn your house down and your kids watch."
-    hit = learned_hit(threat, CONCEPTS)
-    assert hit is not None and hit.score - model.neg_cap >= model.threshold
+    threat = "We know which daycare. Enough said. Vote for Gaines."
     disguise = sorted((w for w in model.weights if w.startswith("w:")),
                       key=lambda w: model.weights[w])[:40]
     padded = threat[:-1] + " " + " ".join(w[2:] for w in disguise) + "."
-    assert learned_hit(padded, CONCEPTS).fired
+    plain, hidden = learned_hit(threat, CONCEPTS), learned_hit(padded, CONCEPTS)
+    assert plain.score - hidden.score <= model.neg_cap + 1e-9
 
 
 def test_the_service_configuration_can_turn_the_learned_reading_off(tmp_path: Path) -> None:

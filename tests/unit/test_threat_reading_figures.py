@@ -6,7 +6,7 @@ reader sees it. The train part of tests/data/threat_corpus/ and the sets threat_
 threat_dev2, threat_dev3 and threat_train of tests/data/ (written later by other authors,
 independently of the corpus and of the word lists) are what the concept lists were tuned
 on and what the learned reading was trained on; the held-out part was never looked at, only
-counted (four times, by bench/threat_corpus.py and this test: docs/detection.md has each
+counted (six times, by bench/threat_corpus.py and this test: docs/detection.md has each
 run). Its counts are pinned as a floor so that a change which loses held-out threats or
 flags held-out legitimate mail fails here, and the one who makes it must say so.
 """
@@ -56,8 +56,8 @@ def totals(records: list[Record]) -> Counter[tuple[str, str]]:
                      ("es", "legit"): 100}),
     ("threat_dev3", {("en", "threat"): 80, ("es", "threat"): 70, ("en", "legit"): 80,
                      ("es", "legit"): 70}),
-    ("threat_train", {("en", "threat"): 240, ("es", "threat"): 210, ("en", "legit"): 240,
-                      ("es", "legit"): 210}),
+    ("threat_train", {("en", "threat"): 240, ("es", "threat"): 210, ("en", "legit"): 248,
+                      ("es", "legit"): 215}),
 ])
 def test_the_development_sets_are_well_formed_and_apart_from_the_corpus(
     name: str, sizes: dict[tuple[str, str], int]
@@ -74,7 +74,7 @@ def test_the_development_sets_are_well_formed_and_apart_from_the_corpus(
     # reading (scripts/train-threat-model.py), so these are in-sample counts: what they
     # guard is that a change of the reading is seen, not how well it generalises (the
     # first-look and held-out figures in docs/detection.md say that).
-    ("train", {("en", "threat"): 135, ("es", "threat"): 104}),
+    ("train", {("en", "threat"): 134, ("es", "threat"): 104}),
     ("threat_dev", {("en", "threat"): 130, ("es", "threat"): 100}),
     ("threat_dev2", {("en", "threat"): 119, ("es", "threat"): 100}),
     # the legitimate texts flagged in the two newest sets are the concept rules' (attack
@@ -82,7 +82,7 @@ def test_the_development_sets_are_well_formed_and_apart_from_the_corpus(
     # expired); the learned reading flags none of them
     ("threat_dev3", {("en", "threat"): 78, ("es", "threat"): 70, ("en", "legit"): 10,
                      ("es", "legit"): 9}),
-    ("threat_train", {("en", "threat"): 236, ("es", "threat"): 208, ("en", "legit"): 14,
+    ("threat_train", {("en", "threat"): 234, ("es", "threat"): 208, ("en", "legit"): 14,
                       ("es", "legit"): 12}),
 ])
 def test_the_tuned_parts_flag_these_threats_and_legitimate_texts(
@@ -102,7 +102,7 @@ def test_the_learned_reading_alone_flags_no_legitimate_text_it_was_trained_on() 
 
 def test_the_held_out_part_keeps_at_least_its_measured_figures() -> None:
     counts = flagged(load(split="heldout"))
-    # run 4, with the learned reading (docs/detection.md): en 39/57 threats, 1/60 legit
-    # flagged; es 26/47 threats (27 by this reading of the bare text), 0/41 legit
-    assert counts[("en", "threat")] >= 39 and counts[("es", "threat")] >= 26, counts
-    assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] == 0, counts
+    # run 6, the learned reading after the red-team review (docs/detection.md): en 35/57
+    # threats, 1/60 legit flagged; es 26/47 threats, 1/41 legit
+    assert counts[("en", "threat")] >= 35 and counts[("es", "threat")] >= 26, counts
+    assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] <= 1, counts

@@ -28,7 +28,7 @@ from typing import Any
 
 from .content import fold_accents
 from .data_file import read_data_file
-from .threat_learned import LearnedHit, LearnedModel, LearnedWindows, load_learned
+from .threat_learned import LearnedHit, LearnedModel, LearnedWindows, load_learned, stem_of
 
 __all__ = [
     "ConceptHit",
@@ -68,6 +68,7 @@ _CHUNK = 64 * 1024  # characters tokenized at a time
 _RATED_MAX = 4096  # concept sets whose strongest rule a message remembers
 _MIN_SPELLED = 5  # shorter words have too many real-word neighbours to be corrected
 REPORTING = "reporting"
+DENIAL = "denial"
 LANGUAGES = ("en", "es")
 
 
@@ -444,13 +445,20 @@ class _Sentence:
     words: int = 0
     plain: set[str] = field(default_factory=set)  # concepts outside quotes
     quoted: set[str] = field(default_factory=set)  # concepts inside quotes
-    reports: bool = False  # an unquoted reporting term
+    reporting: int = 0  # unquoted reporting terms
+    denials: int = 0  # unquoted denials of a report ("no hoax"), each cancelling one
     has_quote: bool = False  # words inside quotation marks or forwarded text
 
+    @property
+    def reports(self) -> bool:
+        return self.reporting > self.denials
+
     def note(self, concepts: frozenset[str], quoted: bool) -> None:
-        if REPORTING in concepts:
-            self.reports = self.reports or not quoted
-            concepts = concepts - {REPORTING}
+        if REPORTING in concepts or DENIAL in concepts:
+            if not quoted:
+                self.reporting += REPORTING in concepts
+                self.denials += DENIAL in concepts
+            concepts = concepts - {REPORTING, DENIAL}
         (self.quoted if quoted else self.plain).update(concepts)
 
     def discounted(self) -> bool:
@@ -573,7 +581,8 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
     windows = _Windows(model, forward_framed)
     if learned is None and model.learned is not None and forwards:
         learned = LearnedWindows(model.learned)
-    cache: dict[str, tuple[str, tuple[_Node, ...]]] = {}
+    cache: dict[str, tuple[str, tuple[_Node, ...], str]] = {}
+    stem = learned.stem if learned is not None else 0
     current = _Sentence()
     current_index, current_quoted = 0, False
     partial: list[_Node] = []  # terms begun and not yet ended, within one sentence and quote
@@ -582,7 +591,7 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
             if current.words:
                 windows.add(current)
                 if learned is not None:
-                    learned.end_sentence(current.plain, current.discounted())
+                    learned.end_sentence(current.plain, current.quoted, current.discounted())
             current, current_index, partial = _Sentence(), sentence, []
         if quoted != current_quoted:
             current_quoted, partial = quoted, []
@@ -593,10 +602,11 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
             if len(cache) >= _WORD_CACHE_MAX:
                 cache.clear()
             spelled = model.respell.get(word) or model.misspelled.get(word, word)
-            known = cache[word] = (spelled, _starts(model, spelled))
-        word, starts = known
+            known = cache[word] = (spelled, _starts(model, spelled),
+                                   stem_of(spelled, stem) if stem else "")
+        word, starts, word_stem = known
         if learned is not None:
-            learned.word(word, quoted)
+            learned.word(word_stem, quoted)
         if current.words == 1:
             first = model.sentence_starts.get(word)
             if first:
@@ -615,7 +625,7 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
     if current.words:
         windows.add(current)
         if learned is not None:
-            learned.end_sentence(current.plain, current.discounted())
+            learned.end_sentence(current.plain, current.quoted, current.discounted())
     return windows.result(learned)
 
 

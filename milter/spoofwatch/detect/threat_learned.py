@@ -1,22 +1,26 @@
 """The learned reading of threats: a linear model over the words and concepts of a window.
 
 The concept rules (:mod:`.threat_concepts`) fire only on the combinations someone wrote
-down; fresh threats are worded in ways no list foresaw ("Roads are dark out there. Vote
-accordingly."). This reading weighs everything a window of sentences says at once: word
-stems, pairs of adjacent stems, the concepts the rules use and the pairs of them, each
-with a weight learned from the labelled corpus (``scripts/train-threat-model.py``; the
-weights are data, ``spoofwatch/data/threat_model.json``). A window whose weights sum past
-the model's threshold is a threat, and the reason names the features that weighed most.
+down; fresh threats are worded in ways no list foresaw ("We know which daycare. Enough
+said. Vote for Gaines."). This reading weighs everything a window of sentences says at
+once: word stems, pairs of adjacent stems, the concepts the rules use and the pairs of
+them, each with a weight learned from the labelled corpus
+(``scripts/train-threat-model.py``; the weights are data,
+``spoofwatch/data/threat_model.json``). A window whose weights sum past the model's
+threshold is a threat, and the reason names the features that weighed most.
 
-It is fed by the concept reader's single pass over the words (no second tokenization), and
-keeps its windows the same way: a window is three units, a unit a sentence with any short
-ones before it. A sentence is cut into segments of ``SEGMENT_WORDS`` words so a text with no
-punctuation still has windows of bounded size. Reported speech gives no features, and in a
-message that reports, quoted and forwarded words give none either (as for the rules).
+It is fed by the concept reader's single pass over the words (no second tokenization). A
+window is one, two or three consecutive units ending at a unit (a unit: a sentence with
+any short ones before it, as for the rules), so a threat of one sentence is also read
+alone. A sentence is cut into segments of ``SEGMENT_WORDS`` words so a text with no
+punctuation still has windows of bounded size; its words are held until it ends, and
+reported speech gives no features. In a message that reports, quoted and forwarded words
+and concepts give none either (as for the rules).
 
 A forger who has read the weights can pile words of negative weight next to a threat. The
-sum of negative weights in a window is therefore capped (``neg_cap``): words of legitimate
-mail can lower a window's score by that much and no more.
+sum of negative weights in a window is therefore capped (``neg_cap``), and training keeps
+every weight within a bound: words of legitimate mail can lower a window's score by the
+cap and no more.
 
 Written here rather than taken from a library: scoring is a dictionary lookup per word and
 per word pair inside the pass the concept reader already makes; a machine-learning library
@@ -27,9 +31,11 @@ product.
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,7 +45,9 @@ __all__ = ["LearnedHit", "LearnedModel", "LearnedWindows", "load_learned"]
 DEFAULT_FILE = "threat_model.json"
 FORMAT = 1
 SEGMENT_WORDS = 60  # a sentence longer than this is cut into segments of this many words
+HELD_SEGMENTS = 4  # segments of one sentence held until it ends (see LearnedWindows)
 WINDOW = 3  # units per window, as for the concept rules
+WINDOW_SIZES = (1, 2, 3)  # the windows ending at each unit
 MIN_UNIT_WORDS = 4  # as _MIN_UNIT_WORDS of the concept reader
 _SHOWN = 4  # features named in a reason
 _CONCEPT_CACHE_MAX = 1024
@@ -56,7 +64,13 @@ class LearnedModel:
     threshold: float  # a window scoring at least this is a threat
     stem: int  # letters of a word kept as its stem
     neg_cap: float  # the most the negative weights of one window may subtract
-    trained_on: str  # sha256 of the training texts (checked by a test)
+    trained_on: str  # sha256 of what the model was made from (checked by a test)
+
+    @cached_property
+    def weighted_concepts(self) -> tuple[tuple[str, str, str], ...]:
+        """(feature, concept, other concept or "") for each concept feature weighed."""
+        return tuple(_parse_concept_feature(name) for name in self.weights
+                     if name.startswith(("c:", "cc:")))
 
 
 @dataclass(frozen=True)
@@ -117,18 +131,25 @@ def concept_features(concepts: Iterable[str]) -> list[str]:
 
 
 class _Unit:
-    __slots__ = ("concepts", "number", "plain", "quoted", "words")
+    __slots__ = ("concepts", "number", "plain", "quoted", "quoted_concepts", "words")
 
     def __init__(self, number: int) -> None:
         self.number = number
         self.words = 0
         self.plain: set[str] = set()  # features of words outside quotes
         self.quoted: set[str] = set()  # features of quoted or forwarded words
-        self.concepts: set[str] = set()
+        self.concepts: set[str] = set()  # concepts outside quotes
+        self.quoted_concepts: set[str] = set()
 
 
 class LearnedWindows:
     """The best window of one text, fed word by word by the concept reader.
+
+    A window is one, two or three consecutive units ending at a unit: a threat of one
+    sentence is read alone, whatever stands before it. The words of a sentence are held
+    (in segments of SEGMENT_WORDS, at most HELD_SEGMENTS of them) until the sentence ends
+    and shows whether it reports; a longer sentence passes its oldest segments on as they
+    come, with the concepts it has so far.
 
     With ``collect`` set, every window's feature names are kept (``windows``) instead of
     being scored: that is how the training script reads the corpus through this very code.
@@ -142,50 +163,64 @@ class LearnedWindows:
         self.windows: list[tuple[frozenset[str], frozenset[str]]] = []  # (all, plain only)
         self.recent: deque[_Unit] = deque(maxlen=WINDOW)
         self.unit: _Unit | None = None
-        self.units = 0
+        self.sentences = 0  # sentences ended so far
+        self.held: list[tuple[set[str], set[str], int]] = []  # this sentence's segments
         self.segment_plain: set[str] = set()
         self.segment_quoted: set[str] = set()
         self.segment_words = 0
         self.previous = ""
+        self.previous_quoted = False
         self.best: dict[bool, LearnedHit | None] = {True: None, False: None}
-        self.concept_cache: dict[frozenset[str], list[str]] = {}
-        self.last_rated: set[str] | None = None
-        self.last_score = 0.0
+        self.concept_cache: dict[frozenset[str], tuple[str, ...]] = {}
 
-    def word(self, word: str, quoted: bool) -> None:
-        """One word of the current sentence, as the concept reader spelled it."""
-        stem = word[:self.stem]
-        single = "w:" + stem
+    def word(self, stem: str, quoted: bool) -> None:
+        """One word of the current sentence: its stem (``stem_of`` the spelled word)."""
         into = self.segment_quoted if quoted else self.segment_plain
         weights, collect = self.weights, self.collect
+        single = "w:" + stem
         if collect or single in weights:
             into.add(single)
-        if self.previous:
+        if self.previous and quoted == self.previous_quoted:  # no pair across a quote mark
             pair = "b:" + self.previous + "_" + stem
             if collect or pair in weights:
                 into.add(pair)
-        self.previous = stem
+        self.previous, self.previous_quoted = stem, quoted
         self.segment_words += 1
         if self.segment_words >= SEGMENT_WORDS:
-            self._segment(set(), discounted=False)
+            self._hold()
+            if len(self.held) > HELD_SEGMENTS:  # a very long sentence: pass the oldest on
+                plain, quoted_words, words = self.held.pop(0)
+                self._take(plain, quoted_words, words, set(), set())
 
-    def end_sentence(self, concepts: set[str], discounted: bool) -> None:
-        """The current sentence ended: its unquoted concepts, and whether it reports."""
-        self._segment(concepts, discounted)
+    def _hold(self) -> None:
+        self.held.append((self.segment_plain, self.segment_quoted, self.segment_words))
+        self.segment_plain, self.segment_quoted, self.segment_words = set(), set(), 0
+
+    def end_sentence(self, concepts: set[str], quoted_concepts: set[str],
+                     discounted: bool) -> None:
+        """The current sentence ended: its concepts outside and inside quotes, and whether
+        it is reported speech (then its words and concepts give nothing)."""
+        if self.segment_words:
+            self._hold()
+        held, self.held = self.held, []
         self.previous = ""
+        for plain, quoted, words in held:
+            if discounted:
+                self._take(set(), set(), words, set(), set())
+            else:
+                self._take(plain, quoted, words, concepts, quoted_concepts)
+        self.sentences += 1
 
-    def _segment(self, concepts: set[str], discounted: bool) -> None:
+    def _take(self, plain: set[str], quoted: set[str], words: int, concepts: set[str],
+              quoted_concepts: set[str]) -> None:
         if self.unit is None:
-            self.units += 1
-            self.unit = _Unit(self.units)
+            self.unit = _Unit(self.sentences + 1)
         unit = self.unit
-        unit.words += self.segment_words
-        if not discounted:
-            unit.plain |= self.segment_plain
-            unit.quoted |= self.segment_quoted
-            unit.concepts |= concepts
-        self.segment_plain, self.segment_quoted = set(), set()
-        self.segment_words = 0
+        unit.words += words
+        unit.plain |= plain
+        unit.quoted |= quoted
+        unit.concepts |= concepts
+        unit.quoted_concepts |= quoted_concepts
         if unit.words >= MIN_UNIT_WORDS:
             self._close()
 
@@ -195,36 +230,56 @@ class LearnedWindows:
             return
         self.unit = None
         self.recent.append(unit)
-        plain = set().union(*(u.plain for u in self.recent))
-        quoted = set().union(*(u.quoted for u in self.recent)) - plain
-        concepts = frozenset().union(*(u.concepts for u in self.recent))
-        plain.update(self._concept_features(concepts))
-        number = self.recent[0].number
-        if self.collect:
-            self.windows.append((frozenset(plain | quoted), frozenset(plain)))
-            return
-        self._rate(plain, number, False)
-        self._rate(plain | quoted if quoted else plain, number, True)
+        units = list(self.recent)
+        for size in WINDOW_SIZES:
+            if size <= len(units):
+                self._window(units[-size:])
 
-    def _concept_features(self, concepts: frozenset[str]) -> list[str]:
+    def _window(self, units: list[_Unit]) -> None:
+        plain = set().union(*(u.plain for u in units))
+        quoted = set().union(*(u.quoted for u in units)) - plain
+        concepts = frozenset().union(*(u.concepts for u in units))
+        every = concepts.union(*(u.quoted_concepts for u in units))
+        plain.update(self._concept_features(concepts))
+        number = units[0].number
+        if self.collect:
+            all_features = plain | quoted
+            all_features.update(self._concept_features(every))
+            self.windows.append((frozenset(all_features), frozenset(plain)))
+            return
+        score = self._score(plain)
+        self._rate(plain, score, number, False)
+        if quoted or every != concepts:
+            with_quotes = plain | quoted
+            with_quotes.update(self._concept_features(every))
+            self._rate(with_quotes, self._score(with_quotes), number, True)
+        else:
+            self._rate(plain, score, number, True)
+
+    def _concept_features(self, concepts: frozenset[str]) -> tuple[str, ...]:
         """The features of a window's concepts that the model weighs (all when collecting);
-        remembered per set of concepts, of which a text has few."""
+        remembered per set of concepts, of which a text has few. A set not seen costs one
+        test per weighted concept feature, however many concepts it holds."""
         known = self.concept_cache.get(concepts)
         if known is None:
-            known = [name for name in concept_features(concepts)
-                     if self.collect or name in self.weights]
+            if self.collect or self.model is None:
+                known = tuple(concept_features(concepts))
+            else:
+                known = tuple(name for name, a, b in self.model.weighted_concepts
+                              if a in concepts and (not b or b in concepts))
             if len(self.concept_cache) >= _CONCEPT_CACHE_MAX:
                 self.concept_cache.clear()
             self.concept_cache[concepts] = known
         return known
 
-    def _rate(self, features: set[str], number: int, with_quotes: bool) -> None:
+    def _score(self, features: set[str]) -> float:
+        """window_score, for features that all have a weight (those collected here)."""
         assert self.model is not None
-        if features is self.last_rated:
-            score = self.last_score  # the same set as the other reading of this window
-        else:
-            score = window_score(self.model, features)
-            self.last_rated, self.last_score = features, score
+        weights = [self.weights[name] for name in features]
+        positive = sum(w for w in weights if w > 0)
+        return self.model.bias + positive + max(sum(weights) - positive, -self.model.neg_cap)
+
+    def _rate(self, features: set[str], score: float, number: int, with_quotes: bool) -> None:
         best = self.best[with_quotes]
         if best is None or score > best.score:
             self.best[with_quotes] = LearnedHit(score, number, _heaviest(self.weights,
@@ -232,13 +287,28 @@ class LearnedWindows:
 
     def result(self, reports: bool) -> LearnedHit | None:
         """The best window: of the whole text, or of the unquoted words of a report."""
-        if self.segment_words:
-            self._segment(set(), discounted=False)
+        if self.segment_words or self.held:
+            self.end_sentence(set(), set(), discounted=False)
         self._close()
         hit = self.best[not reports]
         if hit is None or self.model is None:
             return hit
         return replace(hit, fired=hit.score >= self.model.threshold)
+
+
+def _parse_concept_feature(name: str) -> tuple[str, str, str]:
+    kind, _, concepts = name.partition(":")
+    first, _, second = concepts.partition("+")
+    return name, first, second if kind == "cc" else ""
+
+
+_DOUBLED = re.compile(r"(.)\1+")
+
+
+def stem_of(word: str, length: int) -> str:
+    """The stem a word gives: its letters with doubled letters made single ("daaycare" and
+    "daycare", "kill" and "kil" are one), cut to ``length``."""
+    return _DOUBLED.sub(r"\1", word)[:length]
 
 
 def window_score(model: LearnedModel, features: Iterable[str]) -> float:
