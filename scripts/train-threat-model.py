@@ -46,6 +46,10 @@ SHAPING_FILES = (PACKAGE / "data" / "threat_concepts.yaml",
                  PACKAGE / "detect" / "threat_learned.py",
                  PACKAGE / "detect" / "threat_concepts.py",
                  PACKAGE / "detect" / "text_normalize.py",
+                 PACKAGE / "detect" / "content.py",
+                 PACKAGE / "detect" / "threat.py",
+                 PACKAGE / "detect" / "data_file.py",
+                 ROOT / "tests" / "support" / "threat_corpus.py",
                  Path(__file__).resolve())
 # (directory, split read: "train" or None for every record)
 TRAINING_SETS = (("threat_corpus", "train"), ("threat_dev", None), ("threat_dev2", None),

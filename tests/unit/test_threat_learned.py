@@ -28,7 +28,7 @@ from unit.test_threat_reading_figures import development_set
 
 REPO = Path(__file__).resolve().parents[2]
 PATTERNS = load_patterns()
-CONCEPTS = load_concepts()
+CONCEPTS = load_concepts(learned=True)
 BARE = load_concepts(learned=False)
 
 
@@ -41,6 +41,11 @@ def toy(weights: dict[str, float], bias: float = -1.0, threshold: float = 1.0,
 
 def learned_hit(text: str, model: ConceptModel):
     return score_concepts(normalize_text(text), model).learned
+
+
+def fires(text: str, model: ConceptModel) -> bool:
+    hit = learned_hit(text, model)
+    return hit is not None and hit.fired
 
 
 def test_the_bundled_model_loads_and_matches_the_training_texts() -> None:
@@ -150,35 +155,42 @@ def test_quoted_concepts_count_in_a_message_that_does_not_report() -> None:
     assert learned_hit('"We will burn your house."', model).fired
 
 
-def test_no_word_pair_spans_a_quotation_mark() -> None:
+def test_a_word_pair_that_touches_a_quoted_word_is_quoted() -> None:
+    """In a report it gives nothing; quoting every other word of a threat keeps its pairs
+    (a forger's trick against a rule that would drop such pairs)."""
     collector = LearnedWindows(None, collect=True)
     score_concepts(normalize_text('Somebody wrote "we know who" vote here.'), BARE,
                    learned=collector)
     every = set().union(*(w for w, _ in collector.windows))
-    assert "b:who_vote" not in every and "b:wrote_we" not in every
-    assert {"b:we_know", "b:know_who", "b:vote_here"} <= every
+    plain = set().union(*(p for _, p in collector.windows))
+    assert {"b:wrote_we", "b:we_know", "b:know_who", "b:who_vote"} <= every
+    assert not {"b:wrote_we", "b:we_know", "b:know_who", "b:who_vote"} & plain
+    assert "b:vote_here" in plain
+
+
+def test_ordinary_prose_never_fires_without_a_threats_idea() -> None:
+    """A window fires only if it names harm, pursuit, surveillance, the reader's data,
+    leverage, a loss, staying home, a false notice or an ultimatum."""
+    model = toy({"w:al": 3.0, "w:volun": 3.0, "c:harm_act": 0.1})
+    assert not learned_hit("Thanks to all the volunteers who came along.", model)
+    assert learned_hit("Thanks to all the volunteers who came along with gasoline.",
+                       model).fired
 
 
 def test_a_long_reported_sentence_gives_nothing_past_its_first_segment() -> None:
     """Words are held until their sentence ends: a report of 100 words is discounted
     whole, not only after its first 60 words."""
-    model = toy({"w:shame": 3.0})
-    report = ("Police said that it would be a real shame if something happened "
-              + "and then some more words " * 20 + "today.")
-    assert not learned_hit(report, model).fired
-    assert learned_hit(report.replace("Police said", "We think"), model).fired
-
-
-def test_denying_a_report_is_no_report() -> None:
     model = toy({"w:burn": 3.0})
-    assert learned_hit("We burn houses, no hoax.", model).fired
-    assert not learned_hit("Police said the note was no hoax: we burn houses.", model).fired
+    report = ("Police said that they would burn the barn if something happened "
+              + "and then some more words " * 20 + "today.")
+    assert not fires(report, model)
+    assert fires(report.replace("Police said", "We think"), model)
 
 
 def test_doubled_letters_change_no_stem() -> None:
     model = toy({"w:dayca": 3.0})
-    assert learned_hit("We know which daycare.", model).fired
-    assert learned_hit("We know which daaycare.", model).fired
+    assert fires("We know which daycare, or else.", model)
+    assert fires("We know which daaycare, or else.", model)
 
 
 def test_the_learned_reading_alone_makes_a_threat_finding() -> None:
@@ -200,12 +212,12 @@ def test_threat_content_names_the_learned_window() -> None:
 
 
 def test_the_example_of_the_docs_is_true() -> None:
-    text = "We know which daycare. Enough said. Vote for Gaines."
+    text = "Your son drives home alone from practice at 8. Roads are dark. Vote accordingly."
     reading = read_content(text, PATTERNS, CONCEPTS)
     assert read_content(text, PATTERNS, BARE).score == 0  # no rule, no phrase
     assert reading.learned_fired and reading.score == 3.0
     assert reading.concepts.learned.reason() == (
-        '"know which" + "dayca" + "gaine" + "for gaine", sentence 1')
+        '"your son" + "acord" + demand+reader + command+leverage, sentence 1')
 
 
 PAD = "Thank you for your help, campaign volunteers."
@@ -221,10 +233,10 @@ def test_legitimate_sentences_around_a_threat_hide_little() -> None:
     threats = [r for r in load(label="threat", split="train") +
                [r for name in ("threat_dev", "threat_dev2", "threat_dev3", "threat_train")
                 for r in development_set(name) if r.label == "threat"]
-               if learned_hit(r.text, CONCEPTS).fired]
-    on_top = sum(learned_hit(f"{PAD} {r.text}", CONCEPTS).fired for r in threats)
-    every = sum(learned_hit(" ".join(f"{PAD} {s}" for s in _SENTENCE_END.split(r.text)),
-                            CONCEPTS).fired for r in threats)
+               if fires(r.text, CONCEPTS)]
+    on_top = sum(fires(f"{PAD} {r.text}", CONCEPTS) for r in threats)
+    every = sum(fires(" ".join(f"{PAD} {s}" for s in _SENTENCE_END.split(r.text)), CONCEPTS)
+                for r in threats)
     assert len(threats) > 1_000
     assert on_top == len(threats)
     assert every >= 0.78 * len(threats), (every, len(threats))
@@ -232,7 +244,7 @@ def test_legitimate_sentences_around_a_threat_hide_little() -> None:
 
 def test_words_of_legitimate_mail_inside_a_threat_lower_it_by_the_cap_at_most() -> None:
     model = load_learned()
-    threat = "We know which daycare. Enough said. Vote for Gaines."
+    threat = "Your son drives home alone from practice at 8. Roads are dark. Vote accordingly."
     disguise = sorted((w for w in model.weights if w.startswith("w:")),
                       key=lambda w: model.weights[w])[:40]
     padded = threat[:-1] + " " + " ".join(w[2:] for w in disguise) + "."

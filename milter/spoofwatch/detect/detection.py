@@ -29,9 +29,9 @@ class Detection:
 
 def build_detection(watchlist: Watchlist, dnsbl_zones: tuple[str, ...] = (),
                     patterns_path: Path | None = None,
-                    concepts_path: Path | None = None, learned: bool = True) -> Detection:
+                    concepts_path: Path | None = None, learned: bool = False) -> Detection:
     """Precompute what detection needs: the lookalike index, the threat patterns and
-    concepts (with the learned threat reading unless ``learned`` is false).
+    concepts (with the learned threat reading if ``learned`` is true).
 
     Raises ValueError (naming the file and the entry) for a bad pattern or concepts file."""
     watched = [WatchedDomain(info.domain, org.name)

@@ -68,7 +68,6 @@ _CHUNK = 64 * 1024  # characters tokenized at a time
 _RATED_MAX = 4096  # concept sets whose strongest rule a message remembers
 _MIN_SPELLED = 5  # shorter words have too many real-word neighbours to be corrected
 REPORTING = "reporting"
-DENIAL = "denial"
 LANGUAGES = ("en", "es")
 
 
@@ -333,9 +332,9 @@ def terms_of_bundled_file() -> list[_Term]:
     return _terms(data["concepts"])
 
 
-def load_concepts(path: str | Path | None = None, learned: bool = True) -> ConceptModel:
+def load_concepts(path: str | Path | None = None, learned: bool = False) -> ConceptModel:
     """The concepts of ``path``, or of the bundled file, with the bundled learned model
-    unless ``learned`` is false; ConceptsError when malformed."""
+    if ``learned`` is true; ConceptsError when malformed."""
     where, data = read_data_file(_DEFAULT_FILE, path, ConceptsError)
     try:
         model = model_from_data(data)
@@ -445,20 +444,13 @@ class _Sentence:
     words: int = 0
     plain: set[str] = field(default_factory=set)  # concepts outside quotes
     quoted: set[str] = field(default_factory=set)  # concepts inside quotes
-    reporting: int = 0  # unquoted reporting terms
-    denials: int = 0  # unquoted denials of a report ("no hoax"), each cancelling one
+    reports: bool = False  # an unquoted reporting term
     has_quote: bool = False  # words inside quotation marks or forwarded text
 
-    @property
-    def reports(self) -> bool:
-        return self.reporting > self.denials
-
     def note(self, concepts: frozenset[str], quoted: bool) -> None:
-        if REPORTING in concepts or DENIAL in concepts:
-            if not quoted:
-                self.reporting += REPORTING in concepts
-                self.denials += DENIAL in concepts
-            concepts = concepts - {REPORTING, DENIAL}
+        if REPORTING in concepts:
+            self.reports = self.reports or not quoted
+            concepts = concepts - {REPORTING}
         (self.quoted if quoted else self.plain).update(concepts)
 
     def discounted(self) -> bool:
@@ -584,6 +576,8 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
     cache: dict[str, tuple[str, tuple[_Node, ...], str]] = {}
     stem = learned.stem if learned is not None else 0
     current = _Sentence()
+    if learned is not None:
+        learned.begin_sentence(current)
     current_index, current_quoted = 0, False
     partial: list[_Node] = []  # terms begun and not yet ended, within one sentence and quote
     for word, sentence, quoted in _token_stream(text, forwarded):
@@ -593,6 +587,8 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
                 if learned is not None:
                     learned.end_sentence(current.plain, current.quoted, current.discounted())
             current, current_index, partial = _Sentence(), sentence, []
+            if learned is not None:
+                learned.begin_sentence(current)
         if quoted != current_quoted:
             current_quoted, partial = quoted, []
         current.words += 1

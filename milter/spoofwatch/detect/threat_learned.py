@@ -31,6 +31,7 @@ product.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -38,7 +39,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["LearnedHit", "LearnedModel", "LearnedWindows", "load_learned"]
 
@@ -48,6 +49,10 @@ SEGMENT_WORDS = 60  # a sentence longer than this is cut into segments of this m
 HELD_SEGMENTS = 4  # segments of one sentence held until it ends (see LearnedWindows)
 WINDOW = 3  # units per window, as for the concept rules
 WINDOW_SIZES = (1, 2, 3)  # the windows ending at each unit
+# The concepts one of which a window must hold to fire (see LearnedWindows._window).
+GATE = frozenset({"harm_strong", "harm_act", "harm_veiled", "pursuit_strong", "pursuit",
+                  "surveillance", "personal_data", "leverage", "loss", "property", "abstain",
+                  "false_official", "ineligibility", "demand"})
 MIN_UNIT_WORDS = 4  # as _MIN_UNIT_WORDS of the concept reader
 _SHOWN = 4  # features named in a reason
 _CONCEPT_CACHE_MAX = 1024
@@ -130,6 +135,15 @@ def concept_features(concepts: Iterable[str]) -> list[str]:
     return found
 
 
+class SentenceState(Protocol):
+    """What the concept reader knows of the sentence it is reading."""
+
+    plain: set[str]
+    quoted: set[str]
+
+    def discounted(self) -> bool: ...
+
+
 class _Unit:
     __slots__ = ("concepts", "number", "plain", "quoted", "quoted_concepts", "words")
 
@@ -170,6 +184,7 @@ class LearnedWindows:
         self.segment_words = 0
         self.previous = ""
         self.previous_quoted = False
+        self.sentence: SentenceState | None = None
         self.best: dict[bool, LearnedHit | None] = {True: None, False: None}
         self.concept_cache: dict[frozenset[str], tuple[str, ...]] = {}
 
@@ -180,17 +195,29 @@ class LearnedWindows:
         single = "w:" + stem
         if collect or single in weights:
             into.add(single)
-        if self.previous and quoted == self.previous_quoted:  # no pair across a quote mark
+        if self.previous:
             pair = "b:" + self.previous + "_" + stem
             if collect or pair in weights:
-                into.add(pair)
+                # a pair that touches a quoted word is quoted: it gives nothing in a report
+                (self.segment_quoted if quoted or self.previous_quoted
+                 else self.segment_plain).add(pair)
         self.previous, self.previous_quoted = stem, quoted
         self.segment_words += 1
         if self.segment_words >= SEGMENT_WORDS:
             self._hold()
-            if len(self.held) > HELD_SEGMENTS:  # a very long sentence: pass the oldest on
-                plain, quoted_words, words = self.held.pop(0)
-                self._take(plain, quoted_words, words, set(), set())
+            if len(self.held) > HELD_SEGMENTS:  # a very long sentence: pass the oldest on,
+                plain, quoted_words, words = self.held.pop(0)  # with its concepts so far
+                sentence = self.sentence
+                if sentence is None or not sentence.discounted():
+                    self._take(plain, quoted_words, words,
+                               set(sentence.plain) if sentence else set(),
+                               set(sentence.quoted) if sentence else set())
+                else:
+                    self._take(set(), set(), words, set(), set())
+
+    def begin_sentence(self, sentence: SentenceState) -> None:
+        """The sentence now read (its concepts so far, for a very long one's segments)."""
+        self.sentence = sentence
 
     def _hold(self) -> None:
         self.held.append((self.segment_plain, self.segment_quoted, self.segment_words))
@@ -247,12 +274,17 @@ class LearnedWindows:
             all_features.update(self._concept_features(every))
             self.windows.append((frozenset(all_features), frozenset(plain)))
             return
-        score = self._score(plain)
+        # Only a window that names a threat's idea (harm, pursuit, surveillance, the
+        # reader's data, leverage, loss, staying home, a false notice, an ultimatum) can
+        # fire: ordinary prose of any length gathers small positive weights, never these.
+        gated = bool(concepts & GATE)
+        score = self._score(plain) if gated else -math.inf
         self._rate(plain, score, number, False)
         if quoted or every != concepts:
-            with_quotes = plain | quoted
-            with_quotes.update(self._concept_features(every))
-            self._rate(with_quotes, self._score(with_quotes), number, True)
+            if every & GATE:
+                with_quotes = plain | quoted
+                with_quotes.update(self._concept_features(every))
+                self._rate(with_quotes, self._score(with_quotes), number, True)
         else:
             self._rate(plain, score, number, True)
 
@@ -280,6 +312,8 @@ class LearnedWindows:
         return self.model.bias + positive + max(sum(weights) - positive, -self.model.neg_cap)
 
     def _rate(self, features: set[str], score: float, number: int, with_quotes: bool) -> None:
+        if score == -math.inf:
+            return
         best = self.best[with_quotes]
         if best is None or score > best.score:
             self.best[with_quotes] = LearnedHit(score, number, _heaviest(self.weights,
