@@ -172,6 +172,7 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.auth.arc", "_ARC_FIELD"): ("bsearch", ("\narc-seal", "\narc-seal ")),
     ("spoofwatch.auth.dmarc_record", "_TAG_NAME"): ("match", ()),
     ("spoofwatch.detect.image_only", "_NOT_ALNUM"): ("sub", ("a_", "a!")),
+    ("spoofwatch.detect.threat_learned", "_DOUBLED"): ("sub", ("aa", "ab", "aab")),
     ("spoofwatch.auth.dmarc_record", "_URI"): ("match", ("mailto:a", "a:a ")),
     ("spoofwatch.auth.dmarc_record", "_REPORT_SIZE"): ("sub", ("!1", "!1k")),
     ("spoofwatch.auth.spf", "_UNPRINTABLE"): ("sub", ()),
