@@ -273,3 +273,16 @@ def test_the_signatures_of_a_message_share_one_relaxed_body(
     assert [s.result for s in result.signatures] == [AuthResult.PASS, AuthResult.PASS]
     assert len(calls) == 1
     assert support._MEMO.entry is None and support._MEMO.on is False
+
+
+def test_a_signature_over_a_long_header_list_passes(dns: DnsTestServer, resolver: Resolver) -> None:
+    """The test signer folds h= only between names (it once folded inside one)."""
+    key = rsa_key()
+    publish_key(dns, "s1", "example.com", key)
+    names = ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
+             "Content-Transfer-Encoding", "Reply-To", "List-Unsubscribe", "List-Id", "From"]
+    signed = dkim_sign(MESSAGE, key, "s1", "example.com", headers=names)
+    assert b"content-transfer-encoding" in signed.replace(b"\r\n ", b"").replace(b" ", b"")
+    assert b"content-tra\r\n" not in signed
+
+    assert only(verify_dkim(signed, resolver).signatures).result is AuthResult.PASS

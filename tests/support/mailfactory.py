@@ -289,7 +289,9 @@ def dkim_sign(
     fields += [(b"q", b"dns/txt"), (b"s", selector.encode()), (b"t", str(signed_at).encode())]
     if expire is not None:
         fields.append((b"x", str(expire).encode()))
-    fields += [(b"h", b":".join(include)), (b"bh", bodyhash), (b"b", b"0" * 60)]
+    # " : " as dkimpy's own signer writes it: dkimpy folds the header at blanks, and a
+    # list with none would be folded inside a header name ("content-tra nsfer-encoding")
+    fields += [(b"h", b" : ".join(include)), (b"bh", bodyhash), (b"b", b"0" * 60)]
     # gen_header is dkimpy's own signer core; sign() would not let us set x= or t=.
     signer.hasher = HASH_ALGORITHMS[key.signature_algorithm]
     value = signer.gen_header(fields, include, policy, b"DKIM-Signature", _private(key))
