@@ -34,7 +34,11 @@ sys.path[:0] = [str(ROOT / "milter"), str(ROOT / "tests")]
 from spoofwatch.detect.text_normalize import normalize_text  # noqa: E402
 from spoofwatch.detect.threat import paragraph_sentences  # noqa: E402
 from spoofwatch.detect.threat_concepts import load_concepts, score_concepts  # noqa: E402
-from spoofwatch.detect.threat_learned import FORMAT, LearnedWindows  # noqa: E402
+from spoofwatch.detect.threat_learned import (  # noqa: E402
+    FORMAT,
+    LearnedWindows,
+    capped_score,
+)
 from support.threat_corpus import LABELS, LANGUAGES, Record, parse  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -95,8 +99,7 @@ def training_hash() -> str:
 
 
 def windows_of(text: str, model) -> list[Features]:
-    collector = LearnedWindows(None, collect=True)
-    collector.stem = STEM
+    collector = LearnedWindows(None, collect=True, stem=STEM)
     score = score_concepts(normalize_text(paragraph_sentences(text)), model,
                            learned=collector)
     chosen = [plain if score.reports else every for every, plain in collector.windows]
@@ -104,14 +107,7 @@ def windows_of(text: str, model) -> list[Features]:
 
 
 def _score(weights: dict[str, float], bias: float, features: Features) -> float:
-    positive = negative = 0.0
-    for name in features:
-        weight = weights.get(name, 0.0)
-        if weight > 0:
-            positive += weight
-        else:
-            negative += weight
-    return bias + positive + max(negative, -NEG_CAP)
+    return capped_score(weights, bias, NEG_CAP, features)
 
 
 def _union(windows: list[Features]) -> Features:

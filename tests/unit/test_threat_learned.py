@@ -88,7 +88,7 @@ def test_negative_weights_lower_a_window_by_at_most_the_cap() -> None:
 
 
 def test_words_stems_pairs_and_concepts_are_the_features() -> None:
-    collector = LearnedWindows(None, collect=True)
+    collector = LearnedWindows(None, collect=True, stem=5)
     score_concepts(normalize_text("We will burn your house."), BARE, learned=collector)
     [(every, plain)] = collector.windows
     # doubled letters are made single ("will" -> "wil"), stems are five letters
@@ -158,7 +158,7 @@ def test_quoted_concepts_count_in_a_message_that_does_not_report() -> None:
 def test_a_word_pair_that_touches_a_quoted_word_is_quoted() -> None:
     """In a report it gives nothing; quoting every other word of a threat keeps its pairs
     (a forger's trick against a rule that would drop such pairs)."""
-    collector = LearnedWindows(None, collect=True)
+    collector = LearnedWindows(None, collect=True, stem=5)
     score_concepts(normalize_text('Somebody wrote "we know who" vote here.'), BARE,
                    learned=collector)
     every = set().union(*(w for w, _ in collector.windows))

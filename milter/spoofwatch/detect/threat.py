@@ -97,7 +97,7 @@ class ContentReading:
 
     @property
     def learned_fired(self) -> bool:
-        return self.concepts.learned is not None and self.concepts.learned.fired
+        return self.concepts.learned_fired
 
 
 def read_content(text: str, patterns: Iterable[ThreatPattern],
@@ -110,7 +110,7 @@ def read_content(text: str, patterns: Iterable[ThreatPattern],
     if concepts.reports:
         # A report quotes threats: its literal phrases are not the sender's words.
         phrases = ThreatScore(0.0, (), ())
-    learned = LEARNED_SCORE if concepts.learned is not None and concepts.learned.fired else 0.0
+    learned = LEARNED_SCORE if concepts.learned_fired else 0.0
     return ContentReading(max(phrases.score, concepts.score, learned), phrases, concepts)
 
 

@@ -154,6 +154,10 @@ class ConceptScore:
     reports_anywhere: bool = False  # some sentence has a reporting term
     learned: LearnedHit | None = None  # the learned reading's best window, if it ran
 
+    @property
+    def learned_fired(self) -> bool:
+        return self.learned is not None and self.learned.fired
+
     def reason(self) -> str:
         """``harm_strong + vote + reader, sentence 2`` (empty when nothing fired)."""
         if self.hit is None:
@@ -575,6 +579,12 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
         learned = LearnedWindows(model.learned)
     cache: dict[str, tuple[str, tuple[_Node, ...], str]] = {}
     stem = learned.stem if learned is not None else 0
+
+    def close(sentence: _Sentence) -> None:
+        windows.add(sentence)
+        if learned is not None:
+            learned.end_sentence()
+
     current = _Sentence()
     if learned is not None:
         learned.begin_sentence(current)
@@ -583,9 +593,7 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
     for word, sentence, quoted in _token_stream(text, forwarded):
         if sentence != current_index:
             if current.words:
-                windows.add(current)
-                if learned is not None:
-                    learned.end_sentence(current.plain, current.quoted, current.discounted())
+                close(current)
             current, current_index, partial = _Sentence(), sentence, []
             if learned is not None:
                 learned.begin_sentence(current)
@@ -619,9 +627,7 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
                 current.note(node.concepts, quoted)
         partial = [n for n in reached if n.exact or n.prefixes]
     if current.words:
-        windows.add(current)
-        if learned is not None:
-            learned.end_sentence(current.plain, current.quoted, current.discounted())
+        close(current)
     return windows.result(learned)
 
 

@@ -47,8 +47,8 @@ DEFAULT_FILE = "threat_model.json"
 FORMAT = 1
 SEGMENT_WORDS = 60  # a sentence longer than this is cut into segments of this many words
 HELD_SEGMENTS = 4  # segments of one sentence held until it ends (see LearnedWindows)
-WINDOW = 3  # units per window, as for the concept rules
-WINDOW_SIZES = (1, 2, 3)  # the windows ending at each unit
+WINDOW_SIZES = (1, 2, 3)  # the windows ending at each unit (units, as for the rules)
+WINDOW = max(WINDOW_SIZES)
 # The concepts one of which a window must hold to fire (see LearnedWindows._window).
 GATE = frozenset({"harm_strong", "harm_act", "harm_veiled", "pursuit_strong", "pursuit",
                   "surveillance", "personal_data", "leverage", "loss", "property", "abstain",
@@ -64,7 +64,7 @@ class LearnedModelError(ValueError):
 
 @dataclass(frozen=True)
 class LearnedModel:
-    weights: Mapping[str, float]  # feature name -> weight (see features_of_words)
+    weights: Mapping[str, float]  # feature name -> weight (w:, b:, c:, cc: features)
     bias: float
     threshold: float  # a window scoring at least this is a threat
     stem: int  # letters of a word kept as its stem
@@ -81,7 +81,7 @@ class LearnedModel:
 @dataclass(frozen=True)
 class LearnedHit:
     score: float  # the window's score (bias + weights)
-    sentence: int  # 1-based number of the window's first unit
+    sentence: int  # 1-based number of the window's first sentence
     features: tuple[str, ...]  # the heaviest positive features, heaviest first
     fired: bool = False  # the score reaches the model's threshold
 
@@ -169,10 +169,11 @@ class LearnedWindows:
     being scored: that is how the training script reads the corpus through this very code.
     """
 
-    def __init__(self, model: LearnedModel | None, collect: bool = False) -> None:
+    def __init__(self, model: LearnedModel | None, collect: bool = False,
+                 stem: int = 0) -> None:
         self.model = model
         self.weights: Mapping[str, float] = model.weights if model is not None else {}
-        self.stem = model.stem if model is not None else 5
+        self.stem = model.stem if model is not None else stem
         self.collect = collect
         self.windows: list[tuple[frozenset[str], frozenset[str]]] = []  # (all, plain only)
         self.recent: deque[_Unit] = deque(maxlen=WINDOW)
@@ -206,37 +207,37 @@ class LearnedWindows:
         if self.segment_words >= SEGMENT_WORDS:
             self._hold()
             if len(self.held) > HELD_SEGMENTS:  # a very long sentence: pass the oldest on,
-                plain, quoted_words, words = self.held.pop(0)  # with its concepts so far
-                sentence = self.sentence
-                if sentence is None or not sentence.discounted():
-                    self._take(plain, quoted_words, words,
-                               set(sentence.plain) if sentence else set(),
-                               set(sentence.quoted) if sentence else set())
-                else:
-                    self._take(set(), set(), words, set(), set())
+                self._pass_on(self.held.pop(0))  # with its concepts so far
 
     def begin_sentence(self, sentence: SentenceState) -> None:
-        """The sentence now read (its concepts so far, for a very long one's segments)."""
+        """The sentence now read: its concepts (so far), and whether it reports."""
         self.sentence = sentence
 
     def _hold(self) -> None:
         self.held.append((self.segment_plain, self.segment_quoted, self.segment_words))
         self.segment_plain, self.segment_quoted, self.segment_words = set(), set(), 0
 
-    def end_sentence(self, concepts: set[str], quoted_concepts: set[str],
-                     discounted: bool) -> None:
-        """The current sentence ended: its concepts outside and inside quotes, and whether
-        it is reported speech (then its words and concepts give nothing)."""
+    def end_sentence(self) -> None:
+        """The sentence of begin_sentence ended: its segments go to the units."""
         if self.segment_words:
             self._hold()
         held, self.held = self.held, []
         self.previous = ""
-        for plain, quoted, words in held:
-            if discounted:
-                self._take(set(), set(), words, set(), set())
-            else:
-                self._take(plain, quoted, words, concepts, quoted_concepts)
+        for segment in held:
+            self._pass_on(segment)
         self.sentences += 1
+
+    def _pass_on(self, segment: tuple[set[str], set[str], int]) -> None:
+        """A segment of the current sentence to the units, with the sentence's concepts
+        outside and inside quotes; reported speech gives its words and concepts nothing."""
+        plain, quoted, words = segment
+        sentence = self.sentence
+        if sentence is None:
+            self._take(plain, quoted, words, set(), set())
+        elif sentence.discounted():
+            self._take(set(), set(), words, set(), set())
+        else:
+            self._take(plain, quoted, words, sentence.plain, sentence.quoted)
 
     def _take(self, plain: set[str], quoted: set[str], words: int, concepts: set[str],
               quoted_concepts: set[str]) -> None:
@@ -277,14 +278,15 @@ class LearnedWindows:
         # Only a window that names a threat's idea (harm, pursuit, surveillance, the
         # reader's data, leverage, loss, staying home, a false notice, an ultimatum) can
         # fire: ordinary prose of any length gathers small positive weights, never these.
+        assert self.model is not None
         gated = bool(concepts & GATE)
-        score = self._score(plain) if gated else -math.inf
+        score = window_score(self.model, plain) if gated else -math.inf
         self._rate(plain, score, number, False)
         if quoted or every != concepts:
             if every & GATE:
                 with_quotes = plain | quoted
                 with_quotes.update(self._concept_features(every))
-                self._rate(with_quotes, self._score(with_quotes), number, True)
+                self._rate(with_quotes, window_score(self.model, with_quotes), number, True)
         else:
             self._rate(plain, score, number, True)
 
@@ -304,13 +306,6 @@ class LearnedWindows:
             self.concept_cache[concepts] = known
         return known
 
-    def _score(self, features: set[str]) -> float:
-        """window_score, for features that all have a weight (those collected here)."""
-        assert self.model is not None
-        weights = [self.weights[name] for name in features]
-        positive = sum(w for w in weights if w > 0)
-        return self.model.bias + positive + max(sum(weights) - positive, -self.model.neg_cap)
-
     def _rate(self, features: set[str], score: float, number: int, with_quotes: bool) -> None:
         if score == -math.inf:
             return
@@ -322,7 +317,7 @@ class LearnedWindows:
     def result(self, reports: bool) -> LearnedHit | None:
         """The best window: of the whole text, or of the unquoted words of a report."""
         if self.segment_words or self.held:
-            self.end_sentence(set(), set(), discounted=False)
+            self.end_sentence()
         self._close()
         hit = self.best[not reports]
         if hit is None or self.model is None:
@@ -346,15 +341,22 @@ def stem_of(word: str, length: int) -> str:
 
 
 def window_score(model: LearnedModel, features: Iterable[str]) -> float:
-    """bias + the positive weights + the negative ones, these no lower than -neg_cap."""
+    """A window's score under ``model`` (see capped_score)."""
+    return capped_score(model.weights, model.bias, model.neg_cap, features)
+
+
+def capped_score(weights: Mapping[str, float], bias: float, neg_cap: float,
+                 features: Iterable[str]) -> float:
+    """bias + the positive weights + the negative ones, these no lower than -neg_cap (the
+    service's score, and the training script's while it learns the weights)."""
     positive = negative = 0.0
     for name in features:
-        weight = model.weights.get(name, 0.0)
+        weight = weights.get(name, 0.0)
         if weight > 0:
             positive += weight
         else:
             negative += weight
-    return model.bias + positive + max(negative, -model.neg_cap)
+    return bias + positive + max(negative, -neg_cap)
 
 
 def _heaviest(weights: Mapping[str, float], features: set[str]) -> tuple[str, ...]:
