@@ -578,6 +578,27 @@ def generate(seed: int, messages: int) -> list[Sample]:
             for n, kind in enumerate(kinds)]
 
 
+def _news_quote(rng: random.Random, texts: _Texts) -> Sample:
+    """An authenticated newsletter that quotes a threat (a news report): threatening words
+    from a sender who is not in doubt. Not in MIX (the profile corpus stays as it was);
+    tests/integration/test_verdicts_pinned.py adds these to check the skipped threat
+    reading on the mail it is skipped for."""
+    sender = rng.choice(NEWSLETTERS)
+    quoted = rng.choice(texts.threat).text
+    paras = ["Voters in several counties reported a message that read:", quoted,
+             *_paragraphs(rng, rng.randint(200, 2000))]
+    ctype, body, cte = _body(rng.choice(("plain", "html")), paras, rng)
+    raw = _message(f"{sender.name} <news@{sender.domain}>", "Reports of threatening mail",
+                   ctype, body, rng, cte)
+    return Sample("news_quote", "quote", *_envelope_of(sender), _sign(raw, sender))
+
+
+def news_quotes(seed: int, messages: int) -> list[Sample]:
+    """``messages`` authenticated newsletters quoting threats (``_news_quote``)."""
+    texts = _Texts()
+    return [_news_quote(random.Random(f"quote:{seed}:{n}"), texts) for n in range(messages)]
+
+
 def digest(samples: list[Sample]) -> str:
     h = hashlib.sha256()
     for s in samples:

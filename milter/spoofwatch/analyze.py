@@ -100,7 +100,8 @@ def _authenticate(
 
 
 def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup,
-            release_key: bytes = b"", size: int | None = None) -> Report:
+            release_key: bytes = b"", size: int | None = None, all_checks: bool = False
+            ) -> Report:
     """Authenticate, detect, decide and plan for one message. Never raises on bad input.
 
     In this order, a message gets no checks when it is larger than
@@ -115,6 +116,10 @@ def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup
     (the milter): the size it counted (``size_limit.milter_field_size`` per header field,
     the separator, the body), with ``message`` holding what it kept of the header
     (``size_limit.kept_when_oversized``). None: the size of ``message``.
+
+    ``all_checks``: also run the checks whose result cannot change the verdict, which are
+    otherwise left out and named in ``Report.skipped_checks`` (``detect.checks`` says
+    which); the level, score and weighted findings are the same either way.
     """
     if size is None:
         size = message_size(message)
@@ -137,8 +142,10 @@ def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup
         findings.append(from_header_finding(sender, policy.weight))
     findings.extend(dmarc_findings(dmarc, policy.weight))
     # with an unusable From too: threatening content and the DNSBL are still judged
-    inp = DetectionInput(envelope, message, sender, dkim, dmarc)
-    findings.extend(_timed(timings, "detect", lambda: detect(inp, config, lookup)))
+    inp = DetectionInput(envelope, message, sender, dkim, dmarc, earlier=tuple(findings),
+                         all_checks=all_checks)
+    detected = _timed(timings, "detect", lambda: detect(inp, config, lookup))
+    findings.extend(detected.findings)
     allowed = allowlisted(sender, dmarc, dkim, config.allowlist)
     if allowed and isinstance(sender, FromAddress):
         findings = [allowlist_finding(allowed, sender, findings)]
@@ -149,5 +156,6 @@ def analyze(envelope: Envelope, message: Message, config: Config, lookup: Lookup
         envelope=envelope, sender=sender, spf=spf, dkim=dkim, arc=arc, dmarc=dmarc,
         verdict=verdict, actions=actions, policy=policy.name,
         monitor=policy.mode == "monitor", would_have=would_have, timings=tuple(timings),
+        skipped_checks=detected.skipped,
     )
 

@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--mail-from", help="envelope sender (default: from Return-Path)")
     scan.add_argument("--rcpt", action="append", default=[], help="envelope recipient")
     scan.add_argument("--json", action="store_true", help="machine-readable output")
+    scan.add_argument("--all-checks", action="store_true",
+                      help="also run the checks the milter leaves out when their result "
+                           "cannot change the verdict (the threat reading of mail from a "
+                           "sender not in doubt)")
     cli_quarantine.add_parser(sub)
     return parser
 
@@ -144,6 +148,9 @@ def report_text(report: Report, notes: list[str], config: Config | None = None) 
     lines = [f"Verdict: {report.level.value} (score {verdict.score:g}, policy {report.policy})"]
     if report.skipped:
         lines.append(f"Checks skipped: {report.skipped}")
+    if report.skipped_checks:
+        lines.append(f"Not run, as they could not change the verdict: "
+                     f"{', '.join(report.skipped_checks)} (--all-checks runs them)")
     for note in notes:
         lines.append(f"Note: {note}")
     lines.append("")
@@ -213,7 +220,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     key, key_note = release_key(config)
     if key_note:
         notes.append(key_note)
-    report = analyze(envelope, message, config, make_resolver(config.dns).for_message(), key)
+    report = analyze(envelope, message, config, make_resolver(config.dns).for_message(), key,
+                     all_checks=args.all_checks)
     print(report_json(report, notes) if args.json else report_text(report, notes, config))
     return EXIT_BY_LEVEL[report.level]
 

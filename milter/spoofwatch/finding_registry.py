@@ -11,7 +11,10 @@ that each ``module`` builds the finding named and that nothing builds an unregis
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .results import Finding
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,16 @@ DEFAULT_WEIGHTS: dict[str, float] = {k.name: k.weight for k in REGISTRY if k.adj
 SPOOF_EVIDENCE = frozenset(k.name for k in REGISTRY if k.spoof_evidence)
 THREAT_CONTENT = frozenset(k.name for k in REGISTRY if k.threat_content)
 DEFERS_REJECT = frozenset(k.name for k in REGISTRY if k.defers_reject)
+
+
+def doubts_sender(findings: Iterable[Finding]) -> bool:
+    """Do these findings put the sender in doubt (a weighted piece of spoof evidence)?
+
+    Without it, threatening content counts for nothing (``verdict.decide``), which is also
+    why detection may leave the threat reading out (``detect.checks``): one definition for
+    both, so the shortcut can never disagree with the verdict.
+    """
+    return any(f.weight > 0 and f.name in SPOOF_EVIDENCE for f in findings)
 
 
 def unknown_weight_problem(name: str) -> str:

@@ -26,21 +26,57 @@ Postfix and Python's email package do with broken input:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.feedparser import BytesFeedParser
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 from email.policy import default as default_policy
 
-__all__ = ["Message"]
+__all__ = ["Message", "with_crlf"]
 
 _CRLF = b"\r\n"
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _HEADER_START = re.compile(rb"([\x21-\x39\x3b-\x7e]+[ \t]*):")
 _FOLD = re.compile(r"\r?\n")
 _PARSE_SLICE = 1 << 20
+
+
+# Header values up to this long are parsed once and the parsed header shared: a MIME walk
+# asks for Content-Type and Content-Transfer-Encoding several times per part, and the
+# header registry's parser costs more than the rest of a small message's walk. Parsed
+# headers are immutable (str subclasses with read-only attributes), so messages and
+# threads can share them; longer values (rare, and attacker-sized) are parsed each time.
+_REMEMBERED_VALUE_MAX = 512
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_header(name: str, value: str) -> object:
+    return default_policy.header_fetch_parse(name, value)
+
+
+class _RememberingPolicy(EmailPolicy):
+    """policy.default, with short header values parsed once (see above)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> object:  # type: ignore[override]
+        if len(value) <= _REMEMBERED_VALUE_MAX and not hasattr(value, "name"):
+            return _parsed_header(name, value)
+        return super().header_fetch_parse(name, value)
+
+
+_PARSE_POLICY = _RememberingPolicy()
+
+
+def with_crlf(data: bytes) -> bytes:
+    """``data`` with every bare LF made CRLF (bare CR left alone). Mail from an MTA has CRLF
+    line ends already: two counts in C tell, and the copy by regular expression (costly on
+    a large body) is made only for a file saved on Unix."""
+    if data.count(b"\n") == data.count(_CRLF):
+        return data
+    return _BARE_LF.sub(_CRLF, data)
 
 
 def _decode(raw: bytes) -> str:
@@ -79,7 +115,7 @@ class Message:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Message:
         """Parse a whole message. Never raises; junk becomes body."""
-        data = _BARE_LF.sub(_CRLF, raw)
+        data = with_crlf(raw)
         headers: list[tuple[str, str]] = []
         # The open field: its name and the lines of its value, joined when it is complete
         # (appending to the value per continuation line would copy it every time, which
@@ -179,7 +215,7 @@ class Message:
             if len(self.body) > _PARSE_SLICE:
                 parsed = self._parse_in_slices()
             else:
-                parsed = BytesParser(policy=default_policy).parsebytes(self.as_bytes())
+                parsed = BytesParser(policy=_PARSE_POLICY).parsebytes(self.as_bytes())
             # A plain memo in the instance __dict__ (a frozen dataclass without slots
             # allows it; eq/hash only look at fields), not functools.cached_property:
             # on Python 3.11 that takes one lock per class, so one slow parse would
@@ -193,7 +229,7 @@ class Message:
         """Parse a large message without serializing it first: the parser gets the header
         section, then the body in 1 MiB slices (it decodes what it is fed to text, so one
         large input would be held three times: bytes, text and lines)."""
-        parser = BytesFeedParser(policy=default_policy)
+        parser = BytesFeedParser(policy=_PARSE_POLICY)
         parser.feed(Message(self.headers, b"", self.separator).as_bytes())
         for start in range(0, len(self.body), _PARSE_SLICE):
             parser.feed(self.body[start : start + _PARSE_SLICE])

@@ -55,6 +55,9 @@ class Report:
     monitor: bool = False  # policy in monitor mode: these are the actions it would have taken
     would_have: tuple[str, ...] = ()
     skip: Skip | None = None  # why the checks were skipped; None when they ran
+    # checks left out because their result could not change the verdict (finding names;
+    # analyze(all_checks=True) runs them)
+    skipped_checks: tuple[str, ...] = ()
     # seconds spent per check ("spf", "dkim", "arc", "dmarc", "detect"): measurements for
     # logs and metrics, the only part of a Report that is not determined by the inputs
     timings: tuple[tuple[str, float], ...] = field(default=(), compare=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .config import Policy
-from .finding_registry import SPOOF_EVIDENCE, THREAT_CONTENT
+from .finding_registry import THREAT_CONTENT, doubts_sender
 from .results import LEVEL_ORDER, Finding, Level
 from .textsafe import ascii_safe, fold_header
 
@@ -22,7 +22,8 @@ _REASON_MAX = 300
 _LINE_MAX = 998 - len(VERDICT_HEADER) - 2
 
 # Which findings are threatening content and which are evidence that the sender is not who
-# it claims to be (SPOOF_EVIDENCE, THREAT_CONTENT): finding_registry.py says, for every one.
+# it claims to be (SPOOF_EVIDENCE, THREAT_CONTENT): finding_registry.py says,
+# for every one.
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def score_of(findings: tuple[Finding, ...]) -> float:
 def decide(findings: tuple[Finding, ...], policy: Policy) -> Verdict:
     names = {f.name for f in findings if f.weight > 0}
     has_threat = bool(names & THREAT_CONTENT)
-    has_spoof = bool(names & SPOOF_EVIDENCE)
+    has_spoof = doubts_sender(findings)
     if has_threat and not has_spoof:
         # Threatening words alone (a news report, a quoted message) raise nothing: the
         # finding stays in the report for the record, with no weight.

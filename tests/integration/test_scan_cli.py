@@ -157,3 +157,31 @@ def test_scan_and_milter_agree(dns: DnsTestServer, config: Path, workdir: Path) 
             assert added == scanned
     finally:
         milter.stop()
+
+
+def test_all_checks_shows_the_threat_reading_the_milter_leaves_out(
+        dns: DnsTestServer, config: Path, workdir: Path) -> None:
+    # A news report quoting the 2020 threat, from a domain that passes SPF and DMARC: the
+    # sender is not in doubt, so the threat reading could not change the verdict.
+    dns.add("citynews.example", "TXT", "v=spf1 ip4:198.51.100.10 -all")
+    dns.add("citynews.example", "MX", "10 mx.citynews.example")
+    dns.add("_dmarc.citynews.example", "TXT", "v=DMARC1; p=reject")
+    path = workdir / "report.eml"
+    path.write_bytes(make_message("desk@citynews.example", "v@recipient.example",
+                                  "Voters got this email", "Voters were sent this:\n\n"
+                                  + seeds.THREAT_EN + "\n"))
+    flags = ["--client-ip", "198.51.100.10", "--helo", "mx.citynews.example",
+             "--mail-from", "desk@citynews.example", str(path)]
+    usual = scan(config, *flags)
+    assert usual.returncode == 0, usual.stderr
+    assert usual.stdout.startswith("Verdict: clean (score 0, policy default)\n"
+                                   "Not run, as they could not change the verdict: "
+                                   "threat_content (--all-checks runs them)\n")
+    assert "threat_content" not in usual.stdout.split("Findings:")[1]
+    every = scan(config, "--all-checks", "--json", *flags)
+    assert every.returncode == 0
+    data = json.loads(every.stdout)
+    assert data["level"] == "clean" and data["skipped_checks"] == []
+    [finding] = data["verdict"]["findings"]
+    assert finding["name"] == "threat_content" and finding["weight"] == 0
+    assert finding["text"].endswith("Not counted: the sender is not in doubt.")

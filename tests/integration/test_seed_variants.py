@@ -30,9 +30,10 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 
 def _run(resolver: Resolver, config: Config, raw: bytes, mail_from: str,
-         ip: str = seeds.FOREIGN_IP) -> Report:
+         ip: str = seeds.FOREIGN_IP, all_checks: bool = False) -> Report:
     envelope = Envelope(client_ip=ip, helo=seeds.FOREIGN_HELO, mail_from=mail_from)
-    return analyze(envelope, Message.from_bytes(raw), config, resolver.for_message())
+    return analyze(envelope, Message.from_bytes(raw), config, resolver.for_message(),
+                   all_checks=all_checks)
 
 
 def _names(report: Report) -> list[str]:
@@ -79,9 +80,13 @@ def test_the_seed_text_signed_by_an_unwatched_sender_is_not_a_threat(
     publish_key(dns, "c1", "citizen.example", rsa_key(name="citizen"))
     raw = dkim_sign(seeds.plain(from_addr="Alice <alice@citizen.example>"),
                     rsa_key(name="citizen"), "c1", "citizen.example")
-    report = _run(resolver, config, raw, "alice@citizen.example", ip="198.51.100.70")
+    report = _run(resolver, config, raw, "alice@citizen.example", ip="198.51.100.70",
+                  all_checks=True)
     assert (report.level, report.verdict.score, _names(report)) == (
         Level.CLEAN, 0, ["threat_content"])
+    report = _run(resolver, config, raw, "alice@citizen.example", ip="198.51.100.70")
+    assert (report.level, report.verdict.score, _names(report), report.skipped_checks) == (
+        Level.CLEAN, 0, [], ("threat_content",))
 
 
 def test_threatening_content_is_scored_even_when_the_from_header_is_unusable(
@@ -94,4 +99,5 @@ def test_threatening_content_is_scored_even_when_the_from_header_is_unusable(
     message = Message.from_bytes(raw)
     problem = FromProblem("multiple_headers", "2 From header fields")
     inp = DetectionInput(Envelope(client_ip=seeds.FOREIGN_IP), message, problem, None, None)
-    assert [f.name for f in detect(inp, config, resolver.for_message())] == ["threat_content"]
+    found = detect(inp, config, resolver.for_message()).findings
+    assert [f.name for f in found] == ["threat_content"]

@@ -146,3 +146,20 @@ def test_the_allowlisted_weight_is_fixed(tmp_path: Path) -> None:
     assert str(raised.value) == (
         f"{tmp_path}/policy.yaml:4: weights.allowlisted: the weight of allowlisted is fixed "
         "at 0: An authenticated sender on the allowlist: all other findings were cleared.")
+
+
+# detect.checks runs these after every finding that can put the sender in doubt, and leaves
+# the threat reading out when none did: that is sound only while they make no spoof evidence.
+CONTENT_AND_CLIENT_MODULES = ("detect/threat.py", "detect/structure.py",
+                              "detect/hidden_text.py", "detect/image_only.py",
+                              "detect/dnsbl.py")
+
+
+def test_the_checks_run_after_the_shortcut_make_no_spoof_evidence() -> None:
+    late = {k.name for k in REGISTRY if k.module in CONTENT_AND_CLIENT_MODULES}
+    assert late == {"threat_content", "unreadable_structure", "hidden_text", "image_only",
+                    "dnsbl_listed"}
+    assert not late & SPOOF_EVIDENCE
+    for module in CONTENT_AND_CLIENT_MODULES:
+        built, _ = _built_names(PACKAGE / module)
+        assert not built & SPOOF_EVIDENCE, module

@@ -168,7 +168,6 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.auth.dkimpy_support", "_TRAILING_BLANKS"): (
         "bcall:_relaxed_slice", (" \r\n", "\t \r")),
     ("spoofwatch.auth.dkimpy_support", "_EMPTY_LINE"): ("bsearch", ("\r\n", "\n\r")),
-    ("spoofwatch.auth.dkimpy_support", "_LONE_LF"): ("bsub", ()),
     ("spoofwatch.auth.arc", "_ARC_FIELD"): ("bsearch", ("\narc-seal", "\narc-seal ")),
     ("spoofwatch.auth.dmarc_record", "_TAG_NAME"): ("match", ()),
     ("spoofwatch.detect.image_only", "_NOT_ALNUM"): ("sub", ("a_", "a!")),

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from spoofwatch.config import Policy, load_policy
+from spoofwatch.finding_registry import SPOOF_EVIDENCE
 from spoofwatch.results import Finding, Level
 from spoofwatch.verdict import (
-    SPOOF_EVIDENCE,
     Verdict,
     decide,
     header_value,

@@ -16,6 +16,8 @@ from typing import Any
 
 import dkim
 
+from ..message import with_crlf
+
 __all__ = [
     "MIN_KEY_BITS",
     "QuietDkimpyLog",
@@ -145,7 +147,6 @@ def _relaxed_body(body: bytes) -> bytes:
 dkim.canonicalization.Relaxed.canonicalize_body = staticmethod(relaxed_body)  # type: ignore[method-assign]
 
 _EMPTY_LINE = re.compile(rb"(?:\A|\n)\r?\n")
-_LONE_LF = re.compile(rb"(?<!\r)\n")
 
 
 def parsed_for_dkimpy(raw: bytes) -> dkim.DKIM:
@@ -158,7 +159,7 @@ def parsed_for_dkimpy(raw: bytes) -> dkim.DKIM:
         return dkim.DKIM(raw, logger=QuietDkimpyLog(), minkey=MIN_KEY_BITS)
     head_end = found.start() + (1 if raw[found.start():found.start() + 1] == b"\n" else 0)
     verifier = dkim.DKIM(raw[:head_end] + b"\r\n", logger=QuietDkimpyLog(), minkey=MIN_KEY_BITS)
-    verifier.body = _LONE_LF.sub(b"\r\n", raw[found.end():])
+    verifier.body = with_crlf(raw[found.end():])
     return verifier
 
 

@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from email.message import Message
 
 from .. import message as rawmessage
-from ..mime import exceeds_parser_limits
 from ..text import LEET, fold_key, join_spaced_letters, visual_order
 from ..textsafe import decode_words
 from .name_reading import fold_pairs
-from .textextract import extract_text, read_text
+from .textextract import beyond_parser, extract_text, read_text
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ def own_text(message: rawmessage.Message, max_chars: int) -> str:
     Mail the standard parser must not be given (or cannot read) is read whole by
     ``read_text``, attached messages included: hostile structure is not a voter's forward.
     """
-    if exceeds_parser_limits(message.body):
+    if beyond_parser(message):
         return read_text(message, max_chars).text
     try:
         root = message.email()

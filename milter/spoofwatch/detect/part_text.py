@@ -70,7 +70,9 @@ def _sniff_window(encoded: bytes, cte: str) -> bytes:
 def transfer_decode(data: bytes, cte: str) -> bytes:
     """Undo a transfer encoding leniently (junk characters skipped, padding repaired)."""
     if cte == "base64":
-        clean = _NOT_BASE64.sub(b"", data)
+        clean = data.translate(None, b"\r\n")  # line breaks in C; junk is rare
+        if _NOT_BASE64.search(clean) is not None:
+            clean = _NOT_BASE64.sub(b"", clean)
         rest = len(clean) % 4
         if rest == 1:
             clean = clean[:-1]

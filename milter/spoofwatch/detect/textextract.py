@@ -98,9 +98,12 @@ def _document(part: Message, max_chars: int, seen: _Attachments) -> PartText:
 
 
 # The parsed tree is the message's own (rawmessage.Message.email() is parsed once), and the
-# threat check and the identity claim both read it: a document's text is remembered on its
-# part, so a PDF is read once per message, not once per check.
+# threat check and the identity claim both read it: a leaf's text is remembered on its part,
+# so a part (a PDF above all) is read once per message, not once per check.
 _MEMO = "_spoofwatch_document"
+# The same for a text part (the identity claim reads every part but attached messages, the
+# threat check all of them): (decoded size, source cap it was read with, its PartText).
+_TEXT_MEMO = "_spoofwatch_text"
 
 
 def _read_before(part: Message, room: int) -> PartText | None:
@@ -130,6 +133,12 @@ def _leaf_text(part: Message, max_chars: int, seen: _Attachments) -> PartText | 
         ctype = "text/plain"
     if not is_text(ctype):
         return _document(part, max_chars, seen)
+    cap = max_chars * source_factor(ctype)
+    memo = part.__dict__.get(_TEXT_MEMO)
+    if memo is not None:
+        size, read_cap, result = memo
+        if read_cap == cap or size <= min(read_cap, cap):
+            return result  # read with the same cap, or whole both times
     try:
         payload = part.get_payload(decode=True)
     except Exception:
@@ -138,13 +147,16 @@ def _leaf_text(part: Message, max_chars: int, seen: _Attachments) -> PartText | 
     if isinstance(payload, str):
         payload = payload.encode("utf-8", errors="replace")
     if not isinstance(payload, bytes):
-        return PartText("")
-    payload = payload[: max_chars * source_factor(ctype)]
-    try:
-        charset = part.get_content_charset()
-    except Exception:  # noqa: BLE001 - hostile parameter syntax
-        charset = None
-    return text_part(ctype, payload, charset)
+        payload = b""
+        result = PartText("")
+    else:
+        try:
+            charset = part.get_content_charset()
+        except Exception:  # noqa: BLE001 - hostile parameter syntax
+            charset = None
+        result = text_part(ctype, payload[:cap], charset)
+    part.__dict__[_TEXT_MEMO] = (len(payload), cap, result)
+    return result
 
 
 def _walk(root: Message, budget: Budget, seen: _Attachments | None = None) -> None:
@@ -251,6 +263,16 @@ def _read_standard(message: rawmessage.Message, budget: Budget,
     return False
 
 
+def beyond_parser(message: rawmessage.Message) -> bool:
+    """``mime.exceeds_parser_limits`` of the message's body, remembered on the message: the
+    identity claim and the threat check both ask, and on a large body the scan is not free."""
+    known = message.__dict__.get("_spoofwatch_beyond_parser")
+    if known is None:
+        known = exceeds_parser_limits(message.body)
+        object.__setattr__(message, "_spoofwatch_beyond_parser", known)
+    return bool(known)
+
+
 def read_text(message: rawmessage.Message, max_chars: int = 200_000) -> TextReading:
     """The text a reader sees (as :func:`extract_text`), and what could not be read.
 
@@ -259,7 +281,7 @@ def read_text(message: rawmessage.Message, max_chars: int = 200_000) -> TextRead
     read is read again by the tolerant reader. Never raises; linear time.
     """
     problems: list[Unreadable] = []
-    if not exceeds_parser_limits(message.body):
+    if not beyond_parser(message):
         budget = Budget(max_chars=max(0, max_chars))
         seen = _Attachments()
         if _read_standard(message, budget, problems, seen):

@@ -55,10 +55,14 @@ def _text_bound(message: Message) -> int:
 
 
 def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight: Weight,
-                    min_score: float, concept_model: ConceptModel | None = None
-                    ) -> list[Finding]:
+                    min_score: float, concept_model: ConceptModel | None = None,
+                    score: bool = True) -> list[Finding]:
     """threat_content from the text a reader sees, plus an unreadable_structure finding
-    for each thing that stopped the normal reading (read_text then read on tolerantly)."""
+    for each thing that stopped the normal reading (read_text then read on tolerantly).
+
+    ``score=False``: the text is read (for what could not be read, and hidden text) but
+    not scored; the caller knows threat_content could not count (``detect.checks``).
+    """
     bound = _text_bound(message)
     reading = read_text(message, max_chars=bound)
     findings = [unreadable_finding(weight, u.sentence, u.detail) for u in reading.unreadable]
@@ -71,6 +75,8 @@ def threat_findings(message: Message, patterns: Iterable[ThreatPattern], weight:
         findings.append(hidden)
     for unreadable in reading.unreadable:
         log.info("unreadable structure: %s", unreadable.sentence)
+    if not score:
+        return findings
     content = read_content(reading.text, patterns, concept_model)
     if content.score < min_score:
         return findings
