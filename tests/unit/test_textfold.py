@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import random
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from spoofwatch.detect.lookalike import visual_key
 from spoofwatch.detect.name_match import name_key
 from spoofwatch.detect.text_normalize import normalize_text
-from spoofwatch.text import fold_key, reading, script_of, skeleton, strip_invisible
+from spoofwatch.text import fold, fold_key, reading, script_of, skeleton, strip_invisible
 from spoofwatch.text.unicode_data import data_text, parse_ranges, parse_skeletons
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,3 +123,20 @@ def test_shipped_data_is_sorted_and_disjoint() -> None:
         ranges = parse_ranges(data_text(name))
         assert all(a <= b < c for (a, b, _), (c, _d, _e) in zip(ranges, ranges[1:], strict=False))
     assert len(parse_skeletons(data_text("confusables.txt"))) == 5904
+
+
+def test_the_ascii_shortcut_of_fold_key_gives_the_general_key() -> None:
+    # fold_key maps ASCII text through byte tables; the general path (NFKC, skeleton,
+    # marks, case) must give the same key for every ASCII string, pairs and strokes too.
+    def general(text: str) -> str:
+        key = fold._letters_key(text)
+        for pair, single in fold.LETTER_PAIRS:
+            key = key.replace(pair, single)
+        return key.translate(fold._STROKES)
+
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(128)] + ["rn", "nn", "vv", "cl", "M", "m", "%", '"']
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert fold_key(text) == general(text), repr(text)
+    assert fold_key('Mom said "rn" 100% cl1ck') == general('Mom said "rn" 100% cl1ck')

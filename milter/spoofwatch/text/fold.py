@@ -164,12 +164,48 @@ def reading(text: str, keep_accents: bool = False) -> str:
     return unicodedata.normalize("NFC", text) if keep_accents else strip_marks(text)
 
 
-def fold_key(text: str) -> str:
-    """The comparison key of ``text``: what it looks like, for equality and edit distance."""
+def _letters_key(text: str) -> str:
+    """``fold_key`` before the letter pairs and the strokes: for ASCII text, character by
+    character (``_ascii_tables`` relies on it)."""
     key = strip_marks(skeleton(reading(text))).casefold()
     if not key.isascii():
         # The skeleton can map to a letter that has a reading of its own.
         key = strip_marks(key.translate(_latin_table())).casefold()
+    return key
+
+
+@functools.cache
+def _ascii_tables() -> tuple[bytes, bytes, tuple[tuple[str, str], ...]]:
+    """``_letters_key`` of each ASCII character, as a ``bytes.translate`` table for the
+    characters whose key is one ASCII character, the characters it deletes, and the
+    replacements for the few whose key is longer (``m`` -> ``rn``, ``"`` -> ``''``)."""
+    table = bytearray(range(256))
+    deleted = bytearray()
+    longer = []
+    for code in range(128):
+        key = _letters_key(chr(code))
+        if key == "":
+            deleted.append(code)
+        elif len(key) == 1 and key.isascii():
+            table[code] = ord(key)
+        elif key != chr(code):
+            longer.append((chr(code), key))
+    return bytes(table), bytes(deleted), tuple(longer)
+
+
+def fold_key(text: str) -> str:
+    """The comparison key of ``text``: what it looks like, for equality and edit distance."""
+    if text.isascii():
+        # The same key, in C: on ASCII every step before the letter pairs maps one
+        # character at a time (NFKC and NFD leave ASCII alone), and a newsletter's text
+        # is read here in full by the identity claim. A test compares both ways.
+        table, deleted, longer = _ascii_tables()
+        key = text.encode("ascii").translate(table, deleted).decode("ascii")
+        for char, replacement in longer:
+            if char in key:
+                key = key.replace(char, replacement)
+    else:
+        key = _letters_key(text)
     for pair, single in LETTER_PAIRS:
         key = key.replace(pair, single)
     return key.translate(_STROKES)
