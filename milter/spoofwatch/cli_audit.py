@@ -48,6 +48,8 @@ def add_parser(sub: Any) -> None:
     audit.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
     audit.add_argument("--since", default=DEFAULT_SINCE,
                        help="history period: a duration (30d, 12h) or a UTC date (default 30d)")
+    audit.add_argument("--until", help="end of the history period: a UTC date or date/time "
+                       "(default: now)")
     audit.add_argument("--decision-log", metavar="FILE",
                        help="decision log to read (default: logging.json_file)")
     audit.add_argument("--suggest", action="store_true",
@@ -87,7 +89,12 @@ def _history(config: Config, args: argparse.Namespace, now: float) -> History | 
     if not sources:
         return None
     since = parse_since(args.since, now)
-    return collect(sources, config.detection.watchlist, config.detection.matcher, since, now)
+    until = now if args.until is None else parse_since(args.until, now)
+    if args.until is not None and len(args.until.strip()) == len("2024-10-31"):
+        until += 86399  # a date names the whole day
+    if until < since:
+        raise UsageError("--until is before --since")
+    return collect(sources, config.detection.watchlist, config.detection.matcher, since, until)
 
 
 def _progress(done: int, total: int, domain: str) -> None:

@@ -128,7 +128,8 @@ def test_spoofable_and_being_spoofed_is_the_alert_and_exit_status_1(
     write_decision_log(log)
     config = write_config(tmp_path, dns_port=dns.port, socket_spec=f"unix:{tmp_path}/s.sock")
     status = cli.main(["audit", "--config", str(config), "--decision-log", str(log),
-                       "--since", "2024-10-01", "--domain", "officialproudboys.com",
+                       "--since", "2024-10-01", "--until", "2024-10-31",
+                       "--domain", "officialproudboys.com",
                        "--domain", "democrats.org"])
     out = capsys.readouterr().out
     assert status == 1
