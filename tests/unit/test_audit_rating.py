@@ -117,7 +117,8 @@ def test_spf_survey_counts_lookups_and_authorized_addresses_through_includes() -
     lookup = StaticLookup({
         "example.org": {"TXT": ["v=spf1 ip4:192.0.2.0/24 include:_spf.example.net a ~all"],
                         "A": ["198.51.100.1"]},
-        "_spf.example.net": {"TXT": ["v=spf1 ip4:203.0.113.0/25 ip6:2001:db8::/48 -ip4:10.0.0.0/8 -all"]},
+        "_spf.example.net": {"TXT": [
+            "v=spf1 ip4:203.0.113.0/25 ip6:2001:db8::/48 -ip4:10.0.0.0/8 -all"]},
     })
     result = survey_spf("example.org", lookup)
     assert (result.present, result.valid, result.final, result.dns_lookups) == (
