@@ -48,8 +48,7 @@ def zones(count: int) -> tuple[dict[str, dict[str, list[str]]], list[str]]:
         domains.append(domain)
         for rdtype, values in SHAPES[i % len(SHAPES)].items():
             records.setdefault(domain, {})[rdtype] = [v.format(d=domain) for v in values]
-        records[f"_spf.{domain}"] = {"TXT": ["v=spf1 ip4:203.0.113.0/25 a:mx.{d} -all".format(
-            d=domain)]}
+        records[f"_spf.{domain}"] = {"TXT": [f"v=spf1 ip4:203.0.113.0/25 a:mx.{domain} -all"]}
         records[f"mx.{domain}"] = {"A": ["198.51.100.25"]}
         dmarc = DMARC[i % len(DMARC)].format(d=domain)
         if dmarc:

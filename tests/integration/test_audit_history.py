@@ -10,7 +10,7 @@ import pytest
 
 from spoofwatch import cli
 from spoofwatch.analyze import analyze
-from spoofwatch.audit.history import Counts, History, collect
+from spoofwatch.audit.history import Counts, History, OrgHistory, collect
 from spoofwatch.audit.history_sources import DecisionLogFile, QuarantineReleases
 from spoofwatch.config import load_config
 from spoofwatch.message import Message
@@ -67,6 +67,12 @@ def make_store(directory: Path) -> None:
         pass
 
 
+def _org(history: History, name: str) -> OrgHistory:
+    found = history.org(name)
+    assert found is not None
+    return found
+
+
 @pytest.fixture
 def history(tmp_path: Path) -> History:
     log = tmp_path / "decisions.jsonl"
@@ -85,9 +91,7 @@ def test_counts_per_domain(history: History, domain: str) -> None:
 
 @pytest.mark.parametrize("org", sorted(EXPECTED_ORGS))
 def test_counts_per_organization(history: History, org: str) -> None:
-    found = history.org(org)
-    assert found is not None
-    assert _tuple(found.counts) == EXPECTED_ORGS[org]
+    assert _tuple(_org(history, org).counts) == EXPECTED_ORGS[org]
 
 
 def test_messages_in_the_period_are_counted_and_unreadable_lines_reported(
@@ -97,27 +101,23 @@ def test_messages_in_the_period_are_counted_and_unreadable_lines_reported(
 
 
 def test_top_sending_networks_of_the_forgeries(history: History) -> None:
-    dnc = history.org("Democratic National Committee")
-    assert dnc is not None
+    dnc = _org(history, "Democratic National Committee")
     assert dnc.networks == (("203.0.113.0/24", 5), ("198.51.100.0/24", 1))
 
 
 def test_lookalikes_with_first_and_last_date(history: History) -> None:
-    dnc = history.org("Democratic National Committee")
-    assert dnc is not None
+    dnc = _org(history, "Democratic National Committee")
     assert [dataclasses.astuple(s) for s in dnc.lookalikes] == [
         ("dernocrats.org", "democrats.org", "homoglyph", 2, "2024-10-05", "2024-10-25")]
 
 
 def test_forgeries_by_day(history: History) -> None:
-    proud = history.org("Proud Boys")
-    assert proud is not None
+    proud = _org(history, "Proud Boys")
     assert proud.forgeries_by_day == (("2024-10-20", 2), ("2024-10-21", 2))
 
 
 def test_signing_domains_seen_on_authenticated_mail(history: History) -> None:
-    dnc = history.org("Democratic National Committee")
-    assert dnc is not None
+    dnc = _org(history, "Democratic National Committee")
     assert dnc.signing_seen == (("democrats.org", ("democrats.org", "ngpvan.com")),)
 
 

@@ -10,8 +10,6 @@ Without Chromium this module fails, it does not skip (``scripts/setup.sh --test`
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 from spoofwatch import cli
 from support.audit_history import write_decision_log
 from support.audit_zones import EXPECTED_RATINGS, publish_example_zones
+from support.chromium import dump_dom
 from support.dnsserver import DnsTestServer
 from support.mailfactory import rsa_key
 from support.milterproc import write_config
@@ -75,12 +74,6 @@ class _Page(HTMLParser):
             self.title += data
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium")
-    assert path is not None, "Chromium is missing: run scripts/setup.sh --test"
-    return path
-
-
 @pytest.fixture(scope="module")
 def rendered(dns_server: DnsTestServer) -> tuple[_Page, str]:
     dns_server.clear()
@@ -95,16 +88,10 @@ def rendered(dns_server: DnsTestServer) -> tuple[_Page, str]:
         cli.main(["audit", "--config", str(config), "--decision-log", str(log),
                   "--since", "2024-10-01", "--until", "2024-10-31", "--html", str(report)])
         source = report.read_text(encoding="utf-8")
-        run = subprocess.run(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp}/profile", "--virtual-time-budget=3000",
-             "--dump-dom", report.as_uri()],
-            capture_output=True, text=True, timeout=120, check=False)
+        dom = dump_dom(report, work / "profile", budget_ms=3000)
     dns_server.clear()
-    assert run.returncode == 0, run.stderr[-2000:]
     page = _Page()
-    page.feed(run.stdout)
+    page.feed(dom)
     return page, source
 
 
