@@ -32,8 +32,10 @@ _WALK_LIMIT = 40  # stop following includes past this many lookups (the count st
 
 _MECHANISMS = frozenset({"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"})
 _QUERYING = frozenset({"include", "a", "mx", "ptr", "exists"})
-_TERM = re.compile(r"(?P<q>[+\-~?]?)(?P<name>[A-Za-z][A-Za-z0-9_.\-]*)(?P<rest>.*)\Z")
-_MODIFIER = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9_.\-]*)=(?P<value>.*)\Z")
+# DOTALL: a record may hold a newline, and ".*\Z" failing on one would backtrack the name
+# character by character (quadratic); with it ".*" always reaches the end.
+_TERM = re.compile(r"(?P<q>[+\-~?]?)(?P<name>[A-Za-z][A-Za-z0-9_.\-]*)(?P<rest>.*)\Z", re.DOTALL)
+_MODIFIER = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9_.\-]*)=(?P<value>.*)\Z", re.DOTALL)
 _CIDR = re.compile(r"(?P<spec>[^/]*)(?:/(?P<v4>\d{1,2}))?(?://(?P<v6>\d{1,3}))?\Z")
 _QUALIFIER_WORDS = {"-": "fail", "~": "softfail", "?": "neutral", "+": "pass"}
 
