@@ -31,10 +31,11 @@ MILTER_ADAPTER = frozenset({"service", "session", "listener", "worker"})
 # Shells: the adapter, its process plumbing and the commands.
 SHELLS = MILTER_ADAPTER | frozenset({
     "runtime", "analysis_gate", "glue_errors", "libmilter_tuning", "supervisor", "reloadable",
-    "cli", "cli_quarantine", "cli_quarantine_args",
+    "cli", "cli_quarantine", "cli_quarantine_args", "cli_audit",
 })
-# What only shells use: the quarantine store and release keys, logs, metrics, Postfix.
-SHELL_SERVICES = frozenset({"quarantine", "logline", "metrics", "postfix_check"})
+# What only shells use: the quarantine store and release keys, logs, metrics, Postfix, and
+# the audit (it reads the decision log and the quarantine store; it calls the core).
+SHELL_SERVICES = frozenset({"quarantine", "logline", "metrics", "postfix_check", "audit"})
 PYMILTER = frozenset({"milter", "Milter"})
 # Third-party packages that do DNS, and the only places that may import them.
 DNS_LIBRARIES = {"dns": ("dns",), "spf": ("auth",), "dkim": ("auth",)}

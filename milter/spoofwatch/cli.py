@@ -1,4 +1,5 @@
-"""The ``spoofwatch`` command: run the milter, scan a message, check a configuration."""
+"""The ``spoofwatch`` command: run the milter, scan a message, check a configuration, audit
+the watched domains."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, cli_quarantine
+from . import __version__, cli_audit, cli_quarantine
 from .actions import AddHeader, ReplaceBody, describe
 from .analyze import analyze
 from .config import Config, ConfigError, load_config
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
                            "cannot change the verdict (the threat reading of mail from a "
                            "sender not in doubt)")
     cli_quarantine.add_parser(sub)
+    cli_audit.add_parser(sub)
     return parser
 
 
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     handlers = {"run": cmd_run, "scan": cmd_scan, "check-config": cmd_check_config,
-                "quarantine": cli_quarantine.run}
+                "quarantine": cli_quarantine.run, "audit": cli_audit.run}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

@@ -113,6 +113,13 @@ def decision_record(envelope: Envelope, report: Report | None, outcome: str,
     if report is not None:
         fields = report_fields(report, elapsed)
         fields["rcpts"] = list(envelope.rcpts)
+        # What `spoofwatch audit` counts by: the organizations the findings named, and the
+        # signing domains of authenticated mail (for its watchlist suggestions).
+        orgs = list(dict.fromkeys(f.org for f in report.verdict.findings if f.org))
+        if orgs:
+            fields["orgs"] = orgs
+        if report.dkim is not None and report.dkim.passing_domains():
+            fields["dkim_domains"] = list(dict.fromkeys(report.dkim.passing_domains()))
         fields["timings_ms"] = {name: round(sec * 1000, 3) for name, sec in report.timings}
     else:
         fields = {"queue_id": envelope.queue_id, "client_ip": envelope.client_ip,

@@ -17,8 +17,6 @@ import email
 import email.policy
 import html
 import json
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import pytest
 
 from spoofwatch.banner import add_banner
 from spoofwatch.message import Message
+from support.chromium import dump_dom
 
 SENTENCE = "spoofwatch could not verify the sender of this message"
 BANNER_HTML = f'<div style="border:2px solid #b00">WARNING: {SENTENCE}.</div>'
@@ -82,12 +81,6 @@ def _bannered(part: str) -> str:
     return content
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium")
-    assert path is not None, "Chromium is missing: run scripts/setup.sh --test"
-    return path
-
-
 def _visible_texts(documents: list[str]) -> list[str]:
     """The visible text of each document, rendered by one headless Chromium."""
     frames = "".join(
@@ -104,16 +97,10 @@ def _visible_texts(documents: list[str]) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         wrapper = Path(tmp) / "page.html"
         wrapper.write_text(page, encoding="utf-8")
-        run = subprocess.run(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp}/profile", "--virtual-time-budget=5000",
-             "--dump-dom", wrapper.as_uri()],
-            capture_output=True, text=True, timeout=120, check=False)
-    assert run.returncode == 0, run.stderr[-2000:]
-    start = run.stdout.index('<pre id="out">') + len('<pre id="out">')
-    end = run.stdout.index("</pre>", start)
-    texts = json.loads(html.unescape(run.stdout[start:end]))
+        dom = dump_dom(wrapper, Path(tmp) / "profile")
+    start = dom.index('<pre id="out">') + len('<pre id="out">')
+    end = dom.index("</pre>", start)
+    texts = json.loads(html.unescape(dom[start:end]))
     assert len(texts) == len(documents)
     return [str(text) for text in texts]
 

@@ -178,6 +178,10 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     # `spoofwatch scan` reads the client from the message's own Received field
     ("spoofwatch.cli", "_RECEIVED_FROM"): ("search", ("from a (", "from ", "from a ((")),
     ("spoofwatch.cli", "_IP_IN_BRACKETS"): ("search", ("[1", "[IPv6:1")),
+    # `spoofwatch audit` reads each watched domain's SPF record (published by anyone)
+    ("spoofwatch.audit.spf_survey", "_TERM"): ("match", ("a\n", "+a", "a.", "a:")),
+    ("spoofwatch.audit.spf_survey", "_MODIFIER"): ("match", ("a=", "a\n", "a.")),
+    ("spoofwatch.audit.spf_survey", "_CIDR"): ("match", ("a/", "/1", "//1", "a//")),
 }
 
 # Regexes that never see attacker-controlled text, and why.
@@ -187,6 +191,9 @@ NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
     ("spoofwatch.detect.threat_concepts", "_TERM_WORD"): "the threat-concepts data file",
     ("spoofwatch.detect.threat_concepts", "[^a-z0-9]"): "the threat-concepts data file",
     ("spoofwatch.socket_address", "_SOCKET_RE"): "the operator's configuration file",
+    ("spoofwatch.audit.suggest", "_PLAIN"): "the operator's watchlist file",
+    ("spoofwatch.audit.suggest", "_MAPPING"): "the operator's watchlist file",
+    ("spoofwatch.audit.suggest", "_KEY"): "the operator's watchlist file",
     ("spoofwatch.config", "[0-7]{3,4}"): "the operator's configuration file",
     ("spoofwatch.config", "(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.\\-]+):\\d{1,5}"):
         "the operator's configuration file",

@@ -1,0 +1,140 @@
+"""``spoofwatch audit``: how spoofable each watched organization is, and who is spoofing it.
+
+Exit status (docs/audit.md):
+  0  audited; no domain is spoofable and being spoofed, every rating is known
+  1  at least one domain is spoofable (or not known not to be) and was forged here
+  2  no such domain, but the rating of at least one domain is unknown (DNS failure)
+  64 usage error, 66 the decision log given cannot be read, 73 the HTML file cannot be
+  written, 78 configuration error
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .audit.history import History, HistorySource, collect
+from .audit.history_sources import DecisionLogFile, QuarantineReleases
+from .audit.rating import Rating
+from .audit.report import AuditReport, audit_domains, targets_of
+from .audit.report_html import report_html
+from .audit.report_json import report_json
+from .audit.report_text import report_text
+from .audit.suggest import suggest_diff
+from .cli_quarantine_args import UsageError, parse_since
+from .config import Config, load_config
+from .dns import make_resolver
+from .domains import is_qualified_domain, normalize_domain
+
+__all__ = ["EXIT_ALERT", "EXIT_OK", "EXIT_UNKNOWN", "add_parser", "exit_status", "run"]
+
+EXIT_OK, EXIT_ALERT, EXIT_UNKNOWN = 0, 1, 2
+EX_USAGE, EX_NOINPUT, EX_CANTCREAT = 64, 66, 73
+DEFAULT_SINCE = "30d"
+
+
+def add_parser(sub: Any) -> None:
+    audit = sub.add_parser(
+        "audit", help="how spoofable each watched domain is, and who is spoofing it",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit.add_argument("--config", default="/etc/spoofwatch/spoofwatch.yaml")
+    audit.add_argument("--domain", action="append", default=[], metavar="D",
+                       help="audit this domain instead of the watchlist (repeatable)")
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    audit.add_argument("--since", default=DEFAULT_SINCE,
+                       help="history period: a duration (30d, 12h) or a UTC date (default 30d)")
+    audit.add_argument("--until", help="end of the history period: a UTC date or date/time "
+                       "(default: now)")
+    audit.add_argument("--decision-log", metavar="FILE",
+                       help="decision log to read (default: logging.json_file)")
+    audit.add_argument("--suggest", action="store_true",
+                       help="print watchlist facts found, as a diff of the watchlist file")
+
+
+def exit_status(report: AuditReport) -> int:
+    if report.alerts:
+        return EXIT_ALERT
+    if any(d.assessment.rating is Rating.UNKNOWN for d in report.domains):
+        return EXIT_UNKNOWN
+    return EXIT_OK
+
+
+def _domains(given: list[str]) -> list[str]:
+    domains = []
+    for text in given:
+        domain = normalize_domain(text)
+        if not is_qualified_domain(domain):
+            raise UsageError(f"--domain {text!r} is not a domain name")
+        domains.append(domain)
+    return list(dict.fromkeys(domains))
+
+
+def _sources(config: Config, args: argparse.Namespace) -> list[HistorySource]:
+    sources: list[HistorySource] = []
+    log_path = args.decision_log or config.logging.json_file
+    if log_path:
+        sources.append(DecisionLogFile(log_path))
+    if config.quarantine.directory and Path(config.quarantine.directory).is_dir():
+        sources.append(QuarantineReleases(config.quarantine.directory))
+    return sources
+
+
+def _history(config: Config, args: argparse.Namespace, now: float) -> History | None:
+    sources = _sources(config, args)
+    if not sources:
+        return None
+    since = parse_since(args.since, now)
+    until = now if args.until is None else parse_since(args.until, now)
+    if args.until is not None and len(args.until.strip()) == len("2024-10-31"):
+        until += 86399  # a date names the whole day
+    if until < since:
+        raise UsageError("--until is before --since")
+    return collect(sources, config.detection.watchlist, config.detection.matcher, since, until)
+
+
+def _progress(done: int, total: int, domain: str) -> None:
+    sys.stderr.write(f"\r\x1b[Kaudit: {done}/{total} {domain[:60]}")
+    if done == total:
+        sys.stderr.write("\r\x1b[K")
+    sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    # Each DNS failure is in the report ("unknown"); the resolver's log lines would repeat it.
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        domains = _domains(args.domain)
+        config = load_config(args.config)
+        if args.decision_log and not Path(args.decision_log).is_file():
+            print(f"spoofwatch audit: cannot read the decision log {args.decision_log}",
+                  file=sys.stderr)
+            return EX_NOINPUT
+        history = _history(config, args, time.time())
+    except UsageError as exc:
+        print(f"spoofwatch audit: {exc}", file=sys.stderr)
+        return EX_USAGE
+    targets = targets_of(config, domains)
+    if not targets:
+        print("spoofwatch audit: no domain to audit: the watchlist lists none; "
+              "give --domain D", file=sys.stderr)
+        return EX_USAGE
+    progress = _progress if sys.stderr.isatty() else None
+    report = audit_domains(targets, config, make_resolver(config.dns), history, progress)
+    if args.html:
+        try:
+            Path(args.html).write_text(report_html(report), encoding="utf-8")
+        except OSError as exc:
+            print(f"spoofwatch audit: cannot write {args.html}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return EX_CANTCREAT
+    if args.suggest:
+        path = config.detection.watchlist.path
+        print(suggest_diff(report, path) if path else "", end="")
+    else:
+        print(report_json(report) if args.json else report_text(report))
+    return exit_status(report)
