@@ -85,7 +85,7 @@ def cpu_seconds(pid: int) -> float:
 
 # --- spoofwatch --------------------------------------------------------------------------
 def spoofwatch_config(directory: Path, *, socket_spec: str, dns_address: str,
-                      metrics_port: int) -> Path:
+                      metrics_port: int, workers: int = 1) -> Path:
     """The bundled defaults (policy, watchlist, DNS cache) pointed at the benchmark's DNS.
 
     Logging stays at ``info`` (one line per message), as in production. Only the
@@ -96,6 +96,7 @@ milter:
   socket: {socket_spec}
   socket_group: postfix
   timeout: 60
+  workers: {workers}
 dns:
   nameservers: [{dns_address}]
   port: 53
@@ -121,11 +122,11 @@ logging:
 
 
 def start_spoofwatch(directory: Path, *, socket_spec: str, dns_address: str,
-                     metrics_port: int) -> MilterProcess:
+                     metrics_port: int, workers: int = 1) -> MilterProcess:
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o755)  # Postfix's smtpd (user postfix) must reach the socket
     config = spoofwatch_config(directory, socket_spec=socket_spec, dns_address=dns_address,
-                               metrics_port=metrics_port)
+                               metrics_port=metrics_port, workers=workers)
     process = MilterProcess(config, socket_spec, directory / "spoofwatch.log")
     process.start(timeout=30)
     return process

@@ -307,6 +307,7 @@ class Settings:
     body_size: int
     memory_sessions: int
     memory_messages: int
+    workers: int = 1
 
 
 def measure(name: str, milters: str, mta: Mta, sink: Sink, dns: DnsProcess, message: bytes,
@@ -512,16 +513,23 @@ class Bench:
             return
         spec = self._spec(transport, "spoofwatch")
         metrics_port = free_port()
+        workers = self.settings.workers
         process: MilterProcess = peers.start_spoofwatch(
             self.base / "run", socket_spec=spec, dns_address=self.dns_address,
-            metrics_port=metrics_port)
+            metrics_port=metrics_port, workers=workers)
         scrapes: dict[str, dict[tuple[str, str], float]] = {}
 
         def around(when: str) -> None:
-            scrapes[when] = scrape(metrics_port)
+            # each worker serves its own metrics, on consecutive ports: summed
+            summed: dict[tuple[str, str], float] = {}
+            for k in range(workers):
+                for key, value in scrape(metrics_port + k).items():
+                    summed[key] = summed.get(key, 0.0) + value
+            scrapes[when] = summed
 
-        pids = {"spoofwatch supervisor": process.pid,
-                "spoofwatch worker": process.worker_pid()}
+        pids = {"spoofwatch supervisor": process.pid}
+        for n, pid in enumerate(process.worker_pids(workers)):
+            pids[f"spoofwatch worker {n + 1}" if workers > 1 else "spoofwatch worker"] = pid
         try:
             self.runs.append(measure(name, spec, mta, sink, dns, message, self.settings,
                                      tuple(pids.values()), around))
@@ -630,6 +638,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=20,
                    help="untimed messages before each run (fills caches, spawns smtpd)")
     p.add_argument("--size", type=int, default=2000, help="approximate body size in bytes")
+    p.add_argument("--workers", type=int, default=1,
+                   help="spoofwatch's milter.workers (its worker processes)")
     p.add_argument("--memory-sessions", type=int, default=64)
     p.add_argument("--memory-messages", type=int, default=640)
     p.add_argument("--dns-address", default="127.0.0.153",
@@ -668,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _terminate)
     settings = Settings(args.messages, args.sessions, args.max_seconds, args.warmup, args.size,
-                        args.memory_sessions, args.memory_messages)
+                        args.memory_sessions, args.memory_messages, args.workers)
     base = Path(tempfile.mkdtemp(prefix="spoofwatch-bench-"))
     os.chmod(base, 0o755)  # the postfix user must reach sockets and the queue
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")

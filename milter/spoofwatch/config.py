@@ -8,6 +8,7 @@ configuration and its policies can be moved together.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,20 @@ class MilterConfig:
     timeout: int = 600
     spool_threshold: int = 1_048_576
     max_message_size: int = 50 * 1_048_576
+    # libmilter worker processes sharing the socket (docs/operations.md, "Worker
+    # processes"); 0: one per CPU the service may use, at most MAX_AUTO_WORKERS
+    workers: int = 0
+
+
+MAX_AUTO_WORKERS = 4
+MAX_WORKERS = 64
+
+
+def worker_count(configured: int) -> int:
+    """The number of worker processes ``milter.workers`` asks for (0: automatic)."""
+    if configured > 0:
+        return configured
+    return max(1, min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0))))
 
 
 @dataclass(frozen=True)
@@ -164,6 +179,7 @@ def _load_milter(sec: Section) -> MilterConfig:
         timeout=sec.int("timeout", MilterConfig.timeout, minimum=1),
         spool_threshold=sec.int("spool_threshold", MilterConfig.spool_threshold, minimum=0),
         max_message_size=sec.int("max_message_size", MilterConfig.max_message_size, minimum=1024),
+        workers=sec.int("workers", MilterConfig.workers, minimum=0, maximum=MAX_WORKERS),
     )
     sec.done()
     return cfg

@@ -1,7 +1,12 @@
 """The milter socket and libmilter: prepare the socket, register the callbacks, serve.
 
-``serve()`` runs libmilter's loop until it stops; ``wake_listener()`` makes a stopping
-loop notice at once.
+``open_socket()`` registers with libmilter and opens the listening socket; it runs once, in
+the supervisor, before any worker is forked. Every worker inherits the socket, and
+libmilter, finding it open, opens no other (``smfi_opensocket`` then ``smfi_main``): so a
+pool of workers shares one socket, and a worker that is restarted finds connections
+waiting instead of a missing socket. ``serve()`` runs libmilter's loop in a worker until it
+stops; ``wake_listener()`` makes a stopping loop notice at once; ``close_socket()`` removes
+the socket once every worker has stopped.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import socket
 import stat
 import sys
 import time
+from dataclasses import dataclass
 
 import Milter
 import milter
 
 from . import libmilter_tuning, postfix_check
+from .config import Config
 from .glue_errors import glue_excepthook
 from .service import Service
 from .session import SpoofwatchMilter
@@ -73,13 +80,8 @@ def _fix_unix_socket(path: str, mode: int, group: str) -> None:
                   "unable to connect", path, group, mode, exc)
 
 
-def _set_nodelay_on_listener(port: int) -> bool:
-    """TCP_NODELAY on libmilter's listening socket (accepted sockets inherit it on Linux).
-
-    pymilter gives no handle to the socket, so find it among our file descriptors.
-    Without it libmilter's small end-of-message writes wait for delayed ACKs.
-    """
-    done = False
+def _listening_fd(address: SocketAddress) -> int | None:
+    """libmilter's listening socket among our file descriptors (pymilter gives no handle)."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         try:
@@ -89,19 +91,37 @@ def _set_nodelay_on_listener(port: int) -> bool:
         except OSError:
             continue
         try:
-            if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.getsockname()[1] == port:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                done = True
+            if address.is_unix:
+                if sock.family == socket.AF_UNIX and sock.getsockname() == address.path:
+                    return fd
+            elif (sock.family in (socket.AF_INET, socket.AF_INET6)
+                  and sock.getsockname()[1] == address.port):
+                return fd
         except OSError:
             pass
         finally:
             sock.close()
-    return done
+    return None
+
+
+def _tune_listener(fd: int, address: SocketAddress) -> None:
+    """Non-blocking, so that of several workers polling the one socket those that lose the
+    race for a connection poll again (libmilter retries on EAGAIN) rather than wait in
+    accept() where a stop cannot reach them; on TCP, TCP_NODELAY (accepted sockets inherit
+    it on Linux), without which libmilter's small end-of-message writes wait for delayed
+    ACKs."""
+    os.set_blocking(fd, False)
+    if address.is_unix:
+        return
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            log.warning("could not set TCP_NODELAY on the listening socket: %s", exc)
 
 
 
-def _register_callbacks(service: Service) -> None:
-    SpoofwatchMilter.service = service
+def _register_callbacks() -> None:
     Milter.factory = SpoofwatchMilter
     milter.set_flags(milter.ADDHDRS | milter.CHGHDRS | milter.CHGBODY | milter.QUARANTINE)
     milter.set_connect_callback(Milter.connect_callback)
@@ -124,14 +144,23 @@ def _socket_identity(path: str) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino) if stat.S_ISSOCK(st.st_mode) else None
 
 
-def serve(service: Service) -> None:
-    """Open the socket and run libmilter's loop until it stops (SIGTERM, SIGINT, SIGHUP)."""
-    config = service.holder.current.config
+@dataclass(frozen=True)
+class OpenSocket:
+    """The listening socket ``open_socket`` opened: where, and (unix) which file it is."""
+
+    address: SocketAddress
+    identity: tuple[int, int] | None  # (device, inode) of a unix socket we created
+
+
+def open_socket(config: Config) -> OpenSocket:
+    """Register with libmilter and open the listening socket (raises ``milter.error``).
+
+    Runs in the supervisor, single-threaded, before any worker is forked: the workers
+    inherit libmilter's registration and its open socket.
+    """
     spec = config.milter.socket
     address = parse_socket_address(spec)
-    _register_callbacks(service)
-    sys.excepthook = glue_excepthook
-    service.apply(config)
+    _register_callbacks()
     if address.is_unix:
         _prepare_unix_socket(address.path, config.milter.socket_group)
     postfix_check.log_socket_warnings(spec)  # a socket a chrooted smtpd cannot see: say so
@@ -145,20 +174,39 @@ def serve(service: Service) -> None:
         negotiate=Milter.negotiate_callback,
     )
     milter.opensocket(True)
-    ours = None
+    identity = None
     if address.is_unix:
         _fix_unix_socket(address.path, config.milter.socket_mode, config.milter.socket_group)
-        ours = _socket_identity(address.path)
-    elif not _set_nodelay_on_listener(address.port):
-        log.warning("could not set TCP_NODELAY on the listening socket")
-    log.info("spoofwatch listening on %s (policy %s)", spec, config.policy.name)
+        identity = _socket_identity(address.path)
+    fd = _listening_fd(address)
+    if fd is None:
+        log.warning("could not find the listening socket to tune it")
+    else:
+        _tune_listener(fd, address)
+    return OpenSocket(address, identity)
+
+
+def close_socket(opened: OpenSocket) -> None:
+    """Remove the unix socket, once every worker has stopped, if it is still the one we
+    made (a new instance may own the path now)."""
+    if opened.identity is None or _socket_identity(opened.address.path) != opened.identity:
+        return
+    try:
+        os.unlink(opened.address.path)
+    except OSError as exc:
+        log.warning("could not remove the socket %s: %s", opened.address.path, exc)
+
+
+def serve(service: Service) -> None:
+    """Run libmilter's loop on the inherited socket until it stops (SIGTERM, SIGINT,
+    SIGHUP). ``open_socket`` ran before: libmilter opens no second socket."""
+    config = service.holder.current.config
+    SpoofwatchMilter.service = service
+    sys.excepthook = glue_excepthook
+    service.apply(config)
+    log.info("spoofwatch listening on %s (policy %s)", config.milter.socket,
+             config.policy.name)
     milter.main()
-    # Remove the socket only if it is still the one we made (a new instance may own it now).
-    if ours is not None and _socket_identity(address.path) == ours:
-        try:
-            os.unlink(address.path)
-        except OSError as exc:
-            log.warning("could not remove the socket %s: %s", address.path, exc)
 
 
 def wake_listener(address: SocketAddress) -> None:

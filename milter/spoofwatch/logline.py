@@ -10,6 +10,7 @@ is the last line of defence for every other log record.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -146,11 +147,17 @@ class DecisionLogSettings:
 
 
 class DecisionLog:
-    """Append-only JSON lines, rotated by size (path, path.1 ... path.N); thread-safe.
+    """Append-only JSON lines, rotated by size (path, path.1 ... path.N); thread-safe, and
+    safe for several worker processes writing the one file.
 
     A failed write (full disk, removed directory, ...) is logged once until writing
     works again, counted, and otherwise ignored: the decision log must never hold up
     or fail a message. ``backups`` 0 means the file starts over when it is full.
+
+    Between processes: every write holds an exclusive ``flock`` on the log's directory
+    (no lock file of its own beside the log); under it the file is reopened if another
+    process rotated it, the size is the file's own (not what this process wrote), and a
+    full file is rotated once.
     """
 
     def __init__(self, settings: DecisionLogSettings,
@@ -158,7 +165,7 @@ class DecisionLog:
         self._lock = threading.Lock()
         self._settings = settings
         self._file: Any = None
-        self._size = 0
+        self._dir_fd: int | None = None
         self._failing = False
         self._on_error = on_error
         self.errors = 0
@@ -195,39 +202,59 @@ class DecisionLog:
 
     # --- under the lock ---
     def _write(self, line: bytes) -> None:
-        settings = self._settings
-        if self._file is None:
-            self._open()
-        if self._size and self._size + len(line) > settings.max_bytes:
-            self._rotate()
-        self._file.write(line)
-        self._file.flush()
-        self._size += len(line)
+        if self._dir_fd is None:
+            directory = os.path.dirname(self._settings.path) or "."
+            self._dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(self._dir_fd, fcntl.LOCK_EX)
+        try:
+            if self._file is None or not self._still_current():
+                self._close_log()
+                self._file = open(self._settings.path, "ab")
+            size = os.fstat(self._file.fileno()).st_size
+            if size and size + len(line) > self._settings.max_bytes:
+                self._rotate()
+            self._file.write(line)
+            self._file.flush()
+        finally:
+            fcntl.flock(self._dir_fd, fcntl.LOCK_UN)
 
-    def _open(self) -> None:
-        self._file = open(self._settings.path, "ab")
-        self._size = self._file.tell()
+    def _still_current(self) -> bool:
+        """Is the open file still the one at the path (no other process rotated it)?"""
+        try:
+            at_path = os.stat(self._settings.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(self._file.fileno())
+        return (at_path.st_dev, at_path.st_ino) == (mine.st_dev, mine.st_ino)
 
     def _rotate(self) -> None:
         path, backups = self._settings.path, self._settings.backups
-        self._close()
+        self._close_log()
         if backups > 0:
             for n in range(backups - 1, 0, -1):
                 if os.path.exists(f"{path}.{n}"):
                     os.replace(f"{path}.{n}", f"{path}.{n + 1}")
             os.replace(path, f"{path}.1")
-            self._open()
+            self._file = open(path, "ab")
         else:
             self._file = open(path, "wb")
-            self._size = 0
 
-    def _close(self) -> None:
+    def _close_log(self) -> None:
         if self._file is not None:
             try:
                 self._file.close()
             except OSError:
                 pass
             self._file = None
+
+    def _close(self) -> None:
+        self._close_log()
+        if self._dir_fd is not None:
+            try:
+                os.close(self._dir_fd)
+            except OSError:
+                pass
+            self._dir_fd = None
 
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1

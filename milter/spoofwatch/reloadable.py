@@ -14,7 +14,7 @@ from .config import Config
 
 # section -> the keys of that section that only a restart applies
 RESTART_ONLY = {
-    "milter": ("socket", "socket_mode", "socket_group", "timeout"),
+    "milter": ("socket", "socket_mode", "socket_group", "timeout", "workers"),
     "metrics": ("enabled", "listen"),
 }
 RESTART_COMMAND = "systemctl restart spoofwatch"

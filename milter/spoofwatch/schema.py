@@ -68,12 +68,15 @@ class Section:
             raise self.error(name, f"must be a string, got {_kind(value)}")
         return value
 
-    def int(self, name: _Str, default: Any = _MISSING, minimum: _Int | None = None) -> _Int:
+    def int(self, name: _Str, default: Any = _MISSING, minimum: _Int | None = None,
+            maximum: _Int | None = None) -> _Int:
         value = self.raw(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(name, f"must be an integer, got {_kind(value)}")
         if minimum is not None and value < minimum:
             raise self.error(name, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(name, f"must be at most {maximum}, got {value}")
         return value
 
     def float(

@@ -10,8 +10,9 @@ The milter is split along its seams (see docs/architecture.md):
   no detection logic and no decisions: size limit, release and skip are the core's;
 * ``listener``: the socket and libmilter (registration, tuning, the loop);
 * ``worker``: the libmilter process (``worker_main``), its control pipe and its stop, and
-  ``run()``, which ``spoofwatch run`` calls: a supervisor process (supervisor.py) that
-  handles the signals and forks the worker. Why two processes: libmilter's own signal
+  ``run()``, which ``spoofwatch run`` calls: it opens the socket, and a supervisor
+  process (supervisor.py) handles the signals and forks the workers (``milter.workers``,
+  all on that socket). Why a separate supervisor: libmilter's own signal
   thread takes SIGHUP, SIGTERM and SIGINT and stops on every one of them, and Python
   signal handlers never run while the main thread is in libmilter's loop. See
   docs/operations.md.

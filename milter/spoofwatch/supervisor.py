@@ -1,4 +1,7 @@
-"""The parent process of ``spoofwatch run``: signals in, one libmilter worker out.
+"""The parent process of ``spoofwatch run``: signals in, libmilter workers out.
+
+It forks ``milter.workers`` workers (worker.py opened the socket before: all accept on it)
+and looks after each in its slot; what follows is said of one worker and holds for each.
 
 Why a parent at all: libmilter starts a thread that ``sigwait()``s SIGHUP, SIGTERM and
 SIGINT and treats each of them as "stop" (SIGHUP included), and Python signal handlers
@@ -17,9 +20,9 @@ ordinary Python signal handlers and
   starts a new worker after a delay that doubles from ``Backoff.first`` up to
   ``Backoff.maximum`` and starts again from the first once a worker has run for
   ``Backoff.reset_after``. Without this, one dead worker meant a dead service: under
-  systemd until ``Restart=`` acted, elsewhere until an admin noticed. The new worker's
-  libmilter removes the dead one's stale unix socket before it listens
-  (``opensocket(True)``). If a SIGHUP was handled before, the new worker is asked to
+  systemd until ``Restart=`` acted, elsewhere until an admin noticed. The socket stays
+  open meanwhile (this process holds it), so connections wait instead of being refused.
+  If a SIGHUP was handled before, the new worker is asked to
   reload at once, so it runs the configuration the admin last applied, not the one
   read at start;
 - a worker that cannot work at all (exit status 71, EX_OSERR: the socket cannot be
@@ -158,41 +161,101 @@ def _drain(fd: int) -> list[int]:
 
 
 class _Supervisor:
-    """Starts workers, relays signals to the current one, restarts it when it dies."""
+    """Starts the workers, relays signals to them, restarts one that dies."""
 
-    def __init__(self, worker_main: Callable[[int], int], wake_r: int, wake_w: int,
-                 backoff: Backoff) -> None:
+    def __init__(self, worker_main: Callable[[int, int], int], workers: int, wake_r: int,
+                 wake_w: int, backoff: Backoff) -> None:
         self._worker_main = worker_main
+        self._slots = max(1, workers)
         self._wake_r = wake_r
         self._wake_w = wake_w
         self._reloaded = False  # a SIGHUP was handled: new workers must reload too
         self._backoff = backoff
+        self._running: dict[int, _Worker] = {}  # slot -> its worker
+        self._waiting: dict[int, float] = {}  # slot -> when its next worker starts
+        self._restarts = 0
+        self._stopping = False
+        self._status = 0  # the exit status once every worker has stopped
 
     def run(self) -> int:
-        restarts = 0
-        while True:
-            worker = self._start()
-            if restarts:
-                log.warning("supervisor %d started worker %d (restart %d)", os.getpid(),
-                            worker.pid, restarts)
-            else:
-                log.info("supervisor %d started worker %d", os.getpid(), worker.pid)
-            try:
-                code = self._watch(worker)
-            finally:
-                os.close(worker.control)
+        for slot in range(self._slots):
+            self._launch(slot)
+        while self._running or self._waiting:
+            self._reap()
+            if not self._running and (self._stopping or not self._waiting):
+                break
+            now = time.monotonic()
+            for slot, when in list(self._waiting.items()):
+                if now >= when:
+                    del self._waiting[slot]
+                    self._launch(slot)
+            select.select([self._wake_r], [], [], self._timeout())
+            for signum in _drain(self._wake_r):
+                self._signal(signum)
+            for worker in self._running.values():
+                worker.escalate()
+        return self._status
+
+    def _launch(self, slot: int) -> None:
+        worker = self._start(slot)
+        self._running[slot] = worker
+        if self._restarts:
+            log.warning("supervisor %d started worker %d (restart %d)", os.getpid(),
+                        worker.pid, self._restarts)
+        else:
+            log.info("supervisor %d started worker %d", os.getpid(), worker.pid)
+
+    def _timeout(self) -> float | None:
+        """How long select() may wait: until the next restart or stop deadline."""
+        deadlines = list(self._waiting.values())
+        for worker in self._running.values():
+            if worker.deadline is not None:
+                deadlines.append(worker.deadline + (5.0 if worker.killed else 0.0))
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _reap(self) -> None:
+        for slot, worker in list(self._running.items()):
+            code = worker.reap()
+            if code is None:
+                continue
+            del self._running[slot]
+            os.close(worker.control)
             if worker.stopping:
-                return _exit_status(worker, code)
+                status = _exit_status(worker, code)
+                self._status = self._status or status
+                continue
             delay = self._backoff.next_delay(time.monotonic() - worker.started)
             give_up = self._gives_up(code)
             if give_up is not None:
-                return give_up
-            restarts += 1
+                self._status = give_up
+                self._stop_all(signal.SIGTERM)
+                continue
+            self._restarts += 1
             log.error("worker %d %s unexpectedly after %.1fs; starting a new one in %gs",
                       worker.pid, _describe(code), time.monotonic() - worker.started, delay)
-            if not self._pause(delay):
+            self._waiting[slot] = time.monotonic() + delay
+
+    def _signal(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            self._reloaded = True
+            for worker in self._running.values():
+                worker.reload()
+            if not self._running:
+                log.info("SIGHUP: no worker is running; the next one reads the "
+                         "configuration again")
+        elif signum in (signal.SIGTERM, signal.SIGINT):
+            if not self._running and self._waiting:
+                log.info("%s: no worker is running", signal.Signals(signum).name)
                 log.info("stopped while waiting to restart the worker")
-                return 0
+            self._stop_all(signum)
+
+    def _stop_all(self, signum: int) -> None:
+        self._stopping = True
+        self._waiting.clear()
+        for worker in self._running.values():
+            worker.stop(signum)
 
     def _gives_up(self, code: int) -> int | None:
         reason = CANNOT_WORK.get(code)
@@ -208,7 +271,7 @@ class _Supervisor:
                   code, reason, code)
         return code
 
-    def _start(self) -> _Worker:
+    def _start(self, slot: int) -> _Worker:
         control_r, control_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker
@@ -221,9 +284,10 @@ class _Supervisor:
                 signal.set_wakeup_fd(-1)
                 for sig in _HANDLED:
                     signal.signal(sig, signal.SIG_DFL)
-                for fd in (self._wake_r, self._wake_w, control_w):
+                others = [w.control for w in self._running.values()]
+                for fd in (self._wake_r, self._wake_w, control_w, *others):
                     os.close(fd)
-                code = self._worker_main(control_r)
+                code = self._worker_main(control_r, slot)
             except BaseException:
                 log.exception("worker failed")
             finally:
@@ -237,45 +301,14 @@ class _Supervisor:
             worker.reload()
         return worker
 
-    def _watch(self, worker: _Worker) -> int:
-        """Relay signals to the worker until it ends; its exit code."""
-        while True:
-            code = worker.reap()
-            if code is not None:
-                return code
-            timeout = None
-            if worker.deadline is not None:
-                timeout = max(0.0, worker.deadline - time.monotonic()) + (
-                    5.0 if worker.killed else 0)
-            select.select([self._wake_r], [], [], timeout)
-            for signum in _drain(self._wake_r):
-                if signum == signal.SIGHUP:
-                    self._reloaded = True
-                    worker.reload()
-                elif signum in (signal.SIGTERM, signal.SIGINT):
-                    worker.stop(signum)
-            worker.escalate()
 
-    def _pause(self, delay: float) -> bool:
-        """Wait before a restart; False when a stop was asked for meanwhile."""
-        deadline = time.monotonic() + delay
-        while (left := deadline - time.monotonic()) > 0:
-            select.select([self._wake_r], [], [], left)
-            for signum in _drain(self._wake_r):
-                if signum in (signal.SIGTERM, signal.SIGINT):
-                    log.info("%s: no worker is running", signal.Signals(signum).name)
-                    return False
-                if signum == signal.SIGHUP:
-                    self._reloaded = True
-                    log.info("SIGHUP: no worker is running; the next one reads the "
-                             "configuration again")
-        return True
+def supervise(worker_main: Callable[[int, int], int], backoff: Backoff | None = None,
+              workers: int = 1) -> int:
+    """Fork ``workers`` times ``worker_main(control_fd, slot)`` (slot 0 .. workers - 1) and
+    look after them; returns the exit status once all have stopped.
 
-
-def supervise(worker_main: Callable[[int], int], backoff: Backoff | None = None) -> int:
-    """Fork ``worker_main(control_fd)`` and look after it; returns the exit status.
-
-    ``backoff`` paces restarts of a worker that dies (tests pass short delays).
+    ``backoff`` paces restarts of a worker that dies (tests pass short delays); a worker
+    that dies is replaced in its slot, the others go on.
     """
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -284,7 +317,7 @@ def supervise(worker_main: Callable[[int], int], backoff: Backoff | None = None)
     # Handlers before the fork: a signal (or the worker's death) right after it is not lost.
     previous = {sig: signal.signal(sig, _ignore) for sig in _HANDLED}
     try:
-        return _Supervisor(worker_main, wake_r, wake_w, backoff or Backoff()).run()
+        return _Supervisor(worker_main, workers, wake_r, wake_w, backoff or Backoff()).run()
     finally:
         signal.set_wakeup_fd(previous_fd)
         for sig, handler in previous.items():

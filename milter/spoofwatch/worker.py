@@ -1,7 +1,9 @@
 """The libmilter worker process: start, control pipe, drain and stop; and ``run()``.
 
-``run()`` is what ``spoofwatch run`` calls: the supervisor (supervisor.py), which handles
-the signals and forks ``worker_main()``. See service.py for why there are two processes.
+``run()`` is what ``spoofwatch run`` calls: it opens the milter socket (listener.py), then
+the supervisor (supervisor.py) handles the signals and forks ``milter.workers`` times
+``worker_main()``, all accepting on that one socket. See service.py for why there are
+several processes, and docs/operations.md ("Worker processes") for what each serves.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import threading
 
 import milter
 
-from .config import Config
-from .listener import serve, wake_listener
+from .config import Config, worker_count
+from .listener import OpenSocket, close_socket, open_socket, serve, wake_listener
 from .logline import SafeFormatter
 from .metrics import Endpoint
 from .quarantine.retention import start_retention
@@ -49,7 +51,8 @@ def drain_and_stop(service: Service) -> None:
     wake_listener(parse_socket_address(service.holder.current.config.milter.socket))
 
 
-def _control_reader(fd: int, service: Service, config_path: str) -> None:
+def _control_reader(fd: int, service: Service, config_path: str,
+                    orphaned: threading.Event) -> None:
     """Commands from the supervisor, one per line; end of file means it is gone."""
     with os.fdopen(fd, "rb", buffering=0) as pipe:
         for line in iter(pipe.readline, b""):
@@ -62,18 +65,26 @@ def _control_reader(fd: int, service: Service, config_path: str) -> None:
             else:
                 log.warning("unknown control command %s", ascii_safe(line.decode("latin-1")))
     log.warning("the supervisor is gone: stopping")
+    orphaned.set()
     drain_and_stop(service)
 
 
-def _start_metrics(service: Service, config: Config) -> Endpoint | None:
+def metrics_listen(listen: str, slot: int) -> str:
+    """Where the worker in ``slot`` serves its metrics: ``metrics.listen`` for the first,
+    the next ports for the others (each worker counts its own messages)."""
+    host, _, port = listen.rpartition(":")
+    return f"{host}:{int(port) + slot}"
+
+
+def _start_metrics(service: Service, config: Config, slot: int) -> Endpoint | None:
     if not config.metrics.enabled:
         return None
+    listen = metrics_listen(config.metrics.listen, slot)
     try:
-        return service.metrics.serve(config.metrics.listen)
+        return service.metrics.serve(listen)
     except OSError as exc:
         # Mail comes first: run without the endpoint rather than not at all.
-        log.error("cannot serve metrics on %s: %s; running without them",
-                  config.metrics.listen, exc)
+        log.error("cannot serve metrics on %s: %s; running without them", listen, exc)
         return None
 
 
@@ -101,23 +112,28 @@ def _tune_malloc() -> None:
         log.info("could not tune malloc (not glibc?); memory peaks may stay allocated")
 
 
-def worker_main(config_path: str, control_fd: int | None, config: Config) -> int:
-    """The libmilter process (``config`` was loaded from ``config_path`` before the fork;
-    reloads read the path again). Returns its exit status."""
+def worker_main(config_path: str, control_fd: int | None, config: Config,
+                opened: OpenSocket, slot: int = 0) -> int:
+    """A libmilter process (``config`` was loaded from ``config_path`` before the fork;
+    reloads read the path again; ``opened`` is the socket the supervisor opened). The
+    worker in slot 0 also sweeps the quarantine. Returns its exit status."""
     _tune_malloc()
     # Before any thread exists: libmilter's signal thread sigwait()s these, which only
     # works when every thread blocks them (threads inherit the mask of their creator).
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     service = Service.create(config)
-    endpoint = _start_metrics(service, config)
+    endpoint = _start_metrics(service, config, slot)
 
     def retention() -> tuple[str, int]:
         q = service.holder.current.config.quarantine
         return q.directory, q.retention_days
 
-    start_retention(retention, threading.Event())
+    if slot == 0:
+        start_retention(retention, threading.Event())
+    orphaned = threading.Event()
     if control_fd is not None:
-        threading.Thread(target=_control_reader, args=(control_fd, service, config_path),
+        threading.Thread(target=_control_reader,
+                         args=(control_fd, service, config_path, orphaned),
                          name="control", daemon=True).start()
     try:
         serve(service)
@@ -128,6 +144,8 @@ def worker_main(config_path: str, control_fd: int | None, config: Config) -> int
         service.decisions.close()
         if endpoint is not None:
             endpoint.close()
+        if orphaned.is_set():
+            close_socket(opened)  # the supervisor that would have is gone
     log.info("stopped")
     return 0
 
@@ -139,10 +157,22 @@ def use_safe_log_format() -> None:
 
 
 def run(config_path: str, config: Config) -> int:
-    """``spoofwatch run``: the supervisor, which forks the libmilter worker.
+    """``spoofwatch run``: open the socket, then the supervisor, which forks the workers.
 
     ``config`` is the validated configuration from ``config_path`` (loaded once, before
-    the fork, so a broken file fails at once; the worker inherits it).
+    the fork, so a broken file fails at once; the workers inherit it).
     """
     use_safe_log_format()
-    return supervise(lambda control_fd: worker_main(config_path, control_fd, config))
+    try:
+        opened = open_socket(config)
+    except milter.error as exc:
+        log.error("cannot open the milter socket %s: %s", config.milter.socket, exc)
+        return 71  # EX_OSERR
+    workers = worker_count(config.milter.workers)
+    log.info("spoofwatch listening on %s with %d worker process%s", config.milter.socket,
+             workers, "" if workers == 1 else "es")
+    try:
+        return supervise(lambda control_fd, slot: worker_main(
+            config_path, control_fd, config, opened, slot), workers=workers)
+    finally:
+        close_socket(opened)

@@ -104,7 +104,7 @@ def test_a_worker_that_keeps_dying_is_restarted_with_growing_delays(
 ) -> None:
     starts = tmp_path / "starts"
 
-    def dying_worker(control_fd: int) -> int:
+    def dying_worker(control_fd: int, slot: int) -> int:
         with starts.open("a") as f:
             f.write(f"{time.monotonic()}\n")
         if _starts(starts) < 6:
@@ -134,7 +134,7 @@ def test_a_worker_that_cannot_work_is_not_restarted_forever(
 ) -> None:
     starts = tmp_path / "starts"
 
-    def broken_worker(control_fd: int) -> int:
+    def broken_worker(control_fd: int, slot: int) -> int:
         with starts.open("a") as f:
             f.write("started\n")
         return status

@@ -40,12 +40,14 @@ def write_config(
     socket_group: str = "",
     watchlist: Path | None = POLICIES / "watchlist.example.yaml",
     quarantine_dir: Path | None = None,
+    workers: int = 1,
 ) -> Path:
     """A service configuration for tests: DNS at the loopback test server, no cache.
 
     The cache is off because the test DNS server's zones change between tests while one
     service process may outlive several of them. spoofwatch's own quarantine store is off
-    unless ``quarantine_dir`` is given, so no test writes to the system's store.
+    unless ``quarantine_dir`` is given, so no test writes to the system's store. One worker
+    process unless ``workers`` says otherwise (``worker_pid`` expects one).
     """
     nets = "".join(f"\n  - {n}" for n in trusted_networks)
     text = f"""authserv_id: {authserv_id}
@@ -53,6 +55,7 @@ milter:
   socket: {socket_spec}
   socket_group: "{socket_group}"
   timeout: 30
+  workers: {workers}
 dns:
   nameservers: [127.0.0.1]
   port: {dns_port}
@@ -166,6 +169,17 @@ class MilterProcess:
                 return children[0]
             time.sleep(0.02)
         raise RuntimeError(f"spoofwatch {self.pid} has no single worker: {_children(self.pid)}")
+
+    def worker_pids(self, count: int, timeout: float = 10.0) -> list[int]:
+        """The PIDs of ``count`` worker processes (``milter.workers``), in order."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            children = sorted(_children(self.pid))
+            if len(children) == count:
+                return children
+            time.sleep(0.02)
+        raise RuntimeError(f"spoofwatch {self.pid} has not {count} workers: "
+                           f"{_children(self.pid)}")
 
     def wait_for_replacement(self, dead: int, timeout: float = 20.0) -> int:
         """Wait until the supervisor has a worker other than ``dead`` and the socket accepts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,16 @@ def test_watchlist_errors_name_file_line_and_key(tmp_path: Path) -> None:
 def test_socket_mode_accepts_quoted_octal(tmp_path: Path) -> None:
     config = load_config(_config(tmp_path, 'milter:\n  socket_mode: "0600"\n'))
     assert config.milter.socket_mode == 0o600
+
+
+def test_worker_count_is_checked_and_zero_means_one_per_cpu(tmp_path: Path) -> None:
+    from spoofwatch.config import MAX_AUTO_WORKERS, worker_count
+
+    with pytest.raises(ConfigError, match=r"milter.workers: must be at least 0, got -1"):
+        load_config(_config(tmp_path, "milter:\n  workers: -1\n"))
+    with pytest.raises(ConfigError, match=r"milter.workers: must be at most 64, got 65"):
+        load_config(_config(tmp_path, "milter:\n  workers: 65\n"))
+    assert load_config(_config(tmp_path, "milter:\n  workers: 3\n")).milter.workers == 3
+    assert worker_count(3) == 3
+    cpus = len(os.sched_getaffinity(0))
+    assert worker_count(0) == max(1, min(MAX_AUTO_WORKERS, cpus))
