@@ -3,16 +3,12 @@
     .venv/bin/python bench/worker_pool.py [--workers 1 2] [--sessions 1 8 64]
         [--messages 1500] [--corpus scenario|profile] [--json FILE]
 
-Issue 13 asks to measure it before building it. libmilter lets a process open its
-listening socket (``smfi_opensocket``) and fork: every child that then runs ``smfi_main``
-accepts on the inherited socket (libmilter opens no second one when it already has one).
-So this script does, for each pool size, what a pooled ``spoofwatch run`` would do at the
-libmilter level: one process loads the configuration, builds the service, registers the
-callbacks and opens the unix socket (made non-blocking, so a child that loses the race for
-a connection polls again instead of sleeping in accept()), then forks ``--workers``
-children that each run libmilter's loop (threads per session, as today) over their own
-copy of the service. Metrics, reloads, the decision log and restarts are not pooled here:
-only the cost of filtering is measured.
+Issue 13 asked to measure it before choosing. Each configuration is ``spoofwatch run``
+with ``milter.workers`` set (1, 2, ...): the supervisor opens the socket and forks the
+workers, which all accept on it (docs/operations.md, "Worker processes"). The first
+measurement (2026-12-07, bench/results/2026-12-07-worker-pool-scenario.json) was made with
+a stand-in for the pool before ``milter.workers`` existed, the same mechanism at the
+libmilter level.
 
 Load: the milter protocol only (tests/support/milterclient.py), from ``--clients`` client
 processes each driving an equal share of the sessions, every message on its own
@@ -30,7 +26,6 @@ import importlib.util
 import json
 import multiprocessing
 import os
-import signal
 import sys
 import tempfile
 import threading
@@ -44,7 +39,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "milter")]
 
 from support.dnsserver import DnsTestServer  # noqa: E402
 from support.milterclient import MilterClient, split_message  # noqa: E402
-from support.milterproc import write_config  # noqa: E402
+from support.milterproc import MilterProcess, write_config  # noqa: E402
 
 Job = tuple[str, str, str, list[tuple[str, str]], bytes]  # ip, helo, mail from, headers, body
 
@@ -81,94 +76,20 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class Pool:
-    """``workers`` libmilter processes on one unix socket, forked by this script's child."""
+    """``spoofwatch run`` with ``milter.workers`` set: the supervisor opens the socket and
+    forks the workers, which all accept on it."""
 
     def __init__(self, config_path: Path, socket_path: str, workers: int) -> None:
-        self.socket_path = socket_path
-        ready_r, ready_w = os.pipe()
-        self.leader = os.fork()
-        if self.leader == 0:
-            os.close(ready_r)
-            code = 70
-            try:
-                code = _leader(config_path, workers, ready_w)
-            finally:
-                os._exit(code)
-        os.close(ready_w)
-        with os.fdopen(ready_r) as ready:
-            line = ready.readline().split()
-        if not line:
-            raise RuntimeError("the pool did not start")
-        self.workers = [int(pid) for pid in line]
+        self.process = MilterProcess(config_path, f"unix:{socket_path}",
+                                     config_path.parent / "milter.log")
+        self.process.start(timeout=30)
+        self.workers = self.process.worker_pids(workers)
 
     def cpu(self) -> float:
         return sum(_cpu_seconds(pid) for pid in self.workers)
 
     def stop(self) -> None:
-        os.kill(self.leader, signal.SIGTERM)
-        os.waitpid(self.leader, 0)
-
-
-def _leader(config_path: Path, workers: int, ready_w: int) -> int:
-    """Open the socket once, fork the workers, report their PIDs, wait for SIGTERM."""
-    import Milter  # pymilter: imported only in the pool's processes
-    import milter
-
-    from spoofwatch import listener
-    from spoofwatch.config import load_config
-    from spoofwatch.service import Service
-    from spoofwatch.socket_address import parse_socket_address
-
-    stops = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-    # Blocked here, so sigwait() below receives them, and in the workers (they inherit the
-    # mask), where libmilter's signal thread sigwait()s them as in ``spoofwatch run``.
-    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
-    config = load_config(config_path)
-    service = Service.create(config)
-    address = parse_socket_address(config.milter.socket)
-    listener._register_callbacks(service)
-    service.apply(config)
-    milter.setconn(address.libmilter_spec())
-    milter.settimeout(config.milter.timeout)
-    milter.register(listener.MILTER_NAME, data=lambda ctx: ctx.getpriv().data(),
-                    unknown=lambda ctx, cmd: Milter.CONTINUE,
-                    negotiate=Milter.negotiate_callback)
-    milter.opensocket(True)
-    _listening_socket_nonblocking(address.path)
-    children = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            milter.main()
-            os._exit(0)
-        children.append(pid)
-    os.write(ready_w, (" ".join(map(str, children)) + "\n").encode())
-    os.close(ready_w)
-    signal.sigwait(stops)
-    for pid in children:
-        os.kill(pid, signal.SIGTERM)
-    for pid in children:
-        os.waitpid(pid, 0)
-    return 0
-
-
-def _listening_socket_nonblocking(path: str) -> None:
-    import socket
-    import stat
-
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        try:
-            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
-                continue
-            sock = socket.socket(fileno=os.dup(fd))
-        except OSError:
-            continue
-        try:
-            if sock.family == socket.AF_UNIX and sock.getsockname() == path:
-                os.set_blocking(fd, False)
-        finally:
-            sock.close()
+        self.process.stop()
 
 
 def _client(socket_path: str, jobs: list[Job], sessions: int, count: int, offset: int,
@@ -260,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             directory.mkdir()
             socket_path = str(directory / "milter.sock")
             config = write_config(directory, dns_port=dns.port,
-                                  socket_spec=f"unix:{socket_path}",
+                                  socket_spec=f"unix:{socket_path}", workers=workers,
                                   extra=f"trusted_arc_sealers: [{sealer}]\n" if sealer else "")
             config.write_text(config.read_text().replace("cache_size: 0", "cache_size: 10000"))
             configs[workers] = (config, socket_path)

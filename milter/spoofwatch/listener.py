@@ -204,8 +204,8 @@ def serve(service: Service) -> None:
     SpoofwatchMilter.service = service
     sys.excepthook = glue_excepthook
     service.apply(config)
-    log.info("spoofwatch listening on %s (policy %s)", config.milter.socket,
-             config.policy.name)
+    log.info("worker %d (of spoofwatch on %s) listening with policy %s", os.getpid(),
+             config.milter.socket, config.policy.name)
     milter.main()
 
 

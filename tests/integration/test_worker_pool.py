@@ -106,6 +106,7 @@ def test_two_workers_share_the_socket_and_each_serves_alone(
                 break
             time.sleep(0.02)
         assert second in now and first not in now and not process_alive(first)
+        proc.wait_for_log(") listening with policy ", count=3)  # the replacement is ready
         assert _send(spec, "QC0")
     finally:
         code = proc.stop()
@@ -113,6 +114,6 @@ def test_two_workers_share_the_socket_and_each_serves_alone(
     log = proc.log()
     assert f"worker {first} killed by SIGKILL unexpectedly after " in log
     assert "with 2 worker processes" in log
-    assert log.count("spoofwatch listening on") >= 2
+    assert log.count(") listening with policy ") == 3  # two, then the replacement
     assert f"worker {second} stopped" in log
     assert not Path(spec[5:]).exists()
