@@ -43,7 +43,7 @@ import loadgen  # noqa: E402
 import peers  # noqa: E402
 import scenario  # noqa: E402
 
-from support.milterproc import MilterProcess, free_port  # noqa: E402
+from support.milterproc import MilterProcess, free_port, free_ports  # noqa: E402
 from support.postfix import PostfixInstance  # noqa: E402
 
 ENVELOPE = loadgen.Envelope(scenario.CLIENT_IP, scenario.HELO, scenario.MAIL_FROM,
@@ -512,7 +512,7 @@ class Bench:
         if self.over_budget(name):
             return
         spec = self._spec(transport, "spoofwatch")
-        metrics_port = free_port()
+        metrics_port = free_ports(self.settings.workers)
         workers = self.settings.workers
         process: MilterProcess = peers.start_spoofwatch(
             self.base / "run", socket_spec=spec, dns_address=self.dns_address,

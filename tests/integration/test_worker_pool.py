@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from support.milterclient import MilterClient
 from support.milterproc import (
     MilterProcess,
     _children,
-    free_port,
+    free_ports,
     process_alive,
     scrape_metrics,
     write_config,
@@ -35,20 +34,6 @@ LINE = re.compile(r"\[(\d+)\]: queue_id=(\S+) ")
 def workdir() -> Iterator[Path]:
     with scratch_dir("spoofwatch-pool-") as path:
         yield path
-
-
-def _two_free_ports() -> int:
-    """A free port whose next port is free too (the second worker serves its metrics
-    there)."""
-    for _ in range(50):
-        port = free_port()
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no two free ports in a row")
 
 
 def _send(spec: str, queue_id: str) -> bool:
@@ -68,7 +53,7 @@ def test_two_workers_share_the_socket_and_each_serves_alone(
 ) -> None:
     publish_campaign_zone(dns)
     spec = f"unix:{workdir}/spoofwatch.sock"
-    port = _two_free_ports()
+    port = free_ports(2)
     port2 = port + 1
     config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec, workers=2,
                           extra=f"metrics:\n  enabled: true\n  listen: 127.0.0.1:{port}\n")
