@@ -11,6 +11,7 @@ the socket once every worker has stopped.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import logging
 import os
@@ -151,6 +152,12 @@ class OpenSocket:
     address: SocketAddress
     identity: tuple[int, int] | None  # (device, inode) of a unix socket we created
 
+    @property
+    def spare(self) -> str:
+        """A second name (hard link) of the unix socket, beside it: ``restore_socket``."""
+        directory, name = os.path.split(self.address.path)
+        return os.path.join(directory, f".{name}.spoofwatch-spare")
+
 
 def open_socket(config: Config) -> OpenSocket:
     """Register with libmilter and open the listening socket (raises ``milter.error``).
@@ -183,18 +190,61 @@ def open_socket(config: Config) -> OpenSocket:
         log.warning("could not find the listening socket to tune it")
     else:
         _tune_listener(fd, address)
-    return OpenSocket(address, identity)
+    opened = OpenSocket(address, identity)
+    if identity is not None:
+        _keep_spare(opened)
+    return opened
+
+
+def _keep_spare(opened: OpenSocket) -> None:
+    """A hard link to the socket, so that ``restore_socket`` can give it its name back.
+
+    libmilter removes the socket's name when its loop ends in a process not running as
+    root (``mi_closener``): a worker that stops on its own (a stray signal) would take the
+    name with it while the others, and the worker that replaces it, go on listening on a
+    socket nobody can reach.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(opened.spare)
+    try:
+        os.link(opened.address.path, opened.spare)
+    except OSError as exc:
+        log.warning("could not keep a second name for the socket (%s): a worker that stops "
+                    "on its own may remove %s until the service restarts", exc,
+                    opened.address.path)
+
+
+def restore_socket(opened: OpenSocket) -> None:
+    """Give the socket its name back if a worker's libmilter removed it (the supervisor
+    calls this whenever a worker has ended); a name that another instance owns now is
+    left alone."""
+    if opened.identity is None or _socket_identity(opened.address.path) is not None:
+        return
+    if _socket_identity(opened.spare) != opened.identity:
+        return
+    try:
+        os.link(opened.spare, opened.address.path)
+    except OSError as exc:
+        log.error("could not restore the socket %s: %s", opened.address.path, exc)
+    else:
+        log.warning("restored the socket %s, which a stopping worker had removed",
+                    opened.address.path)
 
 
 def close_socket(opened: OpenSocket) -> None:
     """Remove the unix socket, once every worker has stopped, if it is still the one we
     made (a new instance may own the path now)."""
-    if opened.identity is None or _socket_identity(opened.address.path) != opened.identity:
+    if opened.identity is None:
         return
-    try:
-        os.unlink(opened.address.path)
-    except OSError as exc:
-        log.warning("could not remove the socket %s: %s", opened.address.path, exc)
+    for path in (opened.spare, opened.address.path):
+        if _socket_identity(path) != opened.identity:
+            continue
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass  # another worker of ours removed it a moment before
+        except OSError as exc:
+            log.warning("could not remove the socket %s: %s", path, exc)
 
 
 def serve(service: Service) -> None:

@@ -203,9 +203,9 @@ class DecisionLog:
     # --- under the lock ---
     def _write(self, line: bytes) -> None:
         if self._dir_fd is None:
-            directory = os.path.dirname(self._settings.path) or "."
-            self._dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fcntl.flock(self._dir_fd, fcntl.LOCK_EX)
+            self._dir_fd = self._open_directory()
+        if self._dir_fd >= 0:
+            fcntl.flock(self._dir_fd, fcntl.LOCK_EX)
         try:
             if self._file is None or not self._still_current():
                 self._close_log()
@@ -216,7 +216,20 @@ class DecisionLog:
             self._file.write(line)
             self._file.flush()
         finally:
-            fcntl.flock(self._dir_fd, fcntl.LOCK_UN)
+            if self._dir_fd >= 0:
+                fcntl.flock(self._dir_fd, fcntl.LOCK_UN)
+
+    def _open_directory(self) -> int:
+        """The log's directory, for the lock between processes; -1 (no lock) when it cannot
+        be read, as the old behaviour: a directory one may write but not list."""
+        directory = os.path.dirname(self._settings.path) or "."
+        try:
+            return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            log.warning("cannot open %s to lock the decision log (%s); writing without the "
+                        "lock that keeps several worker processes from rotating it at once",
+                        ascii_safe(directory), exc.strerror)
+            return -1
 
     def _still_current(self) -> bool:
         """Is the open file still the one at the path (no other process rotated it)?"""
@@ -249,12 +262,12 @@ class DecisionLog:
 
     def _close(self) -> None:
         self._close_log()
-        if self._dir_fd is not None:
+        if self._dir_fd is not None and self._dir_fd >= 0:
             try:
                 os.close(self._dir_fd)
             except OSError:
                 pass
-            self._dir_fd = None
+        self._dir_fd = None
 
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1

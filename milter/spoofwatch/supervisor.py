@@ -22,14 +22,13 @@ ordinary Python signal handlers and
   ``Backoff.reset_after``. Without this, one dead worker meant a dead service: under
   systemd until ``Restart=`` acted, elsewhere until an admin noticed. The socket stays
   open meanwhile (this process holds it), so connections wait instead of being refused.
-  If a SIGHUP was handled before, the new worker is asked to
-  reload at once, so it runs the configuration the admin last applied, not the one
-  read at start;
-- a worker that cannot work at all (exit status 71, EX_OSERR: the socket cannot be
-  opened; 78, EX_CONFIG) is retried with the same backoff, but after
-  ``GIVE_UP_AFTER`` quick failures in a row the supervisor exits with that status, so
-  that the service manager (systemd's ``Restart=`` and its start rate limit) or the
-  admin decides instead of an endless loop.
+  A new worker starts with what ``Hooks.reload`` last loaded (worker.py: the configuration
+  the admin last applied); if a SIGHUP was handled before, it is also asked to reload at
+  once, as every worker was;
+- a worker that cannot work at all (exit status 71, EX_OSERR; 78, EX_CONFIG) is retried
+  with the same backoff, but after ``GIVE_UP_AFTER`` quick failures in a row the
+  supervisor exits with that status, so that the service manager (systemd's ``Restart=``
+  and its start rate limit) or the admin decides instead of an endless loop.
 
 The worker learns that the parent is gone from the end of the pipe and stops.
 The parent is single-threaded when it forks, so forking without exec is safe.
@@ -164,8 +163,9 @@ class _Supervisor:
     """Starts the workers, relays signals to them, restarts one that dies."""
 
     def __init__(self, worker_main: Callable[[int, int], int], workers: int, wake_r: int,
-                 wake_w: int, backoff: Backoff) -> None:
+                 wake_w: int, backoff: Backoff, hooks: Hooks) -> None:
         self._worker_main = worker_main
+        self._hooks = hooks
         self._slots = max(1, workers)
         self._wake_r = wake_r
         self._wake_w = wake_w
@@ -222,6 +222,8 @@ class _Supervisor:
                 continue
             del self._running[slot]
             os.close(worker.control)
+            if self._hooks.worker_ended is not None:
+                self._hooks.worker_ended()
             if worker.stopping:
                 status = _exit_status(worker, code)
                 self._status = self._status or status
@@ -240,6 +242,8 @@ class _Supervisor:
     def _signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:
             self._reloaded = True
+            if self._hooks.reload is not None:
+                self._hooks.reload()
             for worker in self._running.values():
                 worker.reload()
             if not self._running:
@@ -302,8 +306,18 @@ class _Supervisor:
         return worker
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What the supervisor runs in its own process: ``reload`` on SIGHUP, before asking the
+    workers (so that a worker started later starts as the workers run); ``worker_ended``
+    after a worker has ended, for whatever reason."""
+
+    reload: Callable[[], None] | None = None
+    worker_ended: Callable[[], None] | None = None
+
+
 def supervise(worker_main: Callable[[int, int], int], backoff: Backoff | None = None,
-              workers: int = 1) -> int:
+              workers: int = 1, hooks: Hooks | None = None) -> int:
     """Fork ``workers`` times ``worker_main(control_fd, slot)`` (slot 0 .. workers - 1) and
     look after them; returns the exit status once all have stopped.
 
@@ -317,7 +331,8 @@ def supervise(worker_main: Callable[[int, int], int], backoff: Backoff | None = 
     # Handlers before the fork: a signal (or the worker's death) right after it is not lost.
     previous = {sig: signal.signal(sig, _ignore) for sig in _HANDLED}
     try:
-        return _Supervisor(worker_main, workers, wake_r, wake_w, backoff or Backoff()).run()
+        return _Supervisor(worker_main, workers, wake_r, wake_w, backoff or Backoff(),
+                           hooks or Hooks()).run()
     finally:
         signal.set_wakeup_fd(previous_fd)
         for sig, handler in previous.items():

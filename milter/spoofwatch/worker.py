@@ -17,14 +17,21 @@ import threading
 
 import milter
 
-from .config import Config, worker_count
-from .listener import OpenSocket, close_socket, open_socket, serve, wake_listener
+from .config import Config, ConfigError, load_config, worker_count
+from .listener import (
+    OpenSocket,
+    close_socket,
+    open_socket,
+    restore_socket,
+    serve,
+    wake_listener,
+)
 from .logline import SafeFormatter
 from .metrics import Endpoint
 from .quarantine.retention import start_retention
 from .service import Service
 from .socket_address import parse_socket_address
-from .supervisor import supervise
+from .supervisor import Hooks, supervise
 from .textsafe import ascii_safe
 
 log = logging.getLogger("spoofwatch.service")
@@ -82,7 +89,7 @@ def _start_metrics(service: Service, config: Config, slot: int) -> Endpoint | No
     listen = metrics_listen(config.metrics.listen, slot)
     try:
         return service.metrics.serve(listen)
-    except OSError as exc:
+    except (OSError, OverflowError, ValueError) as exc:  # port + slot past 65535 too
         # Mail comes first: run without the endpoint rather than not at all.
         log.error("cannot serve metrics on %s: %s; running without them", listen, exc)
         return None
@@ -156,6 +163,27 @@ def use_safe_log_format() -> None:
         handler.setFormatter(SafeFormatter(LOG_FORMAT))
 
 
+class _LastGood:
+    """The configuration a new worker starts with: the one the workers run.
+
+    Loaded at start and again by the supervisor on every SIGHUP (before the workers are
+    asked to reload), so a worker that replaces a dead one starts with the configuration
+    the admin last applied, even when the file has been broken since, and serves nothing
+    with an older one while its own reload is under way.
+    """
+
+    def __init__(self, path: str, config: Config) -> None:
+        self.path = path
+        self.config = config
+
+    def reload(self) -> None:
+        try:
+            self.config = load_config(self.path)
+        except ConfigError as exc:
+            log.error("reload: %s; new workers start with the configuration running now",
+                      exc)
+
+
 def run(config_path: str, config: Config) -> int:
     """``spoofwatch run``: open the socket, then the supervisor, which forks the workers.
 
@@ -171,8 +199,11 @@ def run(config_path: str, config: Config) -> int:
     workers = worker_count(config.milter.workers)
     log.info("spoofwatch listening on %s with %d worker process%s", config.milter.socket,
              workers, "" if workers == 1 else "es")
+    last_good = _LastGood(config_path, config)
+    hooks = Hooks(reload=last_good.reload, worker_ended=lambda: restore_socket(opened))
     try:
         return supervise(lambda control_fd, slot: worker_main(
-            config_path, control_fd, config, opened, slot), workers=workers)
+            config_path, control_fd, last_good.config, opened, slot), workers=workers,
+            hooks=hooks)
     finally:
         close_socket(opened)

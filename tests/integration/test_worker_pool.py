@@ -5,19 +5,24 @@ while the other goes on."""
 
 from __future__ import annotations
 
+import functools
 import os
+import pwd
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support import milterproc
 from support.campaign import FOREIGN_IP, FORGED, publish_campaign_zone, tagged
 from support.dnsserver import DnsTestServer
 from support.milterclient import MilterClient
 from support.milterproc import (
+    POLICIES,
     MilterProcess,
     _children,
     free_ports,
@@ -26,6 +31,7 @@ from support.milterproc import (
     write_config,
 )
 from support.scratch import scratch_dir
+from support.unprivileged import Unprivileged, readable_copy
 
 LINE = re.compile(r"\[(\d+)\]: queue_id=(\S+) ")
 
@@ -102,3 +108,77 @@ def test_two_workers_share_the_socket_and_each_serves_alone(
     assert log.count(") listening with policy ") == 3  # two, then the replacement
     assert f"worker {second} stopped" in log
     assert not Path(spec[5:]).exists()
+
+
+NOBODY = pwd.getpwnam("nobody")
+
+
+@pytest.fixture(scope="module")
+def unprivileged() -> Iterator[Unprivileged]:
+    with scratch_dir("spoofwatch-pool-code-", mode=0o755) as path:
+        yield readable_copy(path / "copy")
+
+
+def test_a_worker_that_stops_on_its_own_does_not_take_the_socket_with_it(
+    dns: DnsTestServer, dns_server: DnsTestServer, unprivileged: Unprivileged
+) -> None:
+    # Not root, as under systemd: there libmilter removes the socket's name when a worker's
+    # loop ends (a stray SIGHUP to one worker ends it); the supervisor gives the name back.
+    publish_campaign_zone(dns)
+    with scratch_dir("spoofwatch-pool-nobody-", mode=0o755) as workdir:
+        run = workdir / "run"
+        run.mkdir()
+        os.chown(run, NOBODY.pw_uid, NOBODY.pw_gid)
+        spec = f"unix:{run}/spoofwatch.sock"
+        config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec, workers=2,
+                              policy=unprivileged.policies / "default.yaml",
+                              watchlist=unprivileged.policies / "watchlist.example.yaml")
+        proc = MilterProcess(config, spec, workdir / "milter.log", env=unprivileged.env,
+                             command=tuple(unprivileged.command("spoofwatch.cli")))
+        as_nobody = functools.partial(subprocess.Popen, user="nobody", group="nogroup",
+                                      extra_groups=[])
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(milterproc.subprocess, "Popen", as_nobody)
+            proc.start()
+        try:
+            first, second = proc.worker_pids(2)
+            os.kill(first, signal.SIGHUP)
+            proc.wait_for_log(f"worker {first} exited with 0 unexpectedly")
+            proc.wait_for_log(") listening with policy ", count=3)
+            assert Path(spec[5:]).is_socket()
+            assert all(_send(spec, f"QN{i}") for i in range(3))
+        finally:
+            code = proc.stop()
+        log = proc.log()
+        assert code == 0, log
+        assert f"restored the socket {spec[5:]}, which a stopping worker had removed" in log
+        assert not Path(spec[5:]).exists()
+        assert [p.name for p in run.iterdir()] == []  # the spare name is gone too
+
+
+def test_a_replacement_worker_starts_with_the_configuration_last_applied(
+    dns: DnsTestServer, dns_server: DnsTestServer, workdir: Path
+) -> None:
+    publish_campaign_zone(dns)
+    spec = f"unix:{workdir}/spoofwatch.sock"
+    config = write_config(workdir, dns_port=dns_server.port, socket_spec=spec, workers=2,
+                          policy=POLICIES / "monitor.yaml")
+    proc = MilterProcess(config, spec, workdir / "milter.log")
+    proc.start()
+    try:
+        first, second = proc.worker_pids(2)
+        config.write_text(config.read_text().replace("monitor.yaml", "default.yaml"))
+        os.kill(proc.pid, signal.SIGHUP)
+        proc.wait_for_log("configuration reloaded from", count=2)
+        config.write_text("milter: [this is not\n")  # broken since; never reloaded
+        os.kill(first, signal.SIGKILL)
+        proc.wait_for_log(") listening with policy default", count=1)
+        # Only the replacement serves: the other is stopped. Mail is tagged, as under the
+        # default policy the admin applied (the monitor policy tags nothing).
+        os.kill(second, signal.SIGSTOP)
+        try:
+            assert all(_send(spec, f"QR{i}") for i in range(3))
+        finally:
+            os.kill(second, signal.SIGCONT)
+    finally:
+        proc.stop()

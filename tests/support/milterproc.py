@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -12,12 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .milterclient import MilterClient, MilterError
+
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = REPO / "policies"
-
-
-# The supervisor's line says how many workers it starts; each worker says it is listening.
-_WORKERS_LINE = re.compile(r"listening on \S+ with (\d+) worker process")
 
 
 def free_port() -> int:
@@ -134,14 +131,13 @@ class MilterProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> None:
-        """Start the service and wait until every worker runs libmilter's loop.
+        """Start the service and wait until a worker answers the milter protocol.
 
         The socket accepts as soon as the supervisor has opened it, before any worker has
-        built its service (the release key, say): so readiness is each worker's
-        "listening" line, and the supervisor's line says how many workers to wait for.
+        built its service (the release key, say): so readiness is a worker answering an
+        option negotiation, not a connection that succeeds.
         """
         self._log = open(self.log_path, "ab")  # closed in stop()
-        start_offset = self._log.tell()
         self.proc = subprocess.Popen(
             [*self.command, "run", "--config", str(self.config)],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
@@ -151,17 +147,19 @@ class MilterProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"spoofwatch exited with {self.proc.returncode}: {self.log()}")
-            if self._accepts() and self._workers_listening(start_offset):
+            if self._accepts() and self._negotiates():
                 return
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"spoofwatch did not listen within {timeout}s: {self.log()}")
 
-    def _workers_listening(self, offset: int) -> bool:
-        text = self.log()[offset:]
-        found = _WORKERS_LINE.search(text)
-        return found is not None and text.count(") listening with policy ") >= int(
-            found.group(1))
+    def _negotiates(self) -> bool:
+        try:
+            with MilterClient(self.socket_spec, timeout=5) as client:
+                client.negotiate()
+        except (OSError, MilterError):
+            return False
+        return True
 
     def _accepts(self) -> bool:
         spec = self.socket_spec
