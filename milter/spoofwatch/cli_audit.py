@@ -4,15 +4,18 @@ Exit status (docs/audit.md):
   0  audited; no domain is spoofable and being spoofed, every rating is known
   1  at least one domain is spoofable (or not known not to be) and was forged here
   2  no such domain, but the rating of at least one domain is unknown (DNS failure)
-  64 usage error, 66 the decision log given cannot be read, 73 the HTML file cannot be
-  written, 78 configuration error
+  64 usage error, 66 the decision log given cannot be read, 70 the report could not be
+  made (a bug: the message says what failed), 73 the HTML file cannot be written, 74
+  standard output cannot be written, 78 configuration error
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,8 +36,11 @@ from .domains import is_qualified_domain, normalize_domain
 __all__ = ["EXIT_ALERT", "EXIT_OK", "EXIT_UNKNOWN", "add_parser", "exit_status", "run"]
 
 EXIT_OK, EXIT_ALERT, EXIT_UNKNOWN = 0, 1, 2
-EX_USAGE, EX_NOINPUT, EX_CANTCREAT = 64, 66, 73
+EX_USAGE, EX_NOINPUT, EX_SOFTWARE, EX_CANTCREAT, EX_IOERR = 64, 66, 70, 73, 74
 DEFAULT_SINCE = "30d"
+# The longest history period (--since to --until): ten years. Past it the chart alone
+# would be millions of days, and no decision log is kept that long.
+MAX_PERIOD_DAYS = 3660
 
 
 def add_parser(sub: Any) -> None:
@@ -89,12 +95,44 @@ def _history(config: Config, args: argparse.Namespace, now: float) -> History | 
     if not sources:
         return None
     since = parse_since(args.since, now)
-    until = now if args.until is None else parse_since(args.until, now)
-    if args.until is not None and len(args.until.strip()) == len("2024-10-31"):
+    until = now if args.until is None else parse_since(args.until, now, "--until")
+    if args.until is not None and _is_date(args.until):
         until += 86399  # a date names the whole day
     if until < since:
         raise UsageError("--until is before --since")
+    if until - since > MAX_PERIOD_DAYS * 86400:
+        raise UsageError(f"--since {args.since!r}: the history period (--since to --until) "
+                         f"is at most {MAX_PERIOD_DAYS} days")
     return collect(sources, config.detection.watchlist, config.detection.matcher, since, until)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        time.strptime(text.strip(), "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place: the
+    previous report stays whole until the new one is complete."""
+    data = text.encode("utf-8")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        try:
+            mode = path.stat().st_mode & 0o777  # keep the previous report's permissions
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _progress(done: int, total: int, domain: str) -> None:
@@ -125,16 +163,30 @@ def run(args: argparse.Namespace) -> int:
         return EX_USAGE
     progress = _progress if sys.stderr.isatty() else None
     report = audit_domains(targets, config, make_resolver(config.dns), history, progress)
-    if args.html:
-        try:
-            Path(args.html).write_text(report_html(report), encoding="utf-8")
-        except OSError as exc:
-            print(f"spoofwatch audit: cannot write {args.html}: {exc.strerror or exc}",
-                  file=sys.stderr)
-            return EX_CANTCREAT
-    if args.suggest:
-        path = config.detection.watchlist.path
-        print(suggest_diff(report, path) if path else "", end="")
-    else:
-        print(report_json(report) if args.json else report_text(report))
+    # Status 1 means "alert" to the scripts that run the audit: a failure to produce the
+    # output must never exit 1 (or 0), so each one has its own status.
+    try:
+        if args.html:
+            page = report_html(report)
+            try:
+                _write_atomically(Path(args.html), page)
+            except OSError as exc:
+                print(f"spoofwatch audit: cannot write {args.html}: {exc.strerror or exc}",
+                      file=sys.stderr)
+                return EX_CANTCREAT
+        if args.suggest:
+            path = config.detection.watchlist.path
+            output = suggest_diff(report, path) if path else ""
+        else:
+            output = (report_json(report) if args.json else report_text(report)) + "\n"
+    except (UnicodeError, ValueError) as exc:
+        print(f"spoofwatch audit: the report could not be made: {exc!r}", file=sys.stderr)
+        return EX_SOFTWARE
+    try:
+        sys.stdout.write(output)
+        sys.stdout.flush()
+    except (OSError, UnicodeError) as exc:
+        print(f"spoofwatch audit: cannot write the report to standard output: {exc}",
+              file=sys.stderr)
+        return EX_IOERR
     return exit_status(report)

@@ -49,16 +49,22 @@ def parse_duration(text: str) -> float:
     return int(match.group(1)) * _UNIT[match.group(2)]
 
 
-def parse_since(text: str, now: float) -> float:
-    """A duration back from now ("7d") or a UTC date/time ("2024-10-01", "2024-10-01T12:00")."""
+def parse_since(text: str, now: float, option: str = "--since") -> float:
+    """A duration back from now ("7d") or a UTC date/time ("2024-10-01", "2024-10-01T12:00",
+    "2024-10-01T12:00:00Z" as the JSON outputs print it). ``option`` names the argument in
+    the usage error."""
     if _DURATION.match(text.strip()):
         return now - parse_duration(text)
+    stamp = text.strip()
+    if "T" in stamp and stamp.endswith(("Z", "z")):
+        stamp = stamp[:-1]  # the times are UTC anyway
     for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
         try:
-            return float(calendar.timegm(time.strptime(text.strip(), fmt)))
+            return float(calendar.timegm(time.strptime(stamp, fmt)))
         except ValueError:
             continue
-    raise UsageError(f"--since {text!r}: give a duration (7d, 12h) or a UTC date (2024-10-01)")
+    raise UsageError(f"{option} {text!r}: give a duration (7d, 12h) or a UTC date "
+                     "(2024-10-01)")
 
 
 # --- the parser -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import codecs
 import re
 import unicodedata
 
-__all__ = ["ascii_safe", "decode_words", "fold_header", "terminal_safe"]
+__all__ = ["ascii_safe", "decode_words", "fold_header", "terminal_safe", "utf8_safe"]
 
 _ELLIPSIS = "..."
 
@@ -72,6 +72,20 @@ def ascii_safe(text: str, max_len: int = 200) -> str:
         if length > max_len:
             return _truncate(pieces, max_len)
     return "".join(pieces)
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` with each lone surrogate escaped, so it always encodes as UTF-8.
+
+    A byte that was not UTF-8 (kept as U+DC80-U+DCFF by ``surrogateescape``, as DNS TXT
+    records are) is shown as the byte, ``\\xff``; any other lone surrogate as ``\\udXXX``.
+    Everything else stays as it is (for HTML, which escapes its own markup).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join(_escape_char(ch) if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return text
 
 
 def _truncate(pieces: list[str], max_len: int) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spoofwatch import cli
+from spoofwatch import cli, cli_audit
 from spoofwatch.audit.report import AuditReport, DomainAudit, audit_domains, targets_of
 from spoofwatch.config import Config, load_config
 from spoofwatch.dns import Resolver
@@ -185,3 +185,120 @@ def test_suggest_prints_sends_mail_false_as_a_diff_and_leaves_the_file(
         "-      - elections.alaska.gov", "+      - domain: elections.alaska.gov",
         "+        sends_mail: false",
     ]
+
+
+# --- SPF that lets everyone through, failed SPF lookups, includes (review items 1, 4, 7) ----
+
+REJECT = {"TXT": ["v=DMARC1; p=reject"]}
+SPF_ZONES: dict[str, dict[str, list[str]]] = {
+    "inc-all.example": {"MX": ["10 mx.inc-all.example"],
+                        "TXT": ["v=spf1 include:_spf.evilhost.example -all"]},
+    "_spf.evilhost.example": {"TXT": ["v=spf1 +all"]},
+    "redir.example": {"MX": ["10 mx.redir.example"],
+                      "TXT": ["v=spf1 redirect=_spf.evilhost.example"]},
+    "v6all.example": {"MX": ["10 mx.v6all.example"], "TXT": ["v=spf1 ip6:::/0 -all"]},
+    "v4all.example": {"MX": ["10 mx.v4all.example"], "TXT": ["v=spf1 ip4:0.0.0.0/0 -all"]},
+    "exists-all.example": {"MX": ["10 mx.exists-all.example"],
+                           "TXT": ["v=spf1 exists:always.esp.example -all"]},
+    "always.esp.example": {"A": ["127.0.0.2"]},
+    "neginc.example": {"MX": ["10 mx.neginc.example"],
+                       "TXT": ["v=spf1 -include:_spf.wide.example ~all"]},
+    "_spf.wide.example": {"TXT": ["v=spf1 ip4:0.0.0.0/0 -all"]},
+    "spf-fail.example": {"MX": ["10 mx.spf-fail.example"]},
+    "inc-fail.example": {"MX": ["10 mx.inc-fail.example"],
+                         "TXT": ["v=spf1 include:_spf.broken.example -all"]},
+    "diamond.example": {"MX": ["10 mx.diamond.example"],
+                        "TXT": ["v=spf1 include:a.d.example include:b.d.example -all"]},
+    "a.d.example": {"TXT": ["v=spf1 include:c.d.example -all"]},
+    "b.d.example": {"TXT": ["v=spf1 include:c.d.example -all"]},
+    "c.d.example": {"TXT": ["v=spf1 ip4:192.0.2.0/24 -all"]},
+}
+SPF_DOMAINS = ("inc-all.example", "redir.example", "v6all.example", "v4all.example",
+               "exists-all.example", "neginc.example", "spf-fail.example", "inc-fail.example",
+               "diamond.example")
+
+
+@pytest.fixture
+def spf_zones(dns: DnsTestServer) -> DnsTestServer:
+    dns.add_records(SPF_ZONES)
+    for domain in SPF_DOMAINS:
+        dns.add_records({f"_dmarc.{domain}": REJECT})
+    dns.servfail("spf-fail.example")
+    dns.servfail("_spf.broken.example")
+    return dns
+
+
+def test_an_spf_that_lets_everyone_through_is_never_enforced(
+        config_path: Path, spf_zones: DnsTestServer) -> None:
+    report = _audit(load_config(config_path), SPF_DOMAINS)
+    assert {d.facts.domain: (d.assessment.rating.value, d.facts.spf.authorizes_everyone)
+            for d in report.domains} == {
+        "inc-all.example": ("unprotected", True),
+        "redir.example": ("unprotected", True),
+        "v6all.example": ("unprotected", True),
+        "v4all.example": ("unprotected", True),
+        "exists-all.example": ("unprotected", True),
+        "neginc.example": ("enforced", False),  # -include: authorizes nobody
+        "spf-fail.example": ("unknown", False),  # the SPF lookup failed
+        "inc-fail.example": ("unknown", False),  # an include's lookup failed
+        "diamond.example": ("enforced", False),  # two includes of one record: no loop
+    }
+    items = _by_domain(report)
+    assert items["inc-all.example"].assessment.reasons[0] == (
+        "SPF authorizes every address (include:_spf.evilhost.example): anyone passes SPF for "
+        "this domain, and with it DMARC, whatever its policy")
+    assert items["exists-all.example"].facts.spf.everyone == ("exists:always.esp.example",)
+    diamond = items["diamond.example"].facts.spf
+    assert (diamond.valid, diamond.problems, diamond.dns_lookups, diamond.ipv4_addresses) == (
+        True, (), 4, 256)
+
+
+def test_a_failed_spf_lookup_exits_2_not_0(config_path: Path, spf_zones: DnsTestServer,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli.main(["audit", "--config", str(config_path), "--domain", "inc-fail.example",
+                       "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert status == 2
+    assert data["organizations"][0]["domains"][0]["rating"] == "unknown"
+
+
+# --- bytes that are not UTF-8 in third parties' records (review item 3) ---------------------
+
+def test_html_escapes_bytes_that_are_not_utf8_and_replaces_the_old_report_whole(
+        dns: DnsTestServer, config_path: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    dns.add_records({
+        "victim.example": {"MX": ["10 mx.victim.example"],
+                           "TXT": ["v=spf1 include:_spf.esp.example -all \udcff"]},
+        "_spf.esp.example": {"TXT": ["v=spf1 ip4:198.51.100.0/24 "
+                                     "exists:%{i}.\udcff.esp.example -all"]},
+        "_dmarc.victim.example": {"TXT": ["v=DMARC1; p=reject; x=\udcfe"]},
+    })
+    page = tmp_path / "report.html"
+    page.write_text("<p>last week's report</p>")
+    status = cli.main(["audit", "--config", str(config_path), "--domain", "victim.example",
+                       "--html", str(page)])
+    assert status == 0
+    text = page.read_text(encoding="utf-8")  # strict: the page is valid UTF-8
+    assert "exists:%{i}.\\xff.esp.example" in text
+    assert "v=spf1 include:_spf.esp.example -all \\xff" in text
+    assert "v=DMARC1; p=reject; x=\\xfe" in text
+    assert sorted(p.name for p in tmp_path.glob("*report.html*")) == ["report.html"]
+    assert "exists:%{i}.\\xff.esp.example" in capsys.readouterr().out
+
+
+def test_a_report_that_cannot_be_made_exits_70_and_keeps_the_old_page(
+        config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(report: AuditReport) -> str:
+        return "\udcff".encode().decode()  # raises UnicodeEncodeError, as the old page did
+
+    monkeypatch.setattr(cli_audit, "report_html", broken)
+    page = tmp_path / "report.html"
+    page.write_text("<p>last week's report</p>")
+    status = cli.main(["audit", "--config", str(config_path), "--domain", "democrats.org",
+                       "--html", str(page)])
+    assert status == 70
+    assert page.read_text() == "<p>last week's report</p>"
+    assert capsys.readouterr().err.startswith("spoofwatch audit: the report could not be made: "
+                                              "UnicodeEncodeError(")

@@ -4,7 +4,9 @@ a quarantine store with one released record."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from spoofwatch.analyze import analyze
 from spoofwatch.audit.history import Counts, History, OrgHistory, collect
 from spoofwatch.audit.history_sources import DecisionLogFile, QuarantineReleases
 from spoofwatch.config import load_config
+from spoofwatch.logline import json_line
 from spoofwatch.message import Message
 from spoofwatch.quarantine.record import ReleaseEvent
 from spoofwatch.quarantine.render import held_copy
@@ -137,3 +140,91 @@ def test_spoofable_and_being_spoofed_is_the_alert_and_exit_status_1(
            "the watchlist says it sends no mail (sends_mail: false)" in out
     assert "democrats.org (Democratic" not in out.split("SPOOFABLE AND BEING SPOOFED:")[1] \
         .split("\n\n")[0]
+
+
+# --- the review's cases -----------------------------------------------------------------------
+
+def _line(sender: str, level: str = "spoof", when: str = "2024-10-20T12:00:00.000Z",
+          **fields: Any) -> str:
+    return json_line({"time": when, "client_ip": "203.0.113.5", "from": sender, "level": level,
+                      "findings": [], "actions": ["accept"], "dmarc": "fail", "dkim": "none",
+                      **fields})
+
+
+def _audit_log(dns: DnsTestServer, tmp_path: Path, dmarc: str, lines: list[str],
+               *args: str) -> int:
+    dns.add_records({"democrats.org": {"MX": ["10 mx.democrats.org"], "TXT": ["v=spf1 -all"]},
+                     "_dmarc.democrats.org": {"TXT": [dmarc]}})
+    log = tmp_path / "decisions.jsonl"
+    log.write_text("".join(line + "\n" for line in lines))
+    config = write_config(tmp_path, dns_port=dns.port, socket_spec=f"unix:{tmp_path}/s.sock")
+    return cli.main(["audit", "--config", str(config), "--decision-log", str(log),
+                     "--domain", "democrats.org", "--since", "2024-10-01", *args])
+
+
+SUBDOMAIN_FORGERIES = [_line(f"x@vote{i}.democrats.org", findings=["from_domain_unauthenticated"])
+                       for i in range(3)]
+
+
+def test_forgeries_from_subdomains_left_open_by_sp_raise_the_alert(
+        dns: DnsTestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = _audit_log(dns, tmp_path, "v=DMARC1; p=reject; sp=none; np=none",
+                        SUBDOMAIN_FORGERIES, "--until", "2024-10-31")
+    out = capsys.readouterr().out
+    assert status == 1
+    assert ("SPOOFABLE AND BEING SPOOFED:\n  democrats.org (Democratic National Committee): 3 "
+            "forgeries; 3 from its subdomains: DMARC sp=none at _dmarc.democrats.org: receivers "
+            "accept unauthenticated mail claiming its subdomains\n") in out
+
+
+def test_forgeries_from_subdomains_that_sp_protects_raise_no_alert(
+        dns: DnsTestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = _audit_log(dns, tmp_path, "v=DMARC1; p=reject", SUBDOMAIN_FORGERIES,
+                        "--until", "2024-10-31", "--json")
+    data = json.loads(capsys.readouterr().out)
+    item = data["organizations"][0]["domains"][0]
+    assert status == 0
+    assert (item["rating"], item["alert"], item["subdomains"]["protection"]) == (
+        "enforced", False, "enforced")
+    assert (item["history"]["forgeries"], item["history"]["subdomain_forgeries"]) == (3, 3)
+
+
+def test_a_line_of_deeply_nested_brackets_is_skipped_as_unreadable(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    log.write_text("[" * 100_000 + "]" * 100_000 + "\n" + _line("a@democrats.org") + "\n")
+    source = DecisionLogFile(log)
+    assert [d.from_domain for d in source.decisions(0.0)] == ["democrats.org"]
+    assert source.problems() == (f"{log}: 1 lines without a verdict skipped",)
+
+
+def test_the_history_period_is_bounded(dns: DnsTestServer, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    dns.add_records({"democrats.org": {"MX": ["10 mx.democrats.org"]}})
+    log = tmp_path / "decisions.jsonl"
+    log.write_text(_line("a@democrats.org") + "\n")
+    config = write_config(tmp_path, dns_port=dns.port, socket_spec=f"unix:{tmp_path}/s.sock")
+    page = tmp_path / "r.html"
+    status = cli.main(["audit", "--config", str(config), "--decision-log", str(log),
+                       "--domain", "democrats.org", "--since", "999999999d", "--html", str(page)])
+    assert (status, capsys.readouterr().err) == (
+        64, "spoofwatch audit: --since '999999999d': the history period (--since to --until) "
+            "is at most 3660 days\n")
+    assert not page.exists()
+
+
+def test_a_bad_until_is_named_as_until(dns: DnsTestServer, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    status = _audit_log(dns, tmp_path, "v=DMARC1; p=reject", [], "--until", "bogus")
+    assert (status, capsys.readouterr().err) == (
+        64, "spoofwatch audit: --until 'bogus': give a duration (7d, 12h) or a UTC date "
+            "(2024-10-01)\n")
+
+
+def test_until_accepts_the_time_the_json_prints(dns: DnsTestServer, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    status = _audit_log(dns, tmp_path, "v=DMARC1; p=reject", SUBDOMAIN_FORGERIES,
+                        "--until", "2024-10-31T00:00:00Z", "--json")
+    data = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert (data["history"]["since"], data["history"]["until"], data["history"]["messages"]) == (
+        "2024-10-01T00:00:00Z", "2024-10-31T00:00:00Z", 3)

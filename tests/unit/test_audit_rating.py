@@ -156,3 +156,129 @@ def test_spf_survey_marks_macros_and_exists_as_unsized_and_hostile_terms_invalid
     assert result.valid is False
     assert result.problems == ("example.org: unknown term '<script>alert(1)</script>': "
                                "receivers answer permerror",)
+
+
+# --- SPF that lets everyone through, failed lookups, loops (review items 1, 4, 7) -----------
+
+def test_an_include_of_a_plus_all_record_authorizes_everyone() -> None:
+    result = survey_spf("example.org", StaticLookup({
+        "example.org": {"TXT": ["v=spf1 include:_spf.evil.example -all"]},
+        "_spf.evil.example": {"TXT": ["v=spf1 +all"]}}))
+    assert (result.final, result.everyone, result.authorizes_everyone) == (
+        "-all", ("include:_spf.evil.example",), True)
+    rated = rate(facts(spf=result))
+    assert (rated.rating, rated.spoofable) == (Rating.UNPROTECTED, True)
+    assert rated.reasons[0] == (
+        "SPF authorizes every address (include:_spf.evil.example): anyone passes SPF for this "
+        "domain, and with it DMARC, whatever its policy")
+
+
+def test_an_include_of_an_include_of_plus_all_authorizes_everyone() -> None:
+    result = survey_spf("example.org", StaticLookup({
+        "example.org": {"TXT": ["v=spf1 include:a.example.net -all"]},
+        "a.example.net": {"TXT": ["v=spf1 include:b.example.net -all"]},
+        "b.example.net": {"TXT": ["v=spf1 redirect=c.example.net"]},
+        "c.example.net": {"TXT": ["v=spf1 +all"]}}))
+    # b passes everyone, so a does, so the domain does: the term found is the innermost
+    assert (result.final, result.everyone) == ("-all", ("include:b.example.net",))
+    assert result.authorizes_everyone
+
+
+def test_a_fail_qualified_include_authorizes_nobody_whatever_its_target_lists() -> None:
+    result = survey_spf("example.org", StaticLookup({
+        "example.org": {"TXT": ["v=spf1 -include:wide.example.net ~include:open.example.net "
+                                "ip4:192.0.2.0/24 ~all"]},
+        "wide.example.net": {"TXT": ["v=spf1 ip4:0.0.0.0/0 ip6:::/0 -all"]},
+        "open.example.net": {"TXT": ["v=spf1 +all"]}}))
+    assert (result.ipv4_addresses, result.ipv6_networks, result.everyone) == (256, 0, ())
+    assert not result.authorizes_everyone
+    assert rate(facts(spf=result)).rating is Rating.ENFORCED
+
+
+def test_all_of_ipv4_or_all_of_ipv6_authorizes_everyone() -> None:
+    for record, cause in (("v=spf1 ip6:::/0 -all", "all of IPv6"),
+                          ("v=spf1 ip4:0.0.0.0/0 -all", "all of IPv4")):
+        result = survey_spf("example.org", StaticLookup({"example.org": {"TXT": [record]}}))
+        assert result.authorizes_everyone, record
+        rated = rate(facts(spf=result))
+        assert rated.rating is Rating.UNPROTECTED
+        assert rated.reasons[0].startswith(f"SPF authorizes every address ({cause}): ")
+
+
+def test_exists_of_a_fixed_name_that_resolves_authorizes_everyone() -> None:
+    result = survey_spf("example.org", StaticLookup({
+        "example.org": {"TXT": ["v=spf1 exists:always.example.net -all"]},
+        "always.example.net": {"A": ["127.0.0.2"]}}))
+    assert (result.everyone, result.unsized, result.dns_lookups) == (
+        ("exists:always.example.net",), (), 1)
+    assert rate(facts(spf=result)).rating is Rating.UNPROTECTED
+
+
+def test_exists_of_a_fixed_name_that_does_not_resolve_authorizes_nobody() -> None:
+    result = survey_spf("example.org", StaticLookup({
+        "example.org": {"TXT": ["v=spf1 exists:never.example.net -all"]}}))
+    assert (result.everyone, result.void_lookups, result.authorizes_everyone) == ((), 1, False)
+
+
+def test_an_include_that_cannot_be_read_makes_an_enforcing_policy_unknown() -> None:
+    result = survey_spf("example.org", StaticLookup({
+        "example.org": {"TXT": ["v=spf1 include:_spf.broken.example -all"]}},
+        temperror=("_spf.broken.example",)))
+    assert result.valid is None
+    rated = rate(facts(spf=result))
+    assert (rated.rating, rated.spoofable) == (Rating.UNKNOWN, None)
+    assert rated.reasons[0] == (
+        "an SPF lookup failed: the part of the SPF record that could not be read may "
+        "authorize every address, so whether forged mail passes DMARC is unknown")
+
+
+def test_an_spf_lookup_failure_makes_an_enforcing_policy_unknown() -> None:
+    rated = rate(facts(spf=SpfFacts("unknown")))
+    assert (rated.rating, rated.spoofable) == (Rating.UNKNOWN, None)
+
+
+def test_a_diamond_include_is_not_a_loop() -> None:
+    result = survey_spf("example.org", StaticLookup({
+        "example.org": {"TXT": ["v=spf1 include:a.example.net include:b.example.net -all"]},
+        "a.example.net": {"TXT": ["v=spf1 include:c.example.net -all"]},
+        "b.example.net": {"TXT": ["v=spf1 include:c.example.net -all"]},
+        "c.example.net": {"TXT": ["v=spf1 ip4:192.0.2.0/24 -all"]}}))
+    assert (result.valid, result.problems, result.dns_lookups, result.ipv4_addresses) == (
+        True, (), 4, 256)
+
+
+def test_an_include_back_onto_the_current_path_is_a_loop() -> None:
+    result = survey_spf("example.org", StaticLookup({
+        "example.org": {"TXT": ["v=spf1 include:a.example.net -all"]},
+        "a.example.net": {"TXT": ["v=spf1 include:example.org -all"]}}))
+    assert result.valid is False
+    assert result.problems == ("include:example.org loops back to example.org: receivers "
+                               "answer permerror",)
+
+
+# --- subdomains (review item 5) -------------------------------------------------------------
+
+def test_subdomains_are_rated_by_sp_and_np_whatever_p_says() -> None:
+    rated = rate(facts(dmarc=dmarc(sp="none", np="none")))
+    assert (rated.rating, rated.subdomains, rated.subdomains_spoofable) == (
+        Rating.ENFORCED, Rating.MONITOR_ONLY, True)
+    assert rated.subdomain_reason == ("DMARC sp=none at _dmarc.example.org: receivers accept "
+                                      "unauthenticated mail claiming its subdomains")
+
+
+def test_a_weaker_np_decides_for_subdomains_since_the_forger_picks_the_name() -> None:
+    rated = rate(facts(dmarc=dmarc(np="none")))
+    assert rated.subdomains is Rating.MONITOR_ONLY
+    assert rated.subdomain_reason.startswith("DMARC np=none at _dmarc.example.org")
+
+
+def test_subdomains_without_sp_or_np_get_p() -> None:
+    rated = rate(facts())
+    assert (rated.subdomains, rated.subdomain_reason) == (
+        Rating.ENFORCED, "DMARC p=reject at _dmarc.example.org: receivers reject "
+                         "unauthenticated mail claiming its subdomains")
+
+
+def test_subdomains_in_testing_mode_get_one_level_lower() -> None:
+    rated = rate(facts(dmarc=dmarc(sp="quarantine", testing=True)))
+    assert rated.subdomains is Rating.MONITOR_ONLY

@@ -191,9 +191,6 @@ NOT_ATTACKER_TEXT: dict[tuple[str, str], str] = {
     ("spoofwatch.detect.threat_concepts", "_TERM_WORD"): "the threat-concepts data file",
     ("spoofwatch.detect.threat_concepts", "[^a-z0-9]"): "the threat-concepts data file",
     ("spoofwatch.socket_address", "_SOCKET_RE"): "the operator's configuration file",
-    ("spoofwatch.audit.suggest", "_PLAIN"): "the operator's watchlist file",
-    ("spoofwatch.audit.suggest", "_MAPPING"): "the operator's watchlist file",
-    ("spoofwatch.audit.suggest", "_KEY"): "the operator's watchlist file",
     ("spoofwatch.config", "[0-7]{3,4}"): "the operator's configuration file",
     ("spoofwatch.config", "(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.\\-]+):\\d{1,5}"):
         "the operator's configuration file",

@@ -19,6 +19,18 @@ passed, and neither ``from_domain_unauthenticated`` nor ``non_mail_domain`` rais
 ``suspect``/``spoof``/``threat`` (the verdict's level), ``quarantined`` (the action),
 ``released`` (the quarantine store's release events). A *forgery* is a message at level
 spoof or threat; the sending networks (/24, /48) and the chart count forgeries.
+``subdomain_forgeries`` counts the forgeries whose From domain is *below* the watched domain
+(x@vote.democrats.org): DMARC protects those by ``sp=``/``np=``, not by ``p=``, so the
+report judges them apart (``report.DomainAudit.alert``).
+
+Signing domains: ``signing_seen`` lists every d= of authenticated mail (information only).
+``signing_vouched`` counts, per d=, the messages that vouch for it as a sending service of
+the domain: DMARC passed, exactly one DKIM signature passed, and it is *not* aligned with
+the From domain, so DMARC passed through aligned SPF: the message left a server the
+domain's own SPF authorizes, and that server signed it. A forger who replays a genuine
+message can add signatures of their own, but the genuine message carries an aligned
+signature (not counted) or passed SPF only from the original server (which a replay from
+elsewhere fails). ``suggest.py`` proposes a d= only past ``SIGNING_MIN_MESSAGES``.
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ from typing import Protocol
 
 from ..detect.lookalike import LookalikeMatcher
 from ..detect.watchlist import Watchlist
+from ..domains import is_qualified_domain, is_subdomain_or_self, registrable_domain
 
 __all__ = ["Counts", "Decision", "History", "HistorySource", "LookalikeSeen", "OrgHistory",
            "Release", "collect", "day_of"]
@@ -84,10 +97,16 @@ class Counts:
     threat: int = 0
     quarantined: int = 0
     released: int = 0
+    subdomain_forgeries: int = 0  # forgeries from names below the domain (among spoof+threat)
 
     @property
     def forgeries(self) -> int:
         return self.spoof + self.threat
+
+    @property
+    def own_forgeries(self) -> int:
+        """Forgeries from the domain itself (not from a name below it)."""
+        return self.forgeries - self.subdomain_forgeries
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,8 @@ class OrgHistory:
     networks: tuple[tuple[str, int], ...]  # top sending networks of forgeries
     forgeries_by_day: tuple[tuple[str, int], ...]  # UTC date -> forgeries
     signing_seen: tuple[tuple[str, tuple[str, ...]], ...]  # domain -> d= on authenticated mail
+    # domain -> ((d=, messages vouching for it), ...): see the module's docstring
+    signing_vouched: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,13 +169,15 @@ def network_of(ip: str) -> str:
 class _Tally:
     counts: Counter[str] = field(default_factory=Counter)
 
-    def add(self, decision: Decision, own: bool) -> None:
+    def add(self, decision: Decision, own: bool, below: bool = False) -> None:
         c = self.counts
         c["claiming"] += 1
         if own and _authenticated(decision):
             c["authenticated"] += 1
         if decision.level in ("suspect", "spoof", "threat"):
             c[decision.level] += 1
+        if below and decision.level in FORGERY_LEVELS:
+            c["subdomain_forgeries"] += 1
         if "quarantine" in decision.actions:
             c["quarantined"] += 1
 
@@ -165,6 +188,31 @@ class _Tally:
 def _authenticated(decision: Decision) -> bool:
     return (not decision.skipped and "pass" in (decision.dmarc, decision.dkim)
             and not _UNAUTHENTICATED & set(decision.findings))
+
+
+def _aligned(signing: str, from_domain: str) -> bool:
+    """Relaxed DMARC alignment, read generously: one under the other, or one registrable
+    domain (Public Suffix List). Generous on purpose: a d= wrongly taken as aligned only
+    withholds a suggestion."""
+    if is_subdomain_or_self(signing, from_domain) or is_subdomain_or_self(from_domain, signing):
+        return True
+    registrable = registrable_domain(from_domain)
+    return bool(registrable) and registrable == registrable_domain(signing)
+
+
+def vouched_signer(decision: Decision) -> str:
+    """The d= this message vouches for as a sending service of its From domain, or "".
+
+    DMARC passed, exactly one DKIM signature passed and it is not aligned: DMARC then
+    passed through aligned SPF, i.e. from a server the domain's SPF authorizes.
+    """
+    if (decision.skipped or decision.dmarc != "pass" or len(decision.dkim_domains) != 1
+            or _UNAUTHENTICATED & set(decision.findings)):
+        return ""
+    signer = decision.dkim_domains[0].lower().rstrip(".")
+    if not is_qualified_domain(signer) or _aligned(signer, decision.from_domain):
+        return ""
+    return signer
 
 
 @dataclass
@@ -188,6 +236,7 @@ class _OrgTally:
     networks: Counter[str] = field(default_factory=Counter)
     days: Counter[str] = field(default_factory=Counter)
     signing: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    vouched: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
 
 class _Collector:
@@ -203,9 +252,13 @@ class _Collector:
             org, info = owner
             claimed.add(org.name)
             tally = self.orgs[org.name]
-            tally.domains[info.domain].add(decision, own=True)
+            tally.domains[info.domain].add(decision, own=True,
+                                           below=decision.from_domain != info.domain)
             if _authenticated(decision) and decision.dkim_domains:
                 tally.signing[info.domain].update(decision.dkim_domains)
+            signer = vouched_signer(decision)
+            if signer:
+                tally.vouched[info.domain][signer] += 1
         elif "lookalike_domain" in decision.findings and self.matcher and decision.from_domain:
             match = self.matcher.match(decision.from_domain)
             if match is not None and match.org in self.orgs:
@@ -217,7 +270,10 @@ class _Collector:
         claimed.update(o for o in decision.orgs if o in self.orgs)
         for name in claimed:
             tally = self.orgs[name]
-            tally.total.add(decision, own=owner is not None and owner[0].name == name)
+            own = owner is not None and owner[0].name == name
+            tally.total.add(decision, own=own,
+                            below=own and owner is not None
+                            and decision.from_domain != owner[1].domain)
             if decision.level in FORGERY_LEVELS:
                 tally.networks[network_of(decision.client_ip)] += 1
                 tally.days[day_of(decision.time)] += 1
@@ -246,6 +302,9 @@ class _Collector:
                                   key=lambda item: (-item[1], item[0]))[:TOP_NETWORKS]),
             forgeries_by_day=tuple(sorted(tally.days.items())),
             signing_seen=tuple((d, tuple(sorted(s))) for d, s in sorted(tally.signing.items())),
+            signing_vouched=tuple(
+                (d, tuple(sorted(c.items(), key=lambda item: (-item[1], item[0]))))
+                for d, c in sorted(tally.vouched.items())),
         )
 
 

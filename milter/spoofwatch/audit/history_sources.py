@@ -2,9 +2,10 @@
 
 ``DecisionLogFile`` reads ``logging.json_file`` and its rotations (``FILE.N`` ... ``FILE.1``,
 then ``FILE``; a ``.gz`` rotation made by logrotate too), oldest first. A line that is not
-a decision (not JSON, or a message that got no verdict: a fail-safe outcome) is skipped and
-counted. ``QuarantineReleases`` reads the release events of the quarantine store, which
-the decision log does not carry (a release happens later, by an admin's command).
+a decision (not JSON, nested too deep to parse, or a message that got no verdict: a
+fail-safe outcome) is skipped and counted. ``QuarantineReleases`` reads the release events
+of the quarantine store, which the decision log does not carry (a release happens later, by
+an admin's command).
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ class DecisionLogFile:
     def _decision(line: str) -> Decision | None:
         try:
             data = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: a line of deeply nested brackets; unreadable like any other.
             return None
         return decision_from_json(data) if isinstance(data, dict) else None
 

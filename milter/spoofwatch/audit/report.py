@@ -52,7 +52,20 @@ class DomainAudit:
     @property
     def alert(self) -> bool:
         """Spoofable (or not known not to be) and being spoofed: the line not to miss."""
-        return self.history.forgeries > 0 and self.assessment.spoofable is not False
+        return bool(self.alert_reason)
+
+    @property
+    def alert_reason(self) -> str:
+        """Why it is an alert ("" when it is not). Forgeries from the domain itself are
+        judged by its own protection, forgeries from names below it by the subdomain
+        policy (sp=/np=): p=reject says nothing about x.domain when sp=none."""
+        counts, assessment = self.history, self.assessment
+        if counts.own_forgeries > 0 and assessment.spoofable is not False:
+            return assessment.reasons[0]
+        if counts.subdomain_forgeries > 0 and assessment.subdomains_spoofable is not False:
+            return (f"{counts.subdomain_forgeries} from its subdomains: "
+                    f"{assessment.subdomain_reason}")
+        return ""
 
 
 @dataclass(frozen=True)

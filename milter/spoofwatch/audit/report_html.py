@@ -2,7 +2,9 @@
 
 No external asset (inline CSS, an inline SVG chart per organization, no script), readable
 offline and printed. Every string from DNS, the logs or the watchlist is attacker-
-controlled (a TXT record, a lookalike domain) and goes through ``html.escape``. The table
+controlled (a TXT record, a lookalike domain) and goes through ``html.escape``, after
+``utf8_safe``: a TXT record may hold bytes that are not UTF-8 (lone surrogates once
+decoded), which would make writing the page fail. The table
 cells carry ``data-field`` and the chart's bars ``data-date``/``data-count``, so a test can
 read the rendered page back.
 """
@@ -13,6 +15,7 @@ import html
 import time
 from collections.abc import Iterable
 
+from ..textsafe import utf8_safe
 from .history import OrgHistory, day_of
 from .report import AuditReport, DomainAudit
 from .report_text import HEADINGS, table_rows
@@ -43,7 +46,7 @@ _NUMERIC = frozenset({"CLAIMING", "AUTH", "FORGED", "QUAR"})
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(utf8_safe(str(text)), quote=True)
 
 
 def _table(report: AuditReport) -> str:
@@ -161,8 +164,10 @@ def report_html(report: AuditReport) -> str:
                if alerts else "")
     sections = "".join(_org_section(report, org) for org in report.orgs())
     notes = _list(report.history.problems) if report.history and report.history.problems else ""
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>spoofwatch audit</title>"
-            f"<style>{_CSS}</style></head><body><h1>spoofwatch audit</h1>"
-            f"<p>Generated {_e(generated)} from {_e(report.config_path)}.</p>"
-            f"{summary}{_table(report)}{sections}{notes}</body></html>\n")
+    # utf8_safe once more on the whole page: a string that missed _e must not make the
+    # page unwritable (the callers encode it as UTF-8).
+    return utf8_safe("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                     "<title>spoofwatch audit</title>"
+                     f"<style>{_CSS}</style></head><body><h1>spoofwatch audit</h1>"
+                     f"<p>Generated {_e(generated)} from {_e(report.config_path)}.</p>"
+                     f"{summary}{_table(report)}{sections}{notes}</body></html>\n")

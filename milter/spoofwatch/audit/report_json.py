@@ -37,7 +37,11 @@ def domain_data(item: DomainAudit) -> dict[str, Any]:
         "protection": assessment.protection.value,
         "spoofable": assessment.spoofable,
         "alert": item.alert,
+        "alert_reason": item.alert_reason,
         "reasons": list(assessment.reasons),
+        "subdomains": {"protection": assessment.subdomains.value,
+                       "spoofable": assessment.subdomains_spoofable,
+                       "reason": assessment.subdomain_reason},
         "exists": facts.exists.value,
         "listed_sends_mail": facts.listed_sends_mail,
         "signing_domains": list(facts.signing_domains),
@@ -62,6 +66,7 @@ def _org_history(history: OrgHistory | None) -> dict[str, Any] | None:
         "networks": [{"network": n, "forgeries": c} for n, c in history.networks],
         "forgeries_by_day": [{"date": d, "forgeries": c} for d, c in history.forgeries_by_day],
         "signing_domains_seen": {d: list(s) for d, s in history.signing_seen},
+        "signing_domains_vouched": {d: dict(c) for d, c in history.signing_vouched},
     }
 
 

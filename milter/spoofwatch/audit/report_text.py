@@ -95,7 +95,7 @@ def _alerts(report: AuditReport) -> list[str]:
     lines = ["", "SPOOFABLE AND BEING SPOOFED:"]
     for item in report.alerts:
         lines.append(f"  {item.facts.domain} ({item.facts.org}): {item.history.forgeries} "
-                     f"forgeries; {item.assessment.reasons[0]}")
+                     f"forgeries; {item.alert_reason}")
     return lines
 
 
@@ -103,6 +103,8 @@ def _domain_details(item: DomainAudit) -> list[str]:
     facts = item.facts
     lines = [f"  {facts.domain}: {item.assessment.rating.value}"]
     lines += [f"    - {reason}" for reason in item.assessment.reasons]
+    lines.append(f"    subdomains: {item.assessment.subdomains.value} "
+                 f"({item.assessment.subdomain_reason})")
     lines.append(f"    spoofwatch: {item.stance.summary} (score {item.stance.score:g}; "
                  f"findings {', '.join(item.stance.findings) or 'none'}; "
                  f"actions {', '.join(item.stance.actions)})")

@@ -9,10 +9,18 @@ reads the whole record instead, following ``include:`` and ``redirect=`` through
 that query DNS, two void lookups) as permerror, as a receiver would.
 
 Only addresses a term *passes* (qualifier ``+`` or none) count towards the address space;
-``a``/``mx`` terms count their resolved addresses. ``ptr``, ``exists`` and terms with
-macros (``%{i}`` ...) cannot be sized without a message: they are listed in
-``unsized`` and the space is then a lower bound. A DNS failure makes the facts "unknown",
-never "none".
+``a``/``mx`` terms count their resolved addresses. An ``include:`` passes what its target
+record passes, and only when its own qualifier is ``+``: ``-include:`` of a record that
+lists every address authorizes nobody. Terms through which *every* address passes are kept
+in ``everyone``: an ``include:`` (or ``redirect=``) of a record that ends ``+all`` or itself
+lets everyone through, and an ``exists:`` of a fixed name (no macro) that resolves, which
+matches whatever the client. ``ptr`` and terms with macros (``%{i}`` ...) cannot be sized
+without a message: they are listed in ``unsized`` and the space is then a lower bound. A
+DNS failure makes the facts "unknown", never "none".
+
+Loops: an ``include:``/``redirect=`` that names a record already on the path from the
+domain's own record is a loop (receivers answer permerror); two includes of one record
+(a diamond) are not.
 """
 
 from __future__ import annotations
@@ -54,10 +62,13 @@ class SpfFacts:
     ipv4_addresses: int = 0  # IPv4 addresses it authorizes (a lower bound when unsized)
     ipv6_networks: int = 0  # IPv6 /64 networks it authorizes
     unsized: tuple[str, ...] = ()  # terms whose addresses cannot be known without a message
+    everyone: tuple[str, ...] = ()  # passing terms that match every address (include of +all)
 
     @property
     def authorizes_everyone(self) -> bool:
-        return self.final == "+all" or self.ipv4_addresses >= 2**32
+        # All of IPv6 counts as much as all of IPv4: a forger needs only one of the two.
+        return (self.final == "+all" or bool(self.everyone) or self.ipv4_addresses >= 2**32
+                or self.ipv6_networks >= 2**64)
 
 
 @dataclass
@@ -69,7 +80,8 @@ class _Walk:
     unknown: bool = False
     unsized: list[str] = field(default_factory=list)
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
+    everyone: list[str] = field(default_factory=list)
+    path: list[str] = field(default_factory=list)  # the records being walked, outermost first
 
     def count(self, term: str) -> bool:
         """Count one DNS-querying term; False once the walk has gone far enough."""
@@ -111,8 +123,8 @@ def survey_spf(domain: str, lookup: Lookup) -> SpfFacts:
     if len(records) > 1:
         return SpfFacts("yes", records[0], False,
                         (f"{len(records)} SPF records published: receivers answer permerror",))
-    walk.seen.add(domain)
-    final = _record(walk, domain, records[0])
+    walk.path.append(domain)
+    final = _record(walk, domain, records[0], passes=True)
     valid = None if walk.unknown else not walk.problems
     space = ipaddress.collapse_addresses(n for n in walk.networks if n.version == 4)
     space6 = ipaddress.collapse_addresses(n for n in walk.networks if n.version == 6)
@@ -122,11 +134,16 @@ def survey_spf(domain: str, lookup: Lookup) -> SpfFacts:
         ipv4_addresses=sum(n.num_addresses for n in space),
         ipv6_networks=sum(2 ** max(0, 64 - n.prefixlen) for n in space6),
         unsized=tuple(dict.fromkeys(walk.unsized)),
+        everyone=tuple(dict.fromkeys(walk.everyone)),
     )
 
 
-def _record(walk: _Walk, domain: str, record: str) -> str:
-    """Walk one record; its final qualifier ("-all" ...; "" without all or redirect)."""
+def _record(walk: _Walk, domain: str, record: str, passes: bool) -> str:
+    """Walk one record; its final qualifier ("-all" ...; "" without all or redirect).
+
+    ``passes``: whether what this record passes is authorized by the domain surveyed
+    (False inside an include whose qualifier is not ``+``: its matches do not pass).
+    """
     redirect = ""
     for term in record.split()[1:]:
         modifier = _MODIFIER.match(term)
@@ -142,24 +159,32 @@ def _record(walk: _Walk, domain: str, record: str) -> str:
         qualifier = match.group("q") or "+"
         if name == "all":
             return qualifier + "all"  # terms after all are never reached; redirect is ignored
-        _mechanism(walk, domain, term, name, qualifier, match.group("rest"))
+        _mechanism(walk, domain, term, name, passes and qualifier == "+", match.group("rest"))
     if redirect:
-        return _follow(walk, redirect, f"redirect={redirect}", is_redirect=True)
+        return _follow(walk, redirect, f"redirect={redirect}", passes, is_redirect=True)
     return ""
 
 
-def _mechanism(walk: _Walk, domain: str, term: str, name: str, qualifier: str,
+def _mechanism(walk: _Walk, domain: str, term: str, name: str, passes: bool,
                rest: str) -> None:
+    """One mechanism; ``passes``: what it matches is authorized (its qualifier, and the
+    qualifiers of the includes that led here, are all ``+``)."""
     if name in _QUERYING and not walk.count(term):
         return
     if name in ("ip4", "ip6"):
-        _network(walk, domain, term, name, rest, qualifier)
+        _network(walk, domain, term, name, rest, passes)
         return
     if name == "include":
         if not rest.startswith(":") or len(rest) < 2:
             walk.problems.append(f"{domain}: {term!r} names no domain: receivers answer permerror")
             return
-        _follow(walk, rest[1:], term, is_redirect=False)
+        # An include matches when its target's record passes the client: a target that
+        # ends +all passes every client, so this term does too (RFC 7208 5.2).
+        if _follow(walk, rest[1:], term, passes, is_redirect=False) == "+all" and passes:
+            walk.everyone.append(term)
+        return
+    if name == "exists" and "%" not in rest and rest.startswith(":") and len(rest) > 1:
+        _exists(walk, rest[1:], term, passes)
         return
     if name in ("ptr", "exists") or "%" in rest:
         walk.unsized.append(term)
@@ -173,7 +198,19 @@ def _mechanism(walk: _Walk, domain: str, term: str, name: str, qualifier: str,
     v6 = int(spec.group("v6") or 128)
     hosts = [target] if name == "a" else _mx_hosts(walk, target)
     for host in hosts[:MAX_MX_HOSTS]:
-        _host_addresses(walk, host, v4, v6, qualifier == "+")
+        _host_addresses(walk, host, v4, v6, passes)
+
+
+def _exists(walk: _Walk, target: str, term: str, passes: bool) -> None:
+    """``exists:`` of a fixed name: it matches every client when the name resolves, none
+    when it does not (a void lookup)."""
+    records = walk.answer(target.rstrip("."), "A")
+    if records is None:
+        return
+    if not records:
+        walk.void(target)
+    elif passes:
+        walk.everyone.append(term)
 
 
 def _mx_hosts(walk: _Walk, target: str) -> list[str]:
@@ -196,7 +233,7 @@ def _host_addresses(walk: _Walk, host: str, v4: int, v6: int, passes: bool) -> N
         walk.void(host)
 
 
-def _network(walk: _Walk, domain: str, term: str, name: str, rest: str, qualifier: str) -> None:
+def _network(walk: _Walk, domain: str, term: str, name: str, rest: str, passes: bool) -> None:
     try:
         network = ipaddress.ip_network(rest.removeprefix(":"), strict=False)
     except ValueError:
@@ -205,11 +242,11 @@ def _network(walk: _Walk, domain: str, term: str, name: str, rest: str, qualifie
     if network is None or not rest.startswith(":") or network.version != wanted:
         walk.problems.append(f"{domain}: malformed term {term!r}: receivers answer permerror")
         return
-    if qualifier == "+":
+    if passes:
         walk.networks.append(network)
 
 
-def _follow(walk: _Walk, target: str, term: str, is_redirect: bool) -> str:
+def _follow(walk: _Walk, target: str, term: str, passes: bool, is_redirect: bool) -> str:
     """Walk the record of an include or redirect target; its final qualifier."""
     if "%" in target:
         walk.unsized.append(term)
@@ -217,10 +254,12 @@ def _follow(walk: _Walk, target: str, term: str, is_redirect: bool) -> str:
     if is_redirect and not walk.count(term):
         return ""
     name = target.lower().rstrip(".")
-    if name in walk.seen:
+    # Only a record already on the current path is a loop; a record included twice from
+    # different places (a diamond) is evaluated twice by receivers, which is fine. The
+    # walk stays bounded by _WALK_LIMIT lookups either way.
+    if name in walk.path:
         walk.problems.append(f"{term} loops back to {name}: receivers answer permerror")
         return ""
-    walk.seen.add(name)
     texts = walk.answer(name, "TXT")
     if texts is None:
         return ""
@@ -231,4 +270,8 @@ def _follow(walk: _Walk, target: str, term: str, is_redirect: bool) -> str:
         walk.problems.append(f"{term}: {name} publishes {len(records)} SPF records: "
                              "receivers answer permerror")
         return ""
-    return _record(walk, name, records[0])
+    walk.path.append(name)
+    try:
+        return _record(walk, name, records[0], passes)
+    finally:
+        walk.path.pop()
