@@ -16,8 +16,9 @@ if [ "$want_test" = 1 ]; then
     # postfix: the end-to-end tests run a throwaway instance; systemd: systemd-analyze for
     # the unit's hardening test; openssl: the tests generate DKIM keys with it; chromium:
     # tests/integration/test_banner_chromium.py renders the warning banner; wamerican,
-    # wspanish: the word lists the threat-concept spelling exclusions are checked against.
-    packages+=(postfix systemd openssl chromium wamerican wspanish)
+    # wspanish: the word lists the threat-concept spelling exclusions are checked against;
+    # patch: the audit tests apply `spoofwatch audit --suggest` diffs with it.
+    packages+=(postfix systemd openssl chromium wamerican wspanish patch)
 fi
 if [ "$want_bench" = 1 ]; then
     # the reference milters bench/throughput.py compares against
