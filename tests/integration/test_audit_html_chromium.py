@@ -34,6 +34,7 @@ class _Page(HTMLParser):
         super().__init__()
         self.cells: dict[str, dict[str, str]] = {}
         self.bars: dict[str, list[tuple[str, int]]] = {}
+        self.subdomains: dict[str, str] = {}  # domain -> the rating of the names below it
         self.scripts = 0
         self.title = ""
         self._row = ""
@@ -55,6 +56,8 @@ class _Page(HTMLParser):
             self.cells[self._row][self._field] = ""
         elif tag == "section":
             self._org = a.get("data-org") or ""
+        elif tag == "p" and a.get("data-subdomains"):
+            self.subdomains[a.get("data-for") or ""] = a["data-subdomains"] or ""
         elif tag == "rect" and "bar" in (a.get("class") or ""):
             self.bars.setdefault(self._org, []).append(
                 (a.get("data-date") or "", int(a.get("data-count") or 0)))
@@ -131,3 +134,12 @@ def test_the_page_needs_nothing_from_outside(rendered: tuple[_Page, str]) -> Non
     assert "http://" not in source.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in source and " src=" not in source and "<link" not in source
     assert "@media print" in source
+
+
+def test_each_domain_says_how_its_subdomains_are_protected(rendered: tuple[_Page, str]) -> None:
+    page, _ = rendered
+    assert set(page.subdomains) == set(EXPECTED_RATINGS)
+    assert page.subdomains["democrats.org"] == "enforced"  # p=reject, no sp=: it applies below
+    assert page.subdomains["dnc.org"] == "monitor-only"  # p=none
+    assert page.subdomains["gop.com"] == "unprotected"  # no DMARC record
+    assert page.subdomains["trumpvictory.com"] == "unknown"  # its DMARC lookup fails

@@ -123,11 +123,17 @@ def _domain(item: DomainAudit) -> str:
         f"actions: {', '.join(stance.actions)})",
     ]
     alert = ('<p class="alert">Spoofable and being spoofed: '
-             f'{item.history.forgeries} forgeries here.</p>' if item.alert else "")
+             f'{item.history.forgeries} forgeries here ({_e(item.alert_reason)}).</p>'
+             if item.alert else "")
+    below = item.assessment.subdomains.value
+    subdomains = (f'<p class="subdomains" data-for="{_e(facts.domain)}" '
+                  f'data-subdomains="{_e(below)}">Subdomains (x.{_e(facts.domain)}): '
+                  f'<span class="r-{_e(below)}">{_e(below)}</span> '
+                  f"({_e(item.assessment.subdomain_reason)})</p>")
     return (f'<h3 data-domain="{_e(facts.domain)}">{_e(facts.domain)}: '
             f'<span class="r-{_e(item.assessment.rating.value)}">'
             f'{_e(item.assessment.rating.value)}</span></h3>{alert}'
-            f"{_list(item.assessment.reasons)}{_list(details)}")
+            f"{_list(item.assessment.reasons)}{subdomains}{_list(details)}")
 
 
 def _org_section(report: AuditReport, org: str) -> str:
