@@ -41,6 +41,9 @@ from support.dnsserver import DnsTestServer  # noqa: E402
 from support.milterclient import MilterClient, split_message  # noqa: E402
 from support.milterproc import MilterProcess, write_config  # noqa: E402
 
+sys.path.insert(0, str(HERE))  # bench/ (already first when run as a script)
+from peers import cpu_seconds  # noqa: E402
+
 Job = tuple[str, str, str, list[tuple[str, str]], bytes]  # ip, helo, mail from, headers, body
 
 
@@ -69,12 +72,6 @@ def corpus(kind: str, count: int) -> tuple[list[Job], dict[str, Any], str]:
     return jobs, profile_corpus.zones(), profile_corpus.LIST_DOMAIN
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Pool:
     """``spoofwatch run`` with ``milter.workers`` set: the supervisor opens the socket and
     forks the workers, which all accept on it."""
@@ -86,7 +83,7 @@ class Pool:
         self.workers = self.process.worker_pids(workers)
 
     def cpu(self) -> float:
-        return sum(_cpu_seconds(pid) for pid in self.workers)
+        return sum(cpu_seconds(pid) for pid in self.workers)
 
     def stop(self) -> None:
         self.process.stop()

@@ -193,13 +193,7 @@ class MilterProcess:
 
     def worker_pid(self, timeout: float = 10.0) -> int:
         """The PID of the libmilter worker: the supervisor's one child process."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            children = _children(self.pid)
-            if len(children) == 1:
-                return children[0]
-            time.sleep(0.02)
-        raise RuntimeError(f"spoofwatch {self.pid} has no single worker: {_children(self.pid)}")
+        return self.worker_pids(1, timeout)[0]
 
     def worker_pids(self, count: int, timeout: float = 10.0) -> list[int]:
         """The PIDs of ``count`` worker processes (``milter.workers``), in order."""
