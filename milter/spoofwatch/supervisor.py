@@ -300,8 +300,11 @@ class _Supervisor:
         os.close(control_r)
         os.set_blocking(control_w, False)
         worker = _Worker(pid, control_w, time.monotonic())
-        if self._reloaded:
+        if self._reloaded and self._hooks.reload is None:
             # Read by the worker before its first message: it runs the file as last reloaded.
+            # With a reload hook the worker was forked with the configuration the hook
+            # loaded on the last SIGHUP; reading the file again would apply edits made
+            # since, which the admin has not applied (and to that one worker only).
             worker.reload()
         return worker
 

@@ -75,7 +75,7 @@ def test_a_replacement_worker_runs_the_configuration_last_reloaded(
         worker = proc.worker_pid()
         os.kill(worker, signal.SIGKILL)
         proc.wait_for_replacement(worker)
-        proc.wait_for_log("configuration reloaded from", count=2)
+        proc.wait_for_log(") listening with policy monitor", count=1)
         after = send_forged(spec)
     finally:
         proc.stop()
