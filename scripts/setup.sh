@@ -17,8 +17,9 @@ if [ "$want_test" = 1 ]; then
     # the unit's hardening test; openssl: the tests generate DKIM keys with it; chromium:
     # tests/integration/test_banner_chromium.py renders the warning banner; wamerican,
     # wspanish: the word lists the threat-concept spelling exclusions are checked against;
-    # patch: the audit tests apply `spoofwatch audit --suggest` diffs with it.
-    packages+=(postfix systemd openssl chromium wamerican wspanish patch)
+    # patch: the audit tests apply `spoofwatch audit --suggest` diffs with it; postgresql:
+    # the shared-store tests start throwaway clusters of their own (initdb, pg_ctl).
+    packages+=(postfix systemd openssl chromium wamerican wspanish patch postgresql)
 fi
 if [ "$want_bench" = 1 ]; then
     # the reference milters bench/throughput.py compares against
@@ -40,9 +41,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
         # instances of their own. The answer is only for this installation: see below.
         bash scripts/postfix-debconf.sh preseed
     fi
+    if printf '%s\n' "${missing[@]}" | grep -qx postgresql \
+        && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+        # The tests run clusters of their own: no system cluster is created (or started) for
+        # them. An admin's own PostgreSQL set-up is left as it is.
+        mkdir -p /etc/postgresql-common
+        echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+    fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confdef \
+        -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
 fi
 if [ "$want_test" = 1 ] && [ "$(id -u)" = 0 ]; then
     # Leave no "No configuration" answer behind as if the admin had given it (older
@@ -59,6 +68,6 @@ fi
 if [ "$want_test" = 1 ]; then
     .venv/bin/python -m pip install -q -e '.[test]'
 else
-    .venv/bin/python -m pip install -q -e .
+    .venv/bin/python -m pip install -q -e '.[postgresql]'
 fi
 echo "setup: done ($(.venv/bin/spoofwatch --version))"

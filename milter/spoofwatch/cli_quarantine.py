@@ -9,6 +9,7 @@ sentence on stderr; nothing is changed when a command fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from .cli_quarantine_args import (
     EXIT_MTA,
     EXIT_NOT_FOUND,
     EXIT_OK,
+    EXIT_PENDING,
     EXIT_STORE,
     EXIT_USAGE,
     QuarantineArgumentParser,
@@ -37,6 +39,7 @@ from .cli_quarantine_args import (
     parse_since,
 )
 from .config import ConfigError, load_config
+from .quarantine.agent import run_agent
 from .quarantine.digest import (
     CommandLine,
     DigestInfo,
@@ -46,10 +49,13 @@ from .quarantine.digest import (
 )
 from .quarantine.index import Filter
 from .quarantine.mta import MtaError, Postfix
-from .quarantine.record import Record, ReleaseEvent
+from .quarantine.pg_schema import SchemaError, migrate
+from .quarantine.pg_store import PostgresStore
+from .quarantine.record import AlreadyReleased, Record, ReleaseEvent
 from .quarantine.release import ReleaseKeyError, key_path, load_or_create_key
 from .quarantine.review import format_time, record_table, show_json, show_text, stats_text
 from .quarantine.store import Problem, QuarantineStore, StoreError
+from .quarantine.stores import AnyStore, admin_store
 from .release_header import add_release_header
 
 __all__ = ["add_parser", "main", "run"]
@@ -58,26 +64,33 @@ __all__ = ["add_parser", "main", "run"]
 # --- the context ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Context:
-    store: QuarantineStore
+    store: AnyStore
     key_file: str
     retention_days: int
     postfix: Postfix
+    decision_retention_days: int = 0
 
 
 def _context(args: argparse.Namespace) -> Context:
-    key_file, retention = "", 30
-    directory = args.store
-    if not directory:
-        config = load_config(args.config)
-        directory = config.quarantine.directory
-        key_file = config.quarantine.release_key_file
-        retention = config.quarantine.retention_days
-        if not directory:
-            raise StoreError("disabled", f"the quarantine store is disabled in {args.config} "
-                                         "(quarantine.directory is empty)")
-    store = QuarantineStore(directory)
-    return Context(store, str(key_path(directory, key_file)), retention,
-                   Postfix(args.postfix_config))
+    if args.store:
+        return Context(QuarantineStore(args.store), str(key_path(args.store)), 30,
+                       Postfix(args.postfix_config))
+    config = load_config(args.config)
+    q = config.quarantine
+    store = admin_store(q)
+    if store is None:
+        raise StoreError("disabled", f"the quarantine store is disabled in {args.config} "
+                                     "(quarantine.directory is empty)")
+    decision_days = config.logging.database_retention_days if config.logging.database else 0
+    return Context(store, str(key_path(q.directory, q.release_key_file)), q.retention_days,
+                   Postfix(args.postfix_config), decision_days)
+
+
+def _shared(ctx: Context) -> PostgresStore:
+    if not isinstance(ctx.store, PostgresStore):
+        raise UsageError("this command is for a shared store: set quarantine.database in the "
+                         "configuration (see docs/operations.md, \"Several MX hosts\")")
+    return ctx.store
 
 
 def _actor() -> str:
@@ -155,22 +168,68 @@ def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
               file=sys.stderr)
         return EXIT_ALREADY
     targets = tuple(args.to) or record.rcpts
-    use_hold = not args.to and ctx.postfix.held(record.queue_id, record.mail_from, record.rcpts)
+    # In the shared store only the host holding the message looks in its hold queue.
+    here = not isinstance(ctx.store, PostgresStore) or record.host == ctx.store.host
+    if not here and not (args.reinject or args.to):
+        return _request_release(args, ctx.store, record, targets)  # type: ignore[arg-type]
+    use_hold = (here and not args.to
+                and ctx.postfix.held(record.queue_id, record.mail_from, record.rcpts))
     event = ReleaseEvent("release", time.time(), _actor(), "hold" if use_hold else "reinject",
                          targets)
     key = b"" if use_hold else _release_key(ctx)
-    with ctx.store.recording(record.id, event):  # committed only if Postfix took it
-        if use_hold:
-            ctx.postfix.release(record.queue_id)
-        else:
-            ctx.postfix.reinject(add_release_header(record.id, raw, key), record.mail_from,
-                                 targets)
+    try:
+        # Runs the body only if no other release got there first; recorded if Postfix took it.
+        with ctx.store.releasing(record, event, again=args.again):
+            if use_hold:
+                ctx.postfix.release(record.queue_id)
+            else:
+                ctx.postfix.reinject(add_release_header(record.id, raw, key),
+                                     record.mail_from, targets)
+    except AlreadyReleased as exc:
+        print(f"spoofwatch quarantine: {exc}", file=sys.stderr)
+        return EXIT_ALREADY
     how = (f"released from Postfix's hold queue (queue id {record.queue_id})" if use_hold
            else f"stored copy re-injected to {', '.join(targets)}")
+    if not here:
+        how += f"; {record.host}'s agent removes the copy it holds"
     _emit(args, f"{record.id}: {how}; released by {event.actor}.",
           {"id": record.id, "method": event.method, "recipients": list(targets),
            "actor": event.actor, "time": event.time})
     return EXIT_OK
+
+
+def _request_release(args: argparse.Namespace, store: PostgresStore, record: Record,
+                     targets: tuple[str, ...]) -> int:
+    """The shared store, another host holds the message: ask its agent, wait for it."""
+    asked = time.time()
+    event = ReleaseEvent("release", asked, _actor(), "", targets)
+    try:
+        store.request_release(record, event, again=args.again)
+    except AlreadyReleased as exc:
+        print(f"spoofwatch quarantine: {exc}", file=sys.stderr)
+        return EXIT_ALREADY
+    deadline = time.monotonic() + max(0.0, args.wait)
+    state, done = store.release_outcome(record.id, asked)
+    while done is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state, done = store.release_outcome(record.id, asked)
+    data: dict[str, Any] = {"id": record.id, "host": record.host, "requested": True,
+                            "recipients": list(targets), "actor": event.actor}
+    if done is not None and done.action == "release":
+        how = ("from its hold queue" if done.method == "hold"
+               else f"stored copy re-injected to {', '.join(done.recipients)}")
+        _emit(args, f"{record.id}: released by {record.host}'s agent, {how}; asked by "
+                    f"{event.actor}.", {**data, "method": done.method, "time": done.time})
+        return EXIT_OK
+    if done is not None:
+        print(f"spoofwatch quarantine: {record.host} could not release {record.id}: "
+              f"{done.method}; nothing was delivered", file=sys.stderr)
+        return EXIT_MTA
+    print(f"spoofwatch quarantine: asked {record.host}, which holds {record.id}, to release "
+          f"it; not done within {args.wait:g} s (state {state}): is `spoofwatch quarantine "
+          f"agent` running there? It carries the request out when it runs; or use --reinject "
+          f"to deliver the stored copy from this host", file=sys.stderr)
+    return EXIT_PENDING
 
 
 def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
@@ -179,7 +238,9 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
         return _problem(found)
     record: Record = found
     ctx.store.writable_check()  # a store that cannot record the delete stops us here
-    in_hold = ctx.postfix.held(record.queue_id, record.mail_from, record.rcpts)
+    here = not isinstance(ctx.store, PostgresStore) or record.host == ctx.store.host
+    # Another host's held copy is removed by that host's agent (the store asks it).
+    in_hold = here and ctx.postfix.held(record.queue_id, record.mail_from, record.rcpts)
     if in_hold:
         ctx.postfix.delete_held(record.queue_id)
     problem = ctx.store.delete(record.id)
@@ -201,6 +262,10 @@ def cmd_purge(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_OK
     result = ctx.store.purge(age)
     text = f"Purged {len(result.removed)} record(s) older than {format_time(time.time() - age)}."
+    if isinstance(ctx.store, PostgresStore) and ctx.decision_retention_days > 0:
+        rows = ctx.store.purge_decisions(ctx.decision_retention_days * 86400.0)
+        text += (f" Purged {rows} decision log row(s) older than "
+                 f"{ctx.decision_retention_days} days.")
     if result.failed:
         text += f" {len(result.failed)} could not be deleted (see the log)."
     _emit(args, text, {"removed": list(result.removed), "failed": list(result.failed)})
@@ -210,9 +275,15 @@ def cmd_purge(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
     since = parse_since(args.since, time.time()) if args.since else None
     stats = ctx.store.stats(since)
-    data = {"since": since, "total": stats.total, "released": stats.released,
-            "by_level": dict(stats.by_level), "by_org": dict(stats.by_org),
-            "by_domain": dict(stats.by_domain), "by_day": dict(stats.by_day)}
+    data: dict[str, Any] = {
+        "since": since, "total": stats.total, "released": stats.released,
+        "by_level": dict(stats.by_level), "by_org": dict(stats.by_org),
+        "by_domain": dict(stats.by_domain), "by_day": dict(stats.by_day)}
+    if isinstance(ctx.store, PostgresStore):
+        data["by_host"] = dict(stats.by_host)
+        data["checked"] = stats.checked
+        data["checked_by_level"] = dict(stats.checked_by_level)
+        data["spoofed_orgs"] = dict(stats.spoofed_orgs)
     _emit(args, stats_text(stats, since), data)
     return EXIT_OK
 
@@ -265,9 +336,41 @@ def _nothing_new(since: float) -> str:
             "listed yet.")
 
 
+def cmd_migrate(args: argparse.Namespace, ctx: Context) -> int:
+    store = _shared(ctx)
+    with contextlib.closing(store.db.connect(autocommit=True)) as conn:
+        try:
+            result = migrate(conn, f"{_actor()} on {store.host}")
+        except SchemaError as exc:
+            raise StoreError("schema", str(exc)) from None
+    if result.applied:
+        text = (f"{store.directory}: schema version {result.before} -> {result.after} "
+                f"(applied {', '.join(str(v) for v in result.applied)}).")
+    else:
+        text = f"{store.directory}: schema version {result.after} is current; nothing to do."
+    _emit(args, text, {"before": result.before, "after": result.after,
+                       "applied": list(result.applied)})
+    return EXIT_OK
+
+
+def cmd_agent(args: argparse.Namespace, ctx: Context) -> int:
+    store = _shared(ctx)
+    logging.getLogger("spoofwatch.quarantine").setLevel(logging.INFO)
+    if args.interval < 0.1:
+        raise UsageError("--interval must be at least 0.1 seconds")
+    store.prepare()  # the schema must be there: say so at once, not in a loop
+    done = run_agent(store, ctx.postfix, lambda: _release_key(ctx), once=args.once,
+                     interval=args.interval)
+    _emit(args, f"{store.host}: released {done.released}, failed {done.failed}, removed "
+                f"{done.removed} hold-queue copies.",
+          {"host": store.host, "released": done.released, "failed": done.failed,
+           "removed": done.removed})
+    return EXIT_MTA if done.failed else EXIT_OK
+
+
 _COMMANDS = {"list": cmd_list, "show": cmd_show, "release": cmd_release,
              "delete": cmd_delete, "purge": cmd_purge, "stats": cmd_stats,
-             "digest": cmd_digest}
+             "digest": cmd_digest, "migrate": cmd_migrate, "agent": cmd_agent}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,18 +18,21 @@ __all__ = ["DEFAULT_CONFIG", "DESCRIPTION", "QuarantineArgumentParser", "UsageEr
 
 DESCRIPTION = """``spoofwatch quarantine``: list, show, release, delete, purge and count held \
 messages,
-and mail a digest of the new ones.
+and mail a digest of the new ones; with a shared store (quarantine.database), create its
+schema (migrate) and run this host's agent.
 
 Exit status: 0 done, 1 no such record, 3 the store cannot be used (permissions, damaged
 index, I/O), 4 the disk is full, 5 the record is damaged, 6 a Postfix command failed, 7
-already released (``--again`` delivers another copy), 64 usage error, 78 the configuration
-is invalid. Every failure prints one clear sentence on stderr; nothing is
+already released (``--again`` delivers another copy), 64 usage error, 75 a release was
+requested from the host holding the message and has not happened within --wait, 78 the
+configuration is invalid. Every failure prints one clear sentence on stderr; nothing is
 changed when a command fails.
 """
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_STORE, EXIT_DISK_FULL = 0, 1, 3, 4
 EXIT_USAGE = 64  # EX_USAGE, as every spoofwatch command (sysexits.h)
 EXIT_DAMAGED, EXIT_MTA, EXIT_ALREADY, EXIT_CONFIG = 5, 6, 7, 78
+EXIT_PENDING = 75  # EX_TEMPFAIL: asked of the host holding the message, not done yet
 DEFAULT_CONFIG = "/etc/spoofwatch/spoofwatch.yaml"
 LEVELS = ("clean", "suspect", "spoof", "threat")
 DIGEST_SINCE = "7d"
@@ -112,6 +115,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                               "(repeatable); Postfix keeps holding the original")
     release.add_argument("--again", action="store_true",
                          help="deliver even though the message was released before")
+    release.add_argument("--reinject", action="store_true",
+                         help="shared store: deliver the stored copy through this host's "
+                              "Postfix although another host holds the message (when that "
+                              "host is down); its agent then removes its held copy")
+    release.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                         help="shared store: how long to wait for the host holding the "
+                              "message to release it (default 60; 0 = do not wait)")
 
     delete = sub.add_parser("delete", parents=[common],
                             help="delete a message from the store and from Postfix's hold queue")
@@ -137,6 +147,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     digest.add_argument("--limit", type=int, default=100,
                         help="list at most this many (the oldest; default 100); the next "
                              "digest lists the rest")
+    sub.add_parser("migrate", parents=[common],
+                   help="shared store: create or upgrade the database schema (safe to run "
+                        "again, and from two hosts at once)")
+    agent = sub.add_parser("agent", parents=[common],
+                           help="shared store: carry out on this host (as root) the releases "
+                                "and removals other hosts asked for")
+    agent.add_argument("--once", action="store_true", help="one round, then exit")
+    agent.add_argument("--interval", type=float, default=30.0, metavar="SECONDS",
+                       help="look for work at least this often (default 30); a request "
+                            "from another host wakes the agent at once")
     how = digest.add_mutually_exclusive_group()
     how.add_argument("--send", action="store_true",
                      help="send it with the local MTA's sendmail and remember what it listed")

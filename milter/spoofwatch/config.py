@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .detect.watchlist import load_watchlist
 from .dns import ResolverSettings
 from .domains import is_qualified_domain, normalize_domain
 from .finding_registry import DEFAULT_WEIGHTS, unknown_weight_problem
+from .quarantine.database_url import database_url_problem
 from .results import Level
 from .schema import Section
 from .socket_address import parse_socket_address
@@ -108,6 +110,10 @@ class LoggingConfig:
     json_file: str = ""  # decision log: one JSON line per message ("" = off)
     json_max_bytes: int = 50 * 1_048_576  # rotate the decision log at this size
     json_backups: int = 5
+    # The decision log also goes to quarantine.database (one row per message, every host's
+    # in one table) and is kept there this many days.
+    database: bool = False
+    database_retention_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,13 @@ class QuarantineConfig:
     directory: str = "/var/lib/spoofwatch/quarantine"  # "" disables our own store
     retention_days: int = 30  # purge records older than this (0 = keep forever)
     release_key_file: str = ""  # HMAC key for release headers; "" = DIRECTORY/release.key
+    # A shared store for several MX hosts: "postgresql://user@host/db" ("" = the SQLite store
+    # in ``directory``, which then holds this host's spool and release key). No password in
+    # the URL: ``database_password_file`` or libpq's own environment (PGPASSWORD, ~/.pgpass).
+    database: str = ""
+    database_password_file: str = ""
+    host_name: str = ""  # this MX host's name in the shared store ("" = the system's name)
+    database_timeout: float = 5.0  # seconds to connect and per statement (commands, uploads)
 
 
 @dataclass(frozen=True)
@@ -221,6 +234,9 @@ def _load_logging(sec: Section, base: Path) -> LoggingConfig:
         json_file=str(_resolve(base, json_file)) if json_file else "",
         json_max_bytes=sec.int("json_max_bytes", LoggingConfig.json_max_bytes, minimum=4096),
         json_backups=sec.int("json_backups", LoggingConfig.json_backups, minimum=0),
+        database=sec.bool("database", False),
+        database_retention_days=sec.int("database_retention_days",
+                                        LoggingConfig.database_retention_days, minimum=0),
     )
     sec.done()
     return cfg
@@ -249,11 +265,30 @@ def _load_metrics(sec: Section) -> MetricsConfig:
 def _load_quarantine(sec: Section, base: Path) -> QuarantineConfig:
     directory = sec.str("directory", QuarantineConfig.directory)
     key_file = sec.str("release_key_file", "")
+    database = sec.str("database", "")
+    if database:
+        problem = database_url_problem(database)
+        if problem:
+            raise sec.error("database", problem)
+    password_file = sec.str("database_password_file", "")
+    host_name = sec.str("host_name", "")
+    if host_name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,252}", host_name):
+        raise sec.error("host_name", f"must be a host name such as mx1.example.org; "
+                                     f"got {host_name!r}")
     cfg = QuarantineConfig(
         directory=str(_resolve(base, directory)) if directory else "",
         retention_days=sec.int("retention_days", QuarantineConfig.retention_days, minimum=0),
         release_key_file=str(_resolve(base, key_file)) if key_file else "",
+        database=database,
+        database_password_file=str(_resolve(base, password_file)) if password_file else "",
+        host_name=(host_name or socket.gethostname()).lower(),
+        database_timeout=sec.float("database_timeout", QuarantineConfig.database_timeout,
+                                   minimum=0.5, maximum=120.0),
     )
+    if database and not cfg.directory:
+        raise sec.error("directory", "a shared database needs a local directory too: it "
+                                     "holds this host's spool (mail held while the database "
+                                     "is unreachable) and its release key")
     sec.done()
     return cfg
 
@@ -291,6 +326,10 @@ def load_config(path: str | Path) -> Config:
         allowlist=_load_allowlist(top),
     )
     top.done()
+    if config.logging.database and not config.quarantine.database:
+        raise ConfigError(str(path), None, "logging.database",
+                          "the decision log can go to the database only when "
+                          "quarantine.database names one")
     return config
 
 

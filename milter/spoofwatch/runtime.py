@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .config import Config, load_config
 from .dns import Resolver, make_resolver
 from .quarantine.release import ReleaseKeyError, key_path, load_or_create_key
-from .quarantine.store import QuarantineStore, open_service_store
+from .quarantine.stores import AnyStore, service_store
 
 log = logging.getLogger("spoofwatch.service")
 
@@ -26,7 +26,7 @@ class Runtime:
     config: Config
     resolver: Resolver
     release_key: bytes = b""  # quarantine release key (b"" = releases are not honoured)
-    store: QuarantineStore | None = None  # our own quarantine store (None = disabled)
+    store: AnyStore | None = None  # our own quarantine store (None = disabled)
 
 
 def make_runtime(config: Config, resolver: Resolver) -> Runtime:
@@ -38,8 +38,8 @@ def make_runtime(config: Config, resolver: Resolver) -> Runtime:
             key = load_or_create_key(key_path(q.directory, q.release_key_file))
         except ReleaseKeyError as exc:
             log.error("quarantine releases will not pass: %s", exc)
-    # open_service_store logs once what keeps the store from being used (and the fix)
-    return Runtime(config, resolver, key, open_service_store(q.directory) if q.directory else None)
+    # service_store logs once what keeps the store from being used (and the fix)
+    return Runtime(config, resolver, key, service_store(q))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import milter
 
@@ -31,8 +32,9 @@ from .config import Config
 from .dns import ResolverStats, make_resolver
 from .logline import DecisionLog, DecisionLogSettings
 from .metrics import Metrics
+from .quarantine.pg_store import PostgresStore
 from .reloadable import changed_restart_only_keys, restart_warning
-from .runtime import ReloadResult, RuntimeHolder, make_runtime
+from .runtime import ReloadResult, Runtime, RuntimeHolder, make_runtime
 
 log = logging.getLogger("spoofwatch.service")
 
@@ -103,6 +105,14 @@ class Service:
         decisions = DecisionLog(_decision_settings(config),
                                 on_error=metrics.decision_log_errors.inc)
         return cls(holder, metrics, decisions)
+
+    def log_decision(self, runtime: Runtime, row: dict[str, Any]) -> None:
+        """One message's decision: to the JSON decision log and, when configured, to the
+        shared store's ``decisions`` table (queued there: never waits, never raises)."""
+        self.decisions.write(row)
+        store = runtime.store
+        if runtime.config.logging.database and isinstance(store, PostgresStore):
+            store.log_decision(row)
 
     def reload(self, path: str) -> ReloadResult:
         before = self.holder.current.config

@@ -258,7 +258,7 @@ class SpoofwatchMilter(Milter.Base):
             detail = str(exc) if unreadable else f"{type(exc).__name__}: {exc}"
             log.error("%s (%s); %s", what, ascii_safe(detail, 300),
                       envelope_log_line(envelope, outcome), exc_info=None if unreadable else exc)
-            service.decisions.write(decision_record(
+            service.log_decision(runtime, decision_record(
                 envelope, None, outcome, time.monotonic() - tx.started,
                 note=f"{what}: {detail.split(':', 1)[0]}"))
         return Milter.TEMPFAIL if runtime.config.fail_safe == "tempfail" else Milter.ACCEPT
@@ -297,10 +297,10 @@ class SpoofwatchMilter(Milter.Base):
                                              for a in report.actions):
             # never raises: Postfix holds the message whether or not our copy is saved
             runtime.store.save(held_copy(message, report.actions), report, envelope.queue_id)
-        self._record(report, result, time.monotonic() - tx.started)
+        self._record(runtime, report, result, time.monotonic() - tx.started)
         return result
 
-    def _record(self, report: Report, result: int, elapsed: float) -> None:
+    def _record(self, runtime: Runtime, report: Report, result: int, elapsed: float) -> None:
         service = self.service
         outcome = {Milter.REJECT: "reject", Milter.TEMPFAIL: "tempfail"}.get(result, "accept")
         skip = report.skip
@@ -309,11 +309,11 @@ class SpoofwatchMilter(Milter.Base):
         if skip is not None and skip.reason is SkipReason.OVERSIZED:
             # Not checked: logged as a message that got no verdict, with the reason.
             log.warning("%s", envelope_log_line(report.envelope, outcome, skip.text))
-            service.decisions.write(decision_record(report.envelope, None, outcome, elapsed,
-                                                    note=skip.text))
+            service.log_decision(runtime, decision_record(report.envelope, None, outcome,
+                                                          elapsed, note=skip.text))
             return
         log.info("%s", message_log_line(report, elapsed))
-        service.decisions.write(decision_record(report.envelope, report, outcome, elapsed))
+        service.log_decision(runtime, decision_record(report.envelope, report, outcome, elapsed))
         service.metrics.observe_message(report.level.value, action_names(report.actions),
                                         report.timings, elapsed)
 

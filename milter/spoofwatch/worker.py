@@ -28,6 +28,7 @@ from .listener import (
 )
 from .logline import SafeFormatter
 from .metrics import Endpoint
+from .quarantine.pg_writer import stop_writers
 from .quarantine.retention import start_retention
 from .service import Service
 from .socket_address import parse_socket_address
@@ -131,12 +132,9 @@ def worker_main(config_path: str, control_fd: int | None, config: Config,
     service = Service.create(config)
     endpoint = _start_metrics(service, config, slot)
 
-    def retention() -> tuple[str, int]:
-        q = service.holder.current.config.quarantine
-        return q.directory, q.retention_days
-
     if slot == 0:
-        start_retention(retention, threading.Event())
+        start_retention(lambda: service.holder.current.config,
+                        lambda: service.holder.current.store, threading.Event())
     orphaned = threading.Event()
     if control_fd is not None:
         threading.Thread(target=_control_reader,
@@ -149,6 +147,7 @@ def worker_main(config_path: str, control_fd: int | None, config: Config,
         return 71  # EX_OSERR
     finally:
         service.decisions.close()
+        stop_writers(timeout=5.0)  # rows still in memory go to the spool
         if endpoint is not None:
             endpoint.close()
         if orphaned.is_set():

@@ -16,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from .record import Record, RecordFormatError, ReleaseEvent, record_from_json
+from .record import AlreadyReleased, Record, RecordFormatError, ReleaseEvent, record_from_json
 
 __all__ = ["Filter", "Index", "IndexUnusable", "SqliteIndex", "Stats", "column"]
 
@@ -53,6 +54,11 @@ class Stats:
     by_domain: tuple[tuple[str, int], ...]
     by_day: tuple[tuple[str, int], ...]  # UTC date "YYYY-MM-DD"
     released: int = 0
+    by_host: tuple[tuple[str, int], ...] = ()  # the shared store: records per MX host
+    # The shared store with the decision log in it: every host's checked messages.
+    checked: int | None = None
+    checked_by_level: tuple[tuple[str, int], ...] = ()
+    spoofed_orgs: tuple[tuple[str, int], ...] = ()  # suspect/spoof/threat mail per org
 
 
 class Index(Protocol):
@@ -111,11 +117,15 @@ def column(text: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return "".join(_column_char(ch) for ch in text)
+    if "\x00" in text:  # PostgreSQL's text refuses NUL; both stores show it the same way
+        return text.replace("\x00", "\\x00")
     return text
 
 
 def _column_char(ch: str) -> str:
     code = ord(ch)
+    if code == 0:
+        return "\\x00"
     if 0xDC80 <= code <= 0xDCFF:
         return f"\\x{code - 0xDC00:02x}"
     if 0xD800 <= code <= 0xDFFF:
@@ -222,15 +232,25 @@ class SqliteIndex:
                 _rollback(conn)
 
     @contextlib.contextmanager
-    def event(self, record_id: str, event: ReleaseEvent) -> Iterator[None]:
+    def event(self, record_id: str, event: ReleaseEvent,
+              first_release: bool = False) -> Iterator[None]:
         """Record ``event``; it is committed only if the body (the MTA action) succeeds.
 
         The row is written first, inside the transaction, so a disk that cannot take the
         journal stops us before Postfix is touched: nothing happens that is not recorded.
+        With ``first_release``, a release event already there raises AlreadyReleased: the
+        transaction holds SQLite's write lock while the MTA acts, so of two releases at the
+        same moment the second waits for the first and then finds its event.
         """
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if first_release:
+                    row = conn.execute(
+                        "SELECT actor, time FROM events WHERE id = ? AND action = 'release' "
+                        "ORDER BY time DESC LIMIT 1", (record_id,)).fetchone()
+                    if row is not None:
+                        raise AlreadyReleased(_released_text(record_id, row[0], row[1]))
                 conn.execute(
                     "INSERT INTO events(id, time, action, actor, method, recipients)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -357,6 +377,12 @@ class SqliteIndex:
                                f"count(*) FROM records r {where} GROUP BY d ORDER BY d"),
                 released=int(released),
             )
+
+
+def _released_text(record_id: str, actor: str, when: float) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+    return (f"{record_id} was already released by {actor} at {stamp}; use --again to "
+            "deliver another copy")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -24,6 +24,7 @@ from ..results import FromAddress
 from ..textsafe import decode_words
 
 __all__ = [
+    "AlreadyReleased",
     "AuthEntry",
     "FindingEntry",
     "Record",
@@ -102,6 +103,11 @@ class Record:
     size: int
     sha256: str
     events: tuple[ReleaseEvent, ...] = field(default=(), compare=False)
+    # The shared store only: the MX host whose Postfix holds the message, and where its
+    # release stands ("held", "release_requested", "releasing", "released"). The SQLite
+    # store of one host leaves both empty.
+    host: str = ""
+    state: str = field(default="", compare=False)
 
     @property
     def released(self) -> bool:
@@ -116,7 +122,17 @@ class Record:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["released"] = self.released
+        for key in ("host", "state"):
+            if not data[key]:
+                del data[key]
         return data
+
+
+class AlreadyReleased(Exception):
+    """A release lost the race: the record is released, or being released, already.
+
+    The message says by whom, when and (in the shared store) from which host.
+    """
 
 
 class RecordFormatError(ValueError):
@@ -190,6 +206,9 @@ def record_from_report(record_id: str, now: float, raw: bytes, report: Report,
 def encode_meta(record: Record) -> bytes:
     data = asdict(record)
     data.pop("events", None)  # events live in the index: the file never changes
+    data.pop("state", None)  # so does the release state
+    if not data["host"]:
+        data.pop("host")  # the files of the one-host store stay as they were
     return json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -213,7 +232,7 @@ def record_from_json(data: dict[str, Any]) -> Record:
             level=str(data["level"]), score=float(data["score"]), policy=str(data["policy"]),
             orgs=tuple(str(o) for o in data["orgs"]),
             sending_domain=str(data["sending_domain"]), size=int(data["size"]),
-            sha256=str(data["sha256"]),
+            sha256=str(data["sha256"]), host=str(data.get("host", "")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RecordFormatError(f"metadata incomplete: {exc}") from None

@@ -10,9 +10,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..config import Config
+from .pg_store import PostgresStore
 from .store import QuarantineStore, StoreError
 
-__all__ = ["RetentionResult", "purge_expired", "start_retention"]
+__all__ = ["RetentionResult", "purge_expired", "purge_shared", "start_retention"]
 
 log = logging.getLogger("spoofwatch.quarantine")
 
@@ -42,17 +44,41 @@ def purge_expired(directory: str, retention_days: int, now: float | None = None)
     return RetentionResult(len(result.removed), "", result.removed)
 
 
-def start_retention(settings: Callable[[], tuple[str, int]], stop: threading.Event,
-                    interval: float = 86400.0) -> threading.Thread:
-    """Run ``purge_expired`` now and then every ``interval`` seconds until ``stop`` is set.
+def purge_shared(store: PostgresStore, retention_days: int,
+                 decision_days: int) -> RetentionResult:
+    """The shared store's retention run (every host's service runs it; deleting what is
+    gone already is no work): records and decision log rows. Never raises."""
+    removed: tuple[str, ...] = ()
+    try:
+        if retention_days > 0:
+            removed = store.purge(retention_days * 86400.0).removed
+        if decision_days > 0:
+            rows = store.purge_decisions(decision_days * 86400.0)
+            if rows:
+                log.info("shared store %s: purged %d decision log rows older than %d days",
+                         store.directory, rows, decision_days)
+    except StoreError as exc:
+        log.error("quarantine retention run failed: %s", exc)
+        return RetentionResult(error=str(exc))
+    return RetentionResult(len(removed), "", removed)
 
-    ``settings`` returns (directory, retention_days) each time, so a reload that changes
-    them takes effect at the next run.
+
+def start_retention(settings: Callable[[], Config], store: Callable[[], object],
+                    stop: threading.Event, interval: float = 86400.0) -> threading.Thread:
+    """Run the retention now and then every ``interval`` seconds until ``stop`` is set.
+
+    ``settings`` returns the configuration and ``store`` the store in use each time, so a
+    reload that changes them takes effect at the next run.
     """
     def loop() -> None:
         while True:
-            directory, days = settings()
-            purge_expired(directory, days)
+            config = settings()
+            current = store()
+            if isinstance(current, PostgresStore):
+                purge_shared(current, config.quarantine.retention_days,
+                             config.logging.database_retention_days)
+            else:
+                purge_expired(config.quarantine.directory, config.quarantine.retention_days)
             if stop.wait(interval):
                 return
 

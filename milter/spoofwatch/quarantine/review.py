@@ -35,9 +35,11 @@ def one_line(text: str, width: int = 0) -> str:
 
 
 def _status(record: Record) -> str:
+    if record.state in ("release_requested", "releasing"):
+        return record.state.replace("_", " ")
     last = record.last_release
     if last is None:
-        return "held"
+        return f"held on {record.host}" if record.host else "held"
     return f"released by {one_line(last.actor, 20)} {format_time(last.time)[:16]}"
 
 
@@ -150,4 +152,12 @@ def stats_text(stats: Stats, since: float | None) -> str:
     block("By organization", stats.by_org)
     block("By sending domain", stats.by_domain)
     block("By day (UTC)", stats.by_day)
+    if stats.by_host:
+        block("By MX host", stats.by_host)
+    if stats.checked is not None:
+        lines.append("")
+        lines.append(f"Messages checked on every host ({period}): {stats.checked}")
+        block("Checked, by level", stats.checked_by_level)
+        block("Who is being spoofed (suspect, spoof or threat mail naming them)",
+              stats.spoofed_orgs)
     return "\n".join(lines)

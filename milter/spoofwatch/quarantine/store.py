@@ -351,6 +351,22 @@ class QuarantineStore:
         except IndexUnusable as exc:
             raise StoreError("disk_full" if exc.disk_full else "index", str(exc)) from None
 
+    @contextlib.contextmanager
+    def releasing(self, record: Record, event: ReleaseEvent, again: bool = False,
+                  requested: bool = False) -> Iterator[None]:
+        """Release ``record`` once: the body (the MTA action) runs only if no other release
+        got there first (AlreadyReleased), and the release is recorded only if it succeeds.
+
+        ``requested`` is the shared store's (a release asked for on another host); here
+        every release is this host's own.
+        """
+        self._open()
+        try:
+            with self.index.event(record.id, event, first_release=not again):
+                yield
+        except IndexUnusable as exc:
+            raise StoreError("disk_full" if exc.disk_full else "index", str(exc)) from None
+
     def pending_digest(self, since: float | None, limit: int) -> Page:
         """Records no digest has listed yet (oldest first): a preview, nothing is marked."""
         self.reconcile()
