@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import pytest
 
 from spoofwatch.dns import Resolver
 from support.dnsserver import DnsTestServer
+from support.postgres import PostgresServer, running_postgres
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -51,3 +53,19 @@ def resolver(dns_server: DnsTestServer) -> Resolver:
         lifetime=1.0,
         message_budget=3.0,
     )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster (unix socket in a temporary directory) for the session."""
+    with running_postgres() as server:
+        yield server
+
+
+_DATABASES = itertools.count()
+
+
+@pytest.fixture
+def shared_db(postgres: PostgresServer) -> str:
+    """The URL of a new, empty database in the session's cluster (no schema yet)."""
+    return postgres.create_database(f"spoofwatch_{next(_DATABASES)}")

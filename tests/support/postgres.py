@@ -21,6 +21,7 @@ from pathlib import Path
 __all__ = ["PostgresServer", "postgres_bin", "running_postgres"]
 
 PORT = 5432  # the socket is in a private directory: the usual number cannot collide
+PASSWORD_ROLE = "spoofwatch_pw"
 
 
 def postgres_bin() -> Path:
@@ -70,6 +71,9 @@ class PostgresServer:
             shutil.chown(self.log, "postgres", "postgres")
         self._as_owner([str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust",
                         "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"])
+        # One role must give a password (the password-file tests); every other is trusted.
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n" + hba.read_text())
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(f"\nlisten_addresses = ''\nunix_socket_directories = '{self.socket_dir}'"
                        f"\nport = {PORT}\nmax_connections = 200\nfsync = off\n"
