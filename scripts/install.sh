@@ -83,7 +83,9 @@ cp -r "$src/pyproject.toml" "$src/README.md" "$src/milter" "$work/src/"
 find "$work/src" -name '__pycache__' -prune -exec rm -rf {} + -o -name '*.egg-info' -prune -exec rm -rf {} +
 say "installing the spoofwatch package into $venv"
 # shellcheck disable=SC2086 # PIP_ARGS is a list of words on purpose
-"$venv/bin/python" -m pip install -q --disable-pip-version-check $PIP_ARGS "$work/src"
+# With the PostgreSQL driver (the extra "postgresql"): any host can then join a shared store
+# (quarantine.database) without another install step.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check $PIP_ARGS "$work/src[postgresql]"
 "$venv/bin/spoofwatch" --version >/dev/null || die "$venv/bin/spoofwatch does not run"
 
 install -d -m 0755 "$DESTDIR$bindir"
@@ -107,6 +109,8 @@ install -d -m 0755 "$DESTDIR$unitdir" "$DESTDIR$sysusersdir" "$DESTDIR$tmpfilesd
 # The unit names /opt/spoofwatch; the installed copy names the real PREFIX.
 sed "s|/opt/spoofwatch|$PREFIX|g" "$src/systemd/spoofwatch.service" > "$work/spoofwatch.service"
 install -m 0644 "$work/spoofwatch.service" "$DESTDIR$unitdir/spoofwatch.service"
+sed "s|/opt/spoofwatch|$PREFIX|g" "$src/systemd/spoofwatch-agent.service" > "$work/spoofwatch-agent.service"
+install -m 0644 "$work/spoofwatch-agent.service" "$DESTDIR$unitdir/spoofwatch-agent.service"
 install -m 0644 "$src/systemd/spoofwatch.sysusers" "$DESTDIR$sysusersdir/spoofwatch.conf"
 install -m 0644 "$src/systemd/spoofwatch.tmpfiles" "$DESTDIR$tmpfilesdir/spoofwatch.conf"
 say "installed $unitdir/spoofwatch.service (ExecStart $PREFIX/bin/spoofwatch)"

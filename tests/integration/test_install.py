@@ -109,6 +109,7 @@ def test_first_run_puts_each_file_in_its_place_with_its_mode(installation: Insta
     expected = {
         f"{PREFIX}/bin/spoofwatch": 0o755,
         UNIT: 0o644,
+        "/usr/local/lib/systemd/system/spoofwatch-agent.service": 0o644,
         "/usr/local/lib/sysusers.d/spoofwatch.conf": 0o644,
         "/usr/local/lib/tmpfiles.d/spoofwatch.conf": 0o644,
         "/usr/local/lib/tmpfiles.d/spoofwatch-postfix.conf": 0o644,  # group postfix exists here

@@ -363,3 +363,14 @@ def test_unit_may_write_the_bundled_configurations_socket_directory() -> None:
     tmpfiles = (REPO / "systemd" / "spoofwatch-postfix.tmpfiles").read_text().splitlines()
     assert [line for line in tmpfiles if line and not line.startswith("#")] == [
         f"d {directory} 2750 spoofwatch postfix -"]
+
+
+def test_the_agent_unit_verifies_and_runs_the_agent_command(tmp_path: Path) -> None:
+    binary = Path(sys.prefix) / "bin" / "spoofwatch"
+    unit = tmp_path / "spoofwatch-agent.service"
+    unit.write_text((REPO / "systemd" / "spoofwatch-agent.service").read_text()
+                    .replace(INSTALLED_BINARY, str(binary)))
+    result = analyze("verify", str(unit))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    start = unit_settings(unit.read_text())["ExecStart"]
+    assert start == [f"{binary} quarantine agent --config /etc/spoofwatch/spoofwatch.yaml"]
