@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit.history import History, HistorySource, collect
-from .audit.history_sources import DecisionLogFile, QuarantineReleases
+from .audit.history_sources import DecisionLogFile, QuarantineReleases, SharedDecisions
 from .audit.rating import Rating
 from .audit.report import AuditReport, audit_domains, targets_of
 from .audit.report_html import report_html
@@ -32,6 +32,8 @@ from .cli_quarantine_args import UsageError, parse_since
 from .config import Config, load_config
 from .dns import make_resolver
 from .domains import is_qualified_domain, normalize_domain
+from .quarantine.pg_store import PostgresStore
+from .quarantine.stores import admin_store
 
 __all__ = ["EXIT_ALERT", "EXIT_OK", "EXIT_UNKNOWN", "add_parser", "exit_status", "run"]
 
@@ -82,10 +84,15 @@ def _domains(given: list[str]) -> list[str]:
 
 def _sources(config: Config, args: argparse.Namespace) -> list[HistorySource]:
     sources: list[HistorySource] = []
+    shared = admin_store(config.quarantine) if config.quarantine.database else None
     log_path = args.decision_log or config.logging.json_file
-    if log_path:
+    if isinstance(shared, PostgresStore) and config.logging.database and not args.decision_log:
+        sources.append(SharedDecisions(shared))  # every host's decisions, not this one's
+    elif log_path:
         sources.append(DecisionLogFile(log_path))
-    if config.quarantine.directory and Path(config.quarantine.directory).is_dir():
+    if isinstance(shared, PostgresStore):
+        sources.append(QuarantineReleases("", shared))
+    elif config.quarantine.directory and Path(config.quarantine.directory).is_dir():
         sources.append(QuarantineReleases(config.quarantine.directory))
     return sources
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from spoofwatch.audit.history_sources import QuarantineReleases, SharedDecisions
 from spoofwatch.config import load_config
 from spoofwatch.quarantine.pg_schema import LATEST
 from spoofwatch.quarantine.pg_store import Database, PostgresStore, close_pools
@@ -290,7 +291,7 @@ def test_the_service_saves_held_mail_and_every_decision_to_the_database(
         assert _send_threat(spec, "HELD1")
         with MilterClient(spec, timeout=60) as client:
             client.send_raw(b"From: a@news.example\r\nSubject: hi\r\n\r\nNothing here.\r\n",
-                            client_ip="10.99.0.5", mail_from="<a@news.example>",
+                            client_ip="198.51.100.20", mail_from="<a@news.example>",
                             queue_id="CLEAN1")
         wait_until(lambda: count(shared_db, "SELECT count(*) FROM decisions") == 2,
                    what="two decision rows")
@@ -305,9 +306,19 @@ def test_the_service_saves_held_mail_and_every_decision_to_the_database(
     assert shown.returncode == 0 and "Quarantine record" in shown.stdout
     stats = json.loads(quarantine_cli(config, "stats", "--json").stdout)
     assert (stats["total"], stats["by_host"], stats["checked"]) == (1, {"mx7": 1}, 2)
-    assert stats["checked_by_level"] == {"threat": 1, "clean": 1}
+    assert stats["checked_by_level"] == {"threat": 1, "suspect": 1}
     assert stats["spoofed_orgs"] == {"Proud Boys": 1}  # named by the watchlist
     assert not list((workdir / "quarantine" / "spool" / "msg").iterdir())
+    # `spoofwatch audit` reads every host's decisions and releases from the shared store
+    store = PostgresStore(Database(shared_db), "mx1")
+    source = SharedDecisions(store)
+    decided = sorted((d.level, d.from_domain) for d in source.decisions(0.0))
+    assert decided == [("suspect", "news.example"), ("threat", seeds.SEED_DOMAIN)]
+    assert source.problems() == ()
+    assert list(QuarantineReleases("", store).releases(0.0)) == []
+    assert quarantine_cli(config, "release", record["id"], "--to",
+                          "nobody@invalid.example").returncode == 6  # no Postfix here
+    assert list(QuarantineReleases("", store).releases(0.0)) == []
 
 
 def test_with_the_database_down_mail_is_answered_spooled_and_replayed_later(

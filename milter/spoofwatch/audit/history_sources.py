@@ -21,11 +21,12 @@ from typing import IO, Any
 from ..addresses import domain_of
 from ..domains import normalize_domain
 from ..quarantine.index import Filter, IndexUnusable
+from ..quarantine.pg_store import PostgresStore
 from ..quarantine.record_files import StoreError
 from ..quarantine.store import QuarantineStore
 from .history import Decision, Release
 
-__all__ = ["DecisionLogFile", "QuarantineReleases", "decision_from_json"]
+__all__ = ["DecisionLogFile", "QuarantineReleases", "SharedDecisions", "decision_from_json"]
 
 _PAGE = 500  # quarantine records read per query
 
@@ -128,10 +129,12 @@ class DecisionLogFile:
 
 
 class QuarantineReleases:
-    """The quarantine store's released records (quarantined at or after ``since``)."""
+    """The quarantine store's released records (quarantined at or after ``since``): the
+    one-host store in a directory, or the shared store (every host's records)."""
 
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = str(directory)
+    def __init__(self, directory: str | Path, store: PostgresStore | None = None) -> None:
+        self.directory = store.directory if store is not None else str(directory)
+        self._shared = store
         self.name = f"quarantine store {self.directory}"
         self._problems: list[str] = []
 
@@ -140,7 +143,7 @@ class QuarantineReleases:
 
     def releases(self, since: float) -> Iterator[Release]:
         try:
-            store = QuarantineStore(self.directory)
+            store = self._shared or QuarantineStore(self.directory)
             offset = 0
             while True:
                 page = store.list(Filter(since=since, limit=_PAGE, offset=offset))
@@ -153,6 +156,35 @@ class QuarantineReleases:
                     return
         except (StoreError, IndexUnusable, OSError) as exc:
             self._problems.append(f"{self.name}: released counts unknown: {exc}")
+
+    def problems(self) -> tuple[str, ...]:
+        return tuple(self._problems)
+
+
+class SharedDecisions:
+    """The decision log rows of every host in the shared store (``logging.database``)."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self.name = f"decision log in {store.directory}"
+        self._problems: list[str] = []
+
+    def decisions(self, since: float) -> Iterator[Decision]:
+        skipped = 0
+        try:
+            for line in self.store.decision_lines(since):
+                decision = DecisionLogFile._decision(line)
+                if decision is None:
+                    skipped += 1
+                elif decision.time >= since:
+                    yield decision
+        except StoreError as exc:
+            self._problems.append(f"{self.name}: cannot read: {exc}")
+        if skipped:
+            self._problems.append(f"{self.name}: {skipped} rows without a verdict skipped")
+
+    def releases(self, since: float) -> Iterable[Release]:
+        return ()
 
     def problems(self) -> tuple[str, ...]:
         return tuple(self._problems)

@@ -595,6 +595,16 @@ class PostgresStore:
                      len(removed), _stamp(cutoff))
         return PurgeResult(removed, ())
 
+    def decision_lines(self, since: float) -> Iterator[str]:
+        """Every host's decision log lines since ``since``, oldest first (read in pages
+        through a server-side cursor: the table may be large)."""
+        with self._conn() as conn, conn.transaction(), conn.cursor(name="decisions") as cur:
+            cur.itersize = 2000
+            cur.execute("SELECT data FROM decisions WHERE time >= to_timestamp(%s) "
+                        "ORDER BY time", (since,))
+            for (data,) in cur:
+                yield str(data)
+
     def purge_decisions(self, older_than: float, now: float | None = None) -> int:
         cutoff = (self._now() if now is None else now) - older_than
         with self._conn() as conn:
