@@ -353,3 +353,35 @@ def test_with_the_database_down_mail_is_answered_spooled_and_replayed_later(
         assert not list(spool.iterdir())
         assert count(url, "SELECT count(DISTINCT queue_id) FROM quarantine_records") == 26
         assert "answers again: sent" in proc.log()
+
+
+def test_what_a_stopped_service_left_in_the_spool_goes_out_when_it_starts_again(
+    workdir: Path, dns: DnsTestServer, dns_server: DnsTestServer
+) -> None:
+    seeds.publish_seed_zone(dns)
+    with running_postgres() as pg:
+        url = pg.create_database("restart")
+        spec = f"unix:{workdir}/s.sock"
+        config = shared_config(workdir, url, "mx1", dns_port=dns_server.port,
+                               socket_spec=spec, workers=2)
+        assert quarantine_cli(config, "migrate").returncode == 0
+        pg.stop()
+        proc = MilterProcess(config, spec, workdir / "milter.log")
+        proc.start()
+        try:
+            assert all(_send_threat(spec, f"LEFT{i}") for i in range(3))
+        finally:
+            assert proc.stop() == 0
+        spool = workdir / "quarantine" / "spool"
+        assert len(list((spool / "msg").iterdir())) == 3
+        assert list((spool / "decisions").iterdir())  # the rows were kept on the way out
+        pg.start()
+        proc = MilterProcess(config, spec, workdir / "milter2.log")
+        proc.start()
+        try:  # no new mail: the writers started with the service send what was left
+            wait_until(lambda: count(url, "SELECT count(*) FROM quarantine_records") == 3)
+            wait_until(lambda: count(url, "SELECT count(*) FROM decisions") == 3)
+        finally:
+            proc.stop()
+        assert list((spool / "msg").iterdir()) == []
+        assert count(url, "SELECT count(DISTINCT queue_id) FROM decisions") == 3

@@ -236,7 +236,13 @@ class PostgresStore:
             log.error("quarantine spool %s cannot be used: %s; quarantined messages stay in "
                       "Postfix's hold queue but are not saved until this is fixed",
                       self.spool.directory, problem)
-        return problem
+            return problem
+        from .pg_writer import writer_for
+
+        # Started now, not at the first held message: records a stopped process left in the
+        # spool go out at once, and a database that cannot be reached is said at start.
+        writer_for(self.db, self.host, self.spool)
+        return None
 
     # --- save (the service) -----------------------------------------------------------------
     def save(self, raw: bytes, report: Report, queue_id: str) -> str | None:
