@@ -128,6 +128,11 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
     page = ctx.store.list(flt)
     data = {"total": page.total, "offset": args.offset, "limit": args.limit,
             "records": [r.to_json() for r in page.records]}
+    if page.damaged:
+        data["damaged"] = list(page.damaged)
+        print(f"spoofwatch quarantine: {len(page.damaged)} record(s) on this page cannot be "
+              f"read and are not shown: {', '.join(page.damaged)}; `spoofwatch quarantine "
+              "delete ID` removes one", file=sys.stderr)
     _emit(args, record_table(page.records, page.total, args.offset), data)
     return EXIT_OK
 
@@ -201,18 +206,17 @@ def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
 def _request_release(args: argparse.Namespace, store: PostgresStore, record: Record,
                      targets: tuple[str, ...]) -> int:
     """The shared store, another host holds the message: ask its agent, wait for it."""
-    asked = time.time()
-    event = ReleaseEvent("release", asked, _actor(), "", targets)
+    event = ReleaseEvent("release", time.time(), _actor(), "", targets)
     try:
-        store.request_release(record, event, again=args.again)
+        after = store.request_release(record, event, again=args.again)
     except AlreadyReleased as exc:
         print(f"spoofwatch quarantine: {exc}", file=sys.stderr)
         return EXIT_ALREADY
     deadline = time.monotonic() + max(0.0, args.wait)
-    state, done = store.release_outcome(record.id, asked)
+    state, done = store.release_outcome(record.id, after)
     while done is None and time.monotonic() < deadline:
         time.sleep(0.2)
-        state, done = store.release_outcome(record.id, asked)
+        state, done = store.release_outcome(record.id, after)
     data: dict[str, Any] = {"id": record.id, "host": record.host, "requested": True,
                             "recipients": list(targets), "actor": event.actor}
     if done is not None and done.action == "release":

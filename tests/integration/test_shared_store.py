@@ -189,7 +189,8 @@ def test_of_eight_releases_at_once_from_two_hosts_exactly_one_runs(
     start = threading.Barrier(8)
 
     def release(store: PostgresStore, n: int) -> None:
-        event = ReleaseEvent("release", time.time(), f"admin{n}", "reinject", ("a@b.example",))
+        event = ReleaseEvent("release", time.time(), f"admin{n}", "reinject",
+                             record.rcpts)  # type: ignore[union-attr]
         start.wait()
         try:
             with store.releasing(record, event):  # type: ignore[arg-type]

@@ -51,6 +51,7 @@ def agent_round(store: PostgresStore, postfix: Postfix, key: Callable[[], bytes]
         if isinstance(loaded, Problem):
             log.error("release of %s requested by %s on %s: %s", record.id, request.actor,
                       request.host, loaded.message)
+            store.fail_request(record.id, request.actor, loaded.message)  # the asker is told
             failed += 1
             continue
         raw = loaded[1]
@@ -87,6 +88,7 @@ def agent_round(store: PostgresStore, postfix: Postfix, key: Callable[[], bytes]
         except MtaError as exc:
             log.error("could not remove %s (queue id %s) from the hold queue: %s; trying "
                       "again next round", removal.record_id, removal.queue_id, exc)
+            store.hold_removal_failed(removal.seq)
             continue
         store.hold_removal_done(removal.seq)
     return AgentRound(released, failed, removed)

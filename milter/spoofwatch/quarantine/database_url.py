@@ -29,9 +29,11 @@ def database_url_problem(url: str) -> str | None:
     except ValueError as exc:
         return f"not a valid URL ({exc})"
     if parts.scheme not in _SCHEMES:
+        # Not echoed: a libpq "key=value" string may hold a password.
         return ("must be a PostgreSQL URL such as postgresql://spoofwatch@db.example.org/"
-                f"spoofwatch; got {shown_url(url)!r}")
-    if password is not None or "password" in query:
+                "spoofwatch (this value is not one; it is not shown here in case it holds "
+                "a password)")
+    if password is not None or any("password" in key.lower() for key in query):
         return ("must not contain the password: put it in the file named by "
                 "quarantine.database_password_file (mode 0600), or in libpq's environment "
                 "(PGPASSWORD, PGPASSFILE, ~/.pgpass)")
@@ -46,10 +48,16 @@ def shown_url(url: str) -> str:
     the check above)."""
     try:
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        if parts.scheme not in _SCHEMES:
+            return "(not a PostgreSQL URL)"
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        query = "&".join(
+            f"{key}=***" if "password" in key.lower() else f"{key}={value}"
+            for key, values in parse_qs(parts.query, keep_blank_values=True).items()
+            for value in values)
+        return parts._replace(netloc=netloc, query=query).geturl()
     except ValueError:
         return "(not a valid URL)"
 

@@ -8,12 +8,15 @@ so a second Postfix instance is handled like the system one.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["MtaError", "Postfix"]
+
+log = logging.getLogger("spoofwatch.quarantine")
 
 _TIMEOUT = 120.0
 
@@ -46,6 +49,8 @@ class Postfix:
             raise MtaError(f"{argv[0]} did not finish within {_TIMEOUT:g} s") from None
         except OSError as exc:
             raise MtaError(f"cannot run {argv[0]}: {exc.strerror}") from None
+        except ValueError:  # an argument (an address from the message) holds a NUL byte
+            raise MtaError(f"cannot run {argv[0]}: an address holds a NUL byte") from None
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
             raise MtaError(f"{' '.join(argv)} failed (exit {result.returncode}): {detail}")
@@ -88,11 +93,21 @@ class Postfix:
                 and {r.lower() for r in entry.recipients} <= {r.lower() for r in rcpts})
 
     def release(self, queue_id: str) -> None:
-        """Move the message from the hold queue and ask Postfix to deliver now."""
+        """Move the message from the hold queue and ask Postfix to deliver now.
+
+        Once ``postsuper -H`` has succeeded the message is on its way (Postfix delivers it at
+        its next queue run), so the release is done: a failing ``postqueue -f`` after it is
+        only logged. Raising then would record the release as not done, and a second try
+        would find no held copy and deliver the stored one: twice.
+        """
         out = self._run(["postsuper", *self._c(), "-H", queue_id])
         if "Released from hold: 1 message" not in out:
             raise MtaError(f"postsuper did not release {queue_id}: {out.strip()}")
-        self._run(["postqueue", *self._c(), "-f"])
+        try:
+            self._run(["postqueue", *self._c(), "-f"])
+        except MtaError as exc:
+            log.warning("released %s from the hold queue; asking Postfix to deliver it now "
+                        "failed (%s): it goes at Postfix's next queue run", queue_id, exc)
 
     def delete_held(self, queue_id: str) -> None:
         out = self._run(["postsuper", *self._c(), "-d", queue_id, "hold"])

@@ -17,7 +17,11 @@ What is stored, and why there:
 * ``quarantine_events``: who released or deleted what, when, how, from which host.
 * ``quarantine_hold_removals``: a copy left in a host's hold queue that must go (its record
   was released from the stored copy, or deleted, on another host); that host's agent
-  removes it.
+  removes it. ``envelope`` is the sender and recipients as ASCII JSON (an address may hold
+  bytes that are not UTF-8, which PostgreSQL's text refuses).
+* ``quarantine_tombstones``: ids of deleted and purged records, kept as long as records
+  are, so that a spooled copy replayed after its record was deleted (a writer that stopped
+  between the insert and removing its file) does not bring it back.
 * ``decisions``: the decision log, one row per message from every host.
 """
 
@@ -74,12 +78,16 @@ CREATE TABLE quarantine_hold_removals (
     host text NOT NULL,
     record_id text NOT NULL,
     queue_id text NOT NULL,
-    mail_from text NOT NULL,
-    rcpts text[] NOT NULL,
+    envelope text NOT NULL,
     reason text NOT NULL,
+    time double precision NOT NULL,
+    attempts integer NOT NULL DEFAULT 0
+);
+CREATE INDEX quarantine_hold_removals_host ON quarantine_hold_removals (host, attempts, seq);
+CREATE TABLE quarantine_tombstones (
+    id text PRIMARY KEY,
     time double precision NOT NULL
 );
-CREATE INDEX quarantine_hold_removals_host ON quarantine_hold_removals (host);
 CREATE TABLE decisions (
     id uuid PRIMARY KEY,
     time timestamptz NOT NULL,

@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -72,7 +73,7 @@ class Database:
     def shown(self) -> str:
         return shown_url(self.url)
 
-    def _kwargs(self) -> dict[str, Any]:
+    def _kwargs(self, statement_seconds: float | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         try:
             if self.password_file:
@@ -80,25 +81,39 @@ class Database:
         except DatabasePasswordError as exc:
             raise StoreError("database", str(exc)) from None
         budget_ms = int(self.timeout * 1000)
+        statement_ms = int((statement_seconds or self.timeout) * 1000)
+        # The server enforces statement_timeout; a server that stopped answering (or a
+        # network that dropped the connection silently) is noticed by the keepalives and
+        # tcp_user_timeout on TCP, and by the watchdog (below) on every kind of socket.
         kwargs.update(connect_timeout=max(1, math.ceil(self.timeout)),
-                      application_name="spoofwatch",
-                      options=f"-c statement_timeout={budget_ms} -c lock_timeout={budget_ms}")
+                      application_name="spoofwatch", keepalives=1,
+                      keepalives_idle=max(1, math.ceil(self.timeout)), keepalives_interval=1,
+                      keepalives_count=3, tcp_user_timeout=budget_ms,
+                      options=f"-c statement_timeout={statement_ms} "
+                              f"-c lock_timeout={budget_ms}")
         return kwargs
 
-    def connect(self, autocommit: bool = True) -> Any:
+    def connect(self, autocommit: bool = True, statement_seconds: float | None = None) -> Any:
         """A new connection of its own (the writer's, the agent's LISTEN); raises
         StoreError("database", ...) with the reason."""
         import psycopg  # the optional dependency: only a configured database imports it
 
         try:
-            return psycopg.connect(self.url, autocommit=autocommit, **self._kwargs())
+            return psycopg.connect(self.url, autocommit=autocommit,
+                                   **self._kwargs(statement_seconds))
         except psycopg.Error as exc:
             raise StoreError("database", f"cannot connect to the shared store {self.shown}: "
                                          f"{_first_line(exc)}") from None
 
     @contextlib.contextmanager
     def pooled(self) -> Iterator[Any]:
-        """A connection from this process's pool (commands, the agent), given back after."""
+        """A connection from this process's pool (commands, the agent), given back after.
+
+        A connection kept in the pool may have gone stale (the server restarted): it is
+        tried first with a statement bounded by the watchdog (the pool's own check has no
+        bound, and hangs on a server that stopped answering), and replaced once if dead.
+        """
+        import psycopg
         from psycopg_pool import ConnectionPool, PoolTimeout
 
         key = (self, os.getpid())
@@ -107,18 +122,26 @@ class Database:
             if pool is None:
                 pool = ConnectionPool(self.url, min_size=1, max_size=4, open=False,
                                       timeout=self.timeout, name="spoofwatch",
-                                      kwargs={"autocommit": True, **self._kwargs()},
-                                      check=ConnectionPool.check_connection)
+                                      kwargs={"autocommit": True, **self._kwargs()})
                 pool.open(wait=False)
                 _pools[key] = pool
-        try:
-            conn_cm = pool.connection(timeout=self.timeout)
-            conn = conn_cm.__enter__()
-        except PoolTimeout:
-            # The pool says only that it timed out: one direct attempt says why.
-            self.connect().close()
-            raise StoreError("database", f"the shared store {self.shown} gave no connection "
-                                         f"within {self.timeout:g} s") from None
+        for attempt in (1, 2):
+            try:
+                conn_cm = pool.connection(timeout=self.timeout)
+                conn = conn_cm.__enter__()
+            except PoolTimeout:
+                # The pool says only that it timed out: one direct attempt says why.
+                self.connect().close()
+                raise StoreError("database", f"the shared store {self.shown} gave no "
+                                             f"connection within {self.timeout:g} s") from None
+            try:
+                with watchdog(conn, 2 * self.timeout + 1):
+                    conn.execute("SELECT 1")
+                break
+            except psycopg.OperationalError as exc:
+                conn_cm.__exit__(type(exc), exc, exc.__traceback__)  # the pool drops it
+                if attempt == 2:
+                    raise
         try:
             yield conn
         except BaseException as exc:
@@ -129,6 +152,31 @@ class Database:
 
 _pools: dict[tuple[Database, int], Any] = {}
 _pools_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def watchdog(conn: Any, seconds: float) -> Iterator[threading.Event]:
+    """Bound what ``conn`` may take, on the client side: past ``seconds`` its socket is shut
+    down, so a call blocked on a server that stopped answering (SIGSTOP, a silent network)
+    fails instead of hanging. The event says whether it fired."""
+    fired = threading.Event()
+
+    def fire() -> None:
+        fired.set()
+        try:
+            fd = os.dup(conn.pgconn.socket)
+            with socket.socket(fileno=fd) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # noqa: BLE001 - closed meanwhile: nothing left to bound
+            pass
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
 
 
 def close_pools() -> None:
@@ -202,11 +250,15 @@ class PostgresStore:
         return float(self._clock())  # type: ignore[operator]
 
     @contextlib.contextmanager
-    def _conn(self) -> Iterator[Any]:
+    def _conn(self, extra: float = 0.0) -> Iterator[Any]:
+        """A pooled connection, bounded by a watchdog (``extra``: seconds the caller's own
+        work inside the block may take, as a digest's sendmail)."""
         import psycopg
 
+        fired = threading.Event()
         try:
-            with self.db.pooled() as conn:
+            with self.db.pooled() as conn, watchdog(conn, 3 * self.db.timeout + 2 + extra
+                                                    ) as fired:
                 if not self._schema_checked:
                     try:
                         require_latest(conn)
@@ -218,6 +270,9 @@ class PostgresStore:
             raise StoreError("database", f"the shared store {self.db.shown} did not answer "
                                          f"within {self.db.timeout:g} s") from None
         except psycopg.Error as exc:
+            if fired.is_set():
+                raise StoreError("database", f"the shared store {self.db.shown} stopped "
+                                             "answering") from None
             raise StoreError("database", f"the shared store {self.db.shown}: "
                                          f"{_first_line(exc)}") from None
 
@@ -270,18 +325,18 @@ class PostgresStore:
     def reconcile(self) -> Reconciled:
         return Reconciled()  # one database: nothing to reconcile
 
-    def _record(self, conn: Any, row: tuple[Any, ...]) -> Record | None:
-        rid, meta, host, state = row[:4]
+    def _record(self, row: tuple[Any, ...]) -> Record | None:
+        _rid, meta, host, state = row[:4]
         try:
             record = record_from_json(json.loads(meta))
-        except (RecordFormatError, ValueError):
+        except (RecordFormatError, ValueError, TypeError, AttributeError):
             return None
         return replace(record, host=host, state=state)
 
-    def _with_events(self, conn: Any, records: list[Record]) -> list[Record]:
+    def _with_events(self, conn: Any, records: builtins.list[Record]) -> builtins.list[Record]:
         if not records:
             return records
-        events: dict[str, list[ReleaseEvent]] = {r.id: [] for r in records}
+        events: dict[str, builtins.list[ReleaseEvent]] = {r.id: [] for r in records}
         rows = conn.execute(
             "SELECT record_id, time, action, actor, method, host, recipients FROM "
             "quarantine_events WHERE record_id = ANY(%s) ORDER BY time, seq",
@@ -289,8 +344,12 @@ class PostgresStore:
         for rid, when, action, actor, method, host, rcpts in rows:
             shown_actor = actor if host == self.host or not host else f"{actor} on {host}"
             events[rid].append(ReleaseEvent(action, when, shown_actor, method,
-                                            tuple(json.loads(rcpts))))
+                                            _recipients(rcpts)))
         return [replace(r, events=tuple(events[r.id])) for r in records]
+
+    def _damaged(self, record_id: str) -> Problem:
+        return Problem("damaged", f"record {record_id} is damaged: its metadata cannot be "
+                                  f"read; `spoofwatch quarantine delete {record_id}` removes it")
 
     def get(self, record_id: str) -> Record | Problem:
         if not is_record_id(record_id):
@@ -300,10 +359,9 @@ class PostgresStore:
                                (record_id,)).fetchone()
             if row is None:
                 return Problem("not_found", f"no quarantined message with id {record_id}")
-            record = self._record(conn, row)
+            record = self._record(row)
             if record is None:
-                return Problem("damaged", f"record {record_id} is damaged: its metadata "
-                                          "cannot be read")
+                return self._damaged(record_id)
             return self._with_events(conn, [record])[0]
 
     def read(self, record_id: str, verify: bool = True) -> tuple[Record, bytes] | Problem:
@@ -314,10 +372,9 @@ class PostgresStore:
                                "WHERE id = %s", (record_id,)).fetchone()
             if row is None:
                 return Problem("not_found", f"no quarantined message with id {record_id}")
-            record = self._record(conn, row)
+            record = self._record(row)
             if record is None:
-                return Problem("damaged", f"record {record_id} is damaged: its metadata "
-                                          "cannot be read")
+                return self._damaged(record_id)
             raw = bytes(row[4])
             if verify:
                 try:
@@ -336,13 +393,20 @@ class PostgresStore:
                 f"SELECT {_COLUMNS} FROM quarantine_records r {where} "
                 "ORDER BY r.time DESC, r.id DESC LIMIT %s OFFSET %s",
                 [*params, flt.limit, flt.offset]).fetchall()
-            records = [r for r in (self._record(conn, row) for row in rows) if r is not None]
-            return Page(tuple(self._with_events(conn, records)), int(total))
+            records, damaged = [], []
+            for row in rows:
+                record = self._record(row)
+                if record is None:
+                    damaged.append(str(row[0]))
+                else:
+                    records.append(record)
+            return Page(tuple(self._with_events(conn, records)), int(total), tuple(damaged))
 
     def stats(self, since: float | None = None) -> Stats:
         where, params = _where(Filter(since=since))
         with self._conn() as conn:
-            def grouped(sql: str, args: list[Any] = params) -> tuple[tuple[str, int], ...]:
+            def grouped(sql: str, args: builtins.list[Any] = params
+                        ) -> tuple[tuple[str, int], ...]:
                 return tuple((str(k), int(n)) for k, n in conn.execute(sql, args))
 
             total = conn.execute(f"SELECT count(*) FROM quarantine_records r {where}",
@@ -386,32 +450,37 @@ class PostgresStore:
             conn.execute("SELECT 1")
 
     def delete(self, record_id: str) -> Problem | None:
-        """Remove a record. Held on another host: that host's agent removes its copy."""
+        """Remove a record (its metadata need not be readable). Held on another host: that
+        host's agent removes its copy (if it is still in the hold queue there)."""
         if not is_record_id(record_id):
             return _bad_id(record_id)
         with self._conn() as conn, conn.transaction():
-            row = conn.execute("SELECT host, queue_id, meta, state FROM quarantine_records "
-                               "WHERE id = %s FOR UPDATE", (record_id,)).fetchone()
+            row = conn.execute("SELECT host, queue_id, meta, state, rcpts FROM "
+                               "quarantine_records WHERE id = %s FOR UPDATE",
+                               (record_id,)).fetchone()
             if row is None:
                 return Problem("not_found", f"no quarantined message with id {record_id}")
-            host, queue_id, meta, state = row
+            host, queue_id, meta, state, rcpts = row
             if state == "releasing":
                 return Problem("busy", f"{record_id} is being released right now; try again "
                                        "when that has finished")
             conn.execute("DELETE FROM quarantine_records WHERE id = %s", (record_id,))
-            if host != self.host and state != "released":
-                self._remove_hold_copy(conn, record_id, host, queue_id, meta,
-                                       f"deleted on {self.host}")
+            self._tombstone(conn, [record_id])
+            if host != self.host:
+                self._remove_hold_copy(conn, record_id, host, queue_id,
+                                       _envelope(meta, rcpts), f"deleted on {self.host}")
         return None
 
+    def _tombstone(self, conn: Any, ids: builtins.list[str]) -> None:
+        conn.execute("INSERT INTO quarantine_tombstones (id, time) SELECT unnest(%s::text[]), "
+                     "%s ON CONFLICT (id) DO NOTHING", (ids, self._now()))
+
     def _remove_hold_copy(self, conn: Any, record_id: str, host: str, queue_id: str,
-                          meta: str, reason: str) -> None:
-        data = json.loads(meta)
+                          envelope: str, reason: str) -> None:
         conn.execute(
-            "INSERT INTO quarantine_hold_removals (host, record_id, queue_id, mail_from, "
-            "rcpts, reason, time) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (host, record_id, queue_id, str(data.get("mail_from", "")),
-             [str(r) for r in data.get("rcpts", [])], reason, self._now()))
+            "INSERT INTO quarantine_hold_removals (host, record_id, queue_id, envelope, reason,"
+            " time) VALUES (%s, %s, %s, %s, %s, %s)",
+            (host, record_id, queue_id, envelope, reason, self._now()))
         conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, host))
 
     @contextlib.contextmanager
@@ -420,50 +489,83 @@ class PostgresStore:
         """Release ``record`` exactly once across hosts; the body is the MTA action.
 
         The claim (state ``releasing``) is committed before the body runs; a second release
-        waits for the row lock and then raises AlreadyReleased. When the body fails the
-        state goes back (a requested release goes back to ``held``, with the failure
-        recorded for the admin who asked). A release carried out from the stored copy on a
+        waits for the row lock and then raises AlreadyReleased. A release asked for on
+        another host and not yet carried out does not stop one here: doing it fulfils the
+        request. When the body fails the state goes back (a requested release goes back to
+        ``held``, with the failure recorded for the admin who asked). The outcome is
+        recorded on a fresh connection, retried while the database restarts: the message is
+        on its way by then. A release from the stored copy to the original recipients on a
         host that does not hold the message asks the holding host to remove its copy.
         """
-        allowed = ({"release_requested"} if requested
-                   else {"held", "released", "releasing"} if again else {"held"})
-        with self._conn() as conn:
-            with conn.transaction():
-                row = conn.execute(
-                    "SELECT state, request, host, queue_id, meta FROM quarantine_records "
-                    "WHERE id = %s FOR UPDATE", (record.id,)).fetchone()
-                if row is None:
-                    raise AlreadyReleased(f"{record.id} is no longer in the quarantine store "
-                                          "(deleted or purged meanwhile)")
-                state, request_text, host, queue_id, meta = row
-                if state not in allowed:
-                    raise AlreadyReleased(self._taken(conn, record.id, state, request_text))
-                claim = Request(event.actor, self.host, event.time, event.recipients)
-                conn.execute("UPDATE quarantine_records SET state = 'releasing', "
-                             "state_time = %s, request = %s WHERE id = %s",
-                             (self._now(), claim.to_text(), record.id))
+        if requested:
+            allowed = {"release_requested"}
+        elif again:
+            allowed = {"held", "released", "releasing", "release_requested"}
+        else:
+            allowed = {"held", "release_requested"}
+        with self._conn() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT state, request, host, queue_id, meta, rcpts FROM quarantine_records "
+                "WHERE id = %s FOR UPDATE", (record.id,)).fetchone()
+            if row is None:
+                raise AlreadyReleased(f"{record.id} is no longer in the quarantine store "
+                                      "(deleted or purged meanwhile)")
+            state, request_text, host, queue_id, meta, rcpts = row
+            if state not in allowed:
+                raise AlreadyReleased(self._taken(conn, record.id, state, request_text))
+            claim = Request(event.actor, self.host, event.time, event.recipients)
+            conn.execute("UPDATE quarantine_records SET state = 'releasing', "
+                         "state_time = %s, request = %s WHERE id = %s",
+                         (self._now(), claim.to_text(), record.id))
+        try:
+            yield
+        except BaseException as exc:
+            back = "held" if requested or state == "release_requested" else state
+            failure = ReleaseEvent("release_failed", self._now(), event.actor,
+                                   _first_line(exc)[:500], event.recipients)
+
+            def undo(conn: Any) -> None:
+                conn.execute("UPDATE quarantine_records SET state = %s, state_time = %s, "
+                             "request = '' WHERE id = %s AND state = 'releasing'",
+                             (back, self._now(), record.id))
+                if requested or state == "release_requested":
+                    self._event(conn, record.id, failure)
+
+            self._finish(record.id, undo, "the release failed; putting the record back")
+            raise
+        original = set(event.recipients) == set(record.rcpts)
+
+        def done(conn: Any) -> None:
+            self._event(conn, record.id, event)
+            conn.execute("UPDATE quarantine_records SET state = 'released', "
+                         "state_time = %s, request = '' WHERE id = %s",
+                         (self._now(), record.id))
+            if host != self.host and state in ("held", "release_requested") and original:
+                self._remove_hold_copy(conn, record.id, host, queue_id,
+                                       _envelope(meta, rcpts),
+                                       f"released from the stored copy on {self.host}")
+
+        self._finish(record.id, done, "the message was delivered")
+
+    def _finish(self, record_id: str, step: Any, what: str) -> None:
+        """Run ``step(conn)`` in one transaction on a fresh connection, retried for up to
+        about a minute (a database restart); then StoreError saying ``what`` happened."""
+        deadline = time.monotonic() + 60.0
+        delay = 0.5
+        while True:
             try:
-                yield
-            except BaseException as exc:
-                with conn.transaction():
-                    back = "held" if requested else state
-                    conn.execute("UPDATE quarantine_records SET state = %s, state_time = %s, "
-                                 "request = %s WHERE id = %s AND state = 'releasing'",
-                                 (back, self._now(), "" if requested else request_text,
-                                  record.id))
-                    if requested:
-                        self._event(conn, record.id, ReleaseEvent(
-                            "release_failed", self._now(), event.actor,
-                            _first_line(exc)[:500], event.recipients))
-                raise
-            with conn.transaction():
-                self._event(conn, record.id, event)
-                conn.execute("UPDATE quarantine_records SET state = 'released', "
-                             "state_time = %s, request = '' WHERE id = %s",
-                             (self._now(), record.id))
-                if host != self.host and state == "held":
-                    self._remove_hold_copy(conn, record.id, host, queue_id, meta,
-                                           f"released from the stored copy on {self.host}")
+                with self._conn() as conn, conn.transaction():
+                    step(conn)
+                return
+            except StoreError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise StoreError("database", f"{record_id}: {what}, but the shared store "
+                                                 f"could not record it ({exc}); the record "
+                                                 "shows 'releasing' until it can") from None
+                log.warning("%s: %s; recording it failed (%s), trying again", record_id,
+                            what, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
 
     def _event(self, conn: Any, record_id: str, event: ReleaseEvent) -> None:
         conn.execute(
@@ -478,7 +580,7 @@ class PostgresStore:
                else "someone")
         if state == "release_requested":
             return (f"{record_id}: a release was already requested by {who}; the host "
-                    "holding the message carries it out")
+                    "holding the message carries it out (or release it with --reinject)")
         if state == "releasing":
             return (f"{record_id} is being released by {who}; if that did not finish (see "
                     "that host's Postfix log), use --again to deliver anyway")
@@ -489,9 +591,11 @@ class PostgresStore:
             who = f"{row[0]} on {row[1]} at {_stamp(row[2])}"
         return f"{record_id} was already released by {who}; use --again to deliver another copy"
 
-    def request_release(self, record: Record, event: ReleaseEvent, again: bool = False) -> None:
+    def request_release(self, record: Record, event: ReleaseEvent, again: bool = False) -> int:
         """Ask the host holding ``record`` to release it (its agent does); AlreadyReleased
-        when a release was asked for or done already."""
+        when a release was asked for or done already. Returns the position in the event
+        log from which to look for the outcome (a sequence, not a clock: the hosts' clocks
+        may differ)."""
         allowed = {"held", "released"} if again else {"held"}
         with self._conn() as conn, conn.transaction():
             row = conn.execute("SELECT state, request, host FROM quarantine_records WHERE "
@@ -505,11 +609,15 @@ class PostgresStore:
             conn.execute("UPDATE quarantine_records SET state = 'release_requested', "
                          "state_time = %s, request = %s WHERE id = %s",
                          (self._now(), request.to_text(), record.id))
+            seq = conn.execute("SELECT coalesce(max(seq), 0) FROM quarantine_events "
+                               "WHERE record_id = %s", (record.id,)).fetchone()[0]
             conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, host))
+        return int(seq)
 
-    def release_outcome(self, record_id: str, since: float) -> tuple[str, ReleaseEvent | None]:
-        """The record's state now, and the first release (or failure) recorded at or after
-        ``since``."""
+    def release_outcome(self, record_id: str,
+                        after: int) -> tuple[str, ReleaseEvent | None]:
+        """The record's state now, and the first release (or failure) recorded after the
+        event sequence ``after``."""
         with self._conn() as conn:
             row = conn.execute("SELECT state FROM quarantine_records WHERE id = %s",
                                (record_id,)).fetchone()
@@ -517,41 +625,67 @@ class PostgresStore:
                 return "gone", None
             found = conn.execute(
                 "SELECT action, time, actor, method, host, recipients FROM quarantine_events "
-                "WHERE record_id = %s AND time >= %s AND action IN ('release', "
-                "'release_failed') ORDER BY time, seq LIMIT 1", (record_id, since)).fetchone()
+                "WHERE record_id = %s AND seq > %s AND action IN ('release', "
+                "'release_failed') ORDER BY seq LIMIT 1", (record_id, after)).fetchone()
             if found is None:
                 return str(row[0]), None
             action, when, actor, method, host, rcpts = found
             return str(row[0]), ReleaseEvent(action, when, f"{actor} on {host}", method,
-                                              tuple(json.loads(rcpts)))
+                                              _recipients(rcpts))
 
     # --- the agent's side (the host holding the messages) -----------------------------------
     def requested_here(self, limit: int = 100) -> builtins.list[tuple[Record, Request]]:
-        """Releases asked for (anywhere) of messages this host holds, oldest first."""
+        """Releases asked for (anywhere) of messages this host holds, oldest first. A
+        request whose record cannot be read is failed (recorded for the admin who asked)
+        rather than left to block the ones behind it."""
         with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS}, request FROM quarantine_records WHERE host = %s AND "
                 "state = 'release_requested' ORDER BY state_time LIMIT %s",
                 (self.host, limit)).fetchall()
-            out = []
-            for row in rows:
-                record = self._record(conn, row)
-                request = Request.from_text(row[4])
-                if record is not None and request is not None:
-                    out.append((record, request))
-            return out
+        out = []
+        for row in rows:
+            record = self._record(row)
+            request = Request.from_text(row[4])
+            if record is None or request is None:
+                self.fail_request(str(row[0]), request.actor if request else "",
+                                  "the record is damaged: its metadata cannot be read")
+                continue
+            out.append((record, request))
+        return out
+
+    def fail_request(self, record_id: str, actor: str, reason: str) -> None:
+        """A requested release this host cannot carry out: back to held, the reason kept."""
+        with self._conn() as conn, conn.transaction():
+            cur = conn.execute("UPDATE quarantine_records SET state = 'held', state_time = %s, "
+                               "request = '' WHERE id = %s AND state = 'release_requested'",
+                               (self._now(), record_id))
+            if cur.rowcount:
+                self._event(conn, record_id, ReleaseEvent("release_failed", self._now(),
+                                                          actor, reason[:500]))
 
     def hold_removals_here(self, limit: int = 100) -> builtins.list[HoldRemoval]:
+        """Copies this host must remove, the least tried first (one that keeps failing does
+        not starve the others)."""
         with self._conn() as conn:
             rows = conn.execute(
-                "SELECT seq, record_id, queue_id, mail_from, rcpts, reason FROM "
-                "quarantine_hold_removals WHERE host = %s ORDER BY seq LIMIT %s",
+                "SELECT seq, record_id, queue_id, envelope, reason FROM "
+                "quarantine_hold_removals WHERE host = %s ORDER BY attempts, seq LIMIT %s",
                 (self.host, limit)).fetchall()
-        return [HoldRemoval(int(s), r, q, m, tuple(rc), why) for s, r, q, m, rc, why in rows]
+        out = []
+        for seq, record_id, queue_id, envelope, reason in rows:
+            mail_from, rcpts = _from_envelope(envelope)
+            out.append(HoldRemoval(int(seq), record_id, queue_id, mail_from, rcpts, reason))
+        return out
 
     def hold_removal_done(self, seq: int) -> None:
         with self._conn() as conn:
             conn.execute("DELETE FROM quarantine_hold_removals WHERE seq = %s", (seq,))
+
+    def hold_removal_failed(self, seq: int) -> None:
+        with self._conn() as conn:
+            conn.execute("UPDATE quarantine_hold_removals SET attempts = attempts + 1 "
+                         "WHERE seq = %s", (seq,))
 
     def wait_for_work(self, conn: Any, timeout: float) -> None:
         """Wait (on a connection that LISTENs) until someone names this host, or timeout."""
@@ -576,14 +710,14 @@ class PostgresStore:
         rows = conn.execute(f"SELECT {_COLUMNS} FROM quarantine_records {where} "
                             f"ORDER BY time, id LIMIT %s{' FOR UPDATE' if lock else ''}",
                             [*params, limit]).fetchall()
-        records = [r for r in (self._record(conn, row) for row in rows) if r is not None]
+        records = [r for r in (self._record(row) for row in rows) if r is not None]
         return self._with_events(conn, records), int(total)
 
     @contextlib.contextmanager
     def digesting(self, since: float | None, limit: int) -> Iterator[Page]:
         """Records no digest has listed yet, marked as listed only if the body succeeds;
         the rows stay locked meanwhile, so two hosts' digests never list one record twice."""
-        with self._conn() as conn, conn.transaction():
+        with self._conn(extra=150.0) as conn, conn.transaction():  # the body runs sendmail
             records, total = self._unnotified(conn, since, limit, lock=True)
             conn.execute("UPDATE quarantine_records SET notified = %s WHERE id = ANY(%s)",
                          (self._now(), [r.id for r in records]))
@@ -591,11 +725,14 @@ class PostgresStore:
 
     def purge(self, older_than: float, now: float | None = None) -> PurgeResult:
         cutoff = (self._now() if now is None else now) - older_than
-        with self._conn() as conn:
+        with self._conn() as conn, conn.transaction():
             rows = conn.execute(
                 "DELETE FROM quarantine_records WHERE time < %s AND state NOT IN "
                 "('releasing', 'release_requested') RETURNING id", (cutoff,)).fetchall()
-        removed = tuple(sorted(r[0] for r in rows))
+            removed = tuple(sorted(r[0] for r in rows))
+            self._tombstone(conn, list(removed))
+            # a tombstone is needed as long as a spooled copy could still be replayed
+            conn.execute("DELETE FROM quarantine_tombstones WHERE time < %s", (cutoff,))
         if removed:
             log.info("quarantine store %s: purged %d records older than %s", self.directory,
                      len(removed), _stamp(cutoff))
@@ -616,6 +753,34 @@ class PostgresStore:
         with self._conn() as conn:
             cur = conn.execute("DELETE FROM decisions WHERE time < to_timestamp(%s)", (cutoff,))
             return int(cur.rowcount)
+
+
+def _recipients(text: object) -> tuple[str, ...]:
+    """An event's recipients (JSON), or none when the stored text is not such a list."""
+    try:
+        value = json.loads(str(text))
+    except ValueError:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _envelope(meta: str, rcpts: builtins.list[str]) -> str:
+    """Sender and recipients for a hold removal, as ASCII JSON (exact bytes kept as escapes).
+    From the metadata; from the searchable column when the metadata is damaged."""
+    try:
+        data = json.loads(meta)
+        pair = {"mail_from": str(data["mail_from"]), "rcpts": [str(r) for r in data["rcpts"]]}
+    except (ValueError, KeyError, TypeError):
+        pair = {"mail_from": "", "rcpts": [str(r) for r in rcpts or []]}
+    return json.dumps(pair, ensure_ascii=True)
+
+
+def _from_envelope(text: str) -> tuple[str, tuple[str, ...]]:
+    try:
+        data = json.loads(text)
+        return str(data["mail_from"]), tuple(str(r) for r in data["rcpts"])
+    except (ValueError, KeyError, TypeError):
+        return "", ()
 
 
 def _bad_id(record_id: str) -> Problem:
@@ -652,10 +817,12 @@ def record_row(record: Record, raw: bytes) -> tuple[Any, ...]:
             column(record.sending_domain.lower()),
             list(dict.fromkeys(column(r.lower()) for r in record.rcpts)),
             list(dict.fromkeys(column(o) for o in record.orgs)),
-            encode_meta(record).decode("ascii"), raw)
+            encode_meta(record).decode("ascii"), raw, record.id)
 
 
+# Idempotent, and a record deleted or purged meanwhile (its tombstone) is not brought back.
 INSERT_RECORD = (
     "INSERT INTO quarantine_records (id, time, host, queue_id, level, sending_domain, rcpts, "
-    "orgs, meta, message) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (id) DO NOTHING")
+    "orgs, meta, message) SELECT %s, %s::double precision, %s, %s, %s, %s, %s::text[], "
+    "%s::text[], %s, %s::bytea WHERE NOT EXISTS (SELECT 1 FROM quarantine_tombstones "
+    "WHERE id = %s) ON CONFLICT (id) DO NOTHING")

@@ -20,7 +20,7 @@ from typing import Any
 
 from .logrows import decision_values
 from .pg_schema import SchemaError, require_latest
-from .pg_store import INSERT_RECORD, Database, record_row
+from .pg_store import INSERT_RECORD, Database, record_row, watchdog
 from .record_files import StoreError
 from .spool import Spool
 
@@ -41,15 +41,24 @@ _writers_lock = threading.Lock()
 
 
 def writer_for(db: Database, host: str, spool: Spool) -> DatabaseWriter:
-    """This process's writer for ``db`` (started now if there is none)."""
+    """This process's writer for ``db`` (started now if there is none). A writer for other
+    settings (a reload changed the database, the host name or the directory) is stopped:
+    what it had not sent stays in its spool, for the writer of the settings now in force."""
     key = (db, host, str(spool.directory))
+    old: list[DatabaseWriter] = []
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None or writer.pid != os.getpid():
             writer = DatabaseWriter(db, host, spool)
             writer.start()
             _writers[key] = writer
-        return writer
+        for other_key in [k for k in _writers if k != key]:
+            old.append(_writers.pop(other_key))
+    for retired in old:
+        if retired.pid == os.getpid():
+            threading.Thread(target=retired.stop, args=(10.0,), name="retired-writer",
+                             daemon=True).start()
+    return writer
 
 
 def stop_writers(timeout: float) -> None:
@@ -78,6 +87,8 @@ class DatabaseWriter:
                                         daemon=True)
         self.sent_records = 0
         self.sent_rows = 0
+        self._statement_seconds = max(60.0, 10 * db.timeout)
+        self._bound = self._statement_seconds + 3 * db.timeout + 2  # the watchdog
 
     def start(self) -> None:
         self._thread.start()
@@ -147,7 +158,8 @@ class DatabaseWriter:
 
     def _connection(self) -> Any:
         if self._conn is None or self._conn.closed:
-            conn = self.db.connect()
+            # No one waits for the writer: a large record may take longer than a command.
+            conn = self.db.connect(statement_seconds=self._statement_seconds)
             try:
                 require_latest(conn)
             except BaseException:
@@ -157,13 +169,22 @@ class DatabaseWriter:
         return self._conn
 
     def _send_records(self, conn: Any) -> int:
+        import psycopg
+
         sent = 0
         for path in self.spool.waiting():
             with self.spool.taking(path) as loaded:
                 if loaded is None:
                     continue
                 record, raw = loaded
-                conn.execute(INSERT_RECORD, record_row(record, raw))
+                try:
+                    with watchdog(conn, self._bound):
+                        conn.execute(INSERT_RECORD, record_row(record, raw))
+                except (psycopg.DataError, psycopg.IntegrityError,
+                        psycopg.ProgrammingError) as exc:
+                    # This record, not the database: set it aside so the ones behind it go.
+                    self.spool.set_aside(path, f"the shared store refused it: {exc}")
+                    continue
                 sent += 1
         self.sent_records += sent
         self.spool.clean()
@@ -175,7 +196,7 @@ class DatabaseWriter:
             with self.spool.taking_rows(path) as rows:
                 if not rows:
                     continue
-                with conn.transaction(), conn.cursor() as cur:
+                with watchdog(conn, self._bound), conn.transaction(), conn.cursor() as cur:
                     cur.executemany(_INSERT_DECISION,
                                     [decision_values(row, self.host) for row in rows])
                 sent += len(rows)

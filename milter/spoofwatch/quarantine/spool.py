@@ -20,6 +20,8 @@ import fcntl
 import json
 import logging
 import os
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -57,7 +59,6 @@ class Spool:
         self.tmp_dir = self.directory / "tmp"
         self.damaged_dir = self.directory / "damaged"
         self.decisions_dir = self.directory / "decisions"
-        self._spilled = 0
 
     def prepare(self) -> str | None:
         """Make the directories; the problem in words, or None."""
@@ -130,9 +131,16 @@ class Spool:
                 yield None
                 return
             yield loaded
-            path.unlink()
+            with contextlib.suppress(FileNotFoundError):  # set aside by the body
+                path.unlink()
         finally:
             os.close(fd)
+
+    def set_aside(self, path: Path, reason: str) -> None:
+        """A spooled record the database refuses for what it is: kept, no longer sent."""
+        moved = move_aside(path, self.damaged_dir)
+        log.error("quarantine spool %s: %s not sent: %s%s", self.directory, path.name,
+                  reason, moved)
 
     def clean(self) -> None:
         clean_stale_tmp(self.tmp_dir)
@@ -140,8 +148,9 @@ class Spool:
     # --- decision rows ----------------------------------------------------------------------
     def spill(self, rows: list[dict[str, Any]]) -> bool:
         """Keep decision rows the database could not take; False (logged) when that failed."""
-        self._spilled += 1
-        path = self.decisions_dir / f"{os.getpid()}-{self._spilled}.jsonl"
+        # A name no other process (nor this one, from two threads) can take: a PID is reused
+        # after a restart, in a new PID namespace even at once.
+        path = self.decisions_dir / f"{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex}.jsonl"
         tmp = self.decisions_dir / f".{path.name}.tmp"  # renamed whole: no half file is read
         try:
             self.prepare()

@@ -73,6 +73,7 @@ log = logging.getLogger("spoofwatch.quarantine")
 class Page:
     records: tuple[Record, ...]
     total: int  # matching records, all pages together
+    damaged: tuple[str, ...] = ()  # ids on this page whose record cannot be read
 
 
 @dataclass(frozen=True)
