@@ -195,7 +195,7 @@ def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_ALREADY
     how = (f"released from Postfix's hold queue (queue id {record.queue_id})" if use_hold
            else f"stored copy re-injected to {', '.join(targets)}")
-    if not here:
+    if not here and not args.to:
         how += f"; {record.host}'s agent removes the copy it holds"
     _emit(args, f"{record.id}: {how}; released by {event.actor}.",
           {"id": record.id, "method": event.method, "recipients": list(targets),

@@ -638,21 +638,23 @@ class PostgresStore:
         """Releases asked for (anywhere) of messages this host holds, oldest first. A
         request whose record cannot be read is failed (recorded for the admin who asked)
         rather than left to block the ones behind it."""
-        with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS}, request FROM quarantine_records WHERE host = %s AND "
-                "state = 'release_requested' ORDER BY state_time LIMIT %s",
-                (self.host, limit)).fetchall()
-        out = []
-        for row in rows:
-            record = self._record(row)
-            request = Request.from_text(row[4])
-            if record is None or request is None:
-                self.fail_request(str(row[0]), request.actor if request else "",
-                                  "the record is damaged: its metadata cannot be read")
-                continue
-            out.append((record, request))
-        return out
+        while True:
+            with self._conn() as conn:
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS}, request FROM quarantine_records WHERE host = %s AND "
+                    "state = 'release_requested' ORDER BY state_time LIMIT %s",
+                    (self.host, limit)).fetchall()
+            out = []
+            for row in rows:
+                record = self._record(row)
+                request = Request.from_text(row[4])
+                if record is None or request is None:
+                    self.fail_request(str(row[0]), request.actor if request else "",
+                                      "the record is damaged: its metadata cannot be read")
+                    continue
+                out.append((record, request))
+            if out or len(rows) < limit:  # a page of damaged ones only: the next page
+                return out
 
     def fail_request(self, record_id: str, actor: str, reason: str) -> None:
         """A requested release this host cannot carry out: back to held, the reason kept."""
