@@ -232,10 +232,14 @@ def test_a_deleted_record_replayed_from_a_spool_does_not_come_back(url: str) -> 
 def test_a_password_is_never_echoed_back() -> None:
     for value in ("host=db.example user=sw password=hunter2 dbname=sw",
                   "postgresql:///sw?sslpassword=hunter2",
-                  "postgresql://sw:hunter2@db.example/sw"):
+                  "postgresql://sw:hunter2@db.example/sw",
+                  "postgresql://sw@db.example/sw;password=hunter2",
+                  "postgresql://sw@db.example/sw?pass%77ord=hunter2"):
         problem = database_url_problem(value)
         assert problem is not None and "hunter2" not in problem
         assert "hunter2" not in shown_url(value)
+    assert shown_url("postgresql:///sw?host=/run/postgresql") == (
+        "postgresql:///sw?host=/run/postgresql")
 
 
 def test_two_spills_of_one_process_never_share_a_file(tmp_path: Path) -> None:

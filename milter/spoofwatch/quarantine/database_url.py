@@ -13,7 +13,7 @@ import importlib.util
 import os
 import stat
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["DatabasePasswordError", "database_url_problem", "read_password_file", "shown_url"]
 
@@ -33,7 +33,8 @@ def database_url_problem(url: str) -> str | None:
         return ("must be a PostgreSQL URL such as postgresql://spoofwatch@db.example.org/"
                 "spoofwatch (this value is not one; it is not shown here in case it holds "
                 "a password)")
-    if password is not None or any("password" in key.lower() for key in query):
+    # Anywhere in it, decoded: a query key, a ";password=" in the path, "pass%77ord" ...
+    if password is not None or "password" in unquote(url).lower():
         return ("must not contain the password: put it in the file named by "
                 "quarantine.database_password_file (mode 0600), or in libpq's environment "
                 "(PGPASSWORD, PGPASSFILE, ~/.pgpass)")
@@ -57,7 +58,10 @@ def shown_url(url: str) -> str:
             f"{key}=***" if "password" in key.lower() else f"{key}={value}"
             for key, values in parse_qs(parts.query, keep_blank_values=True).items()
             for value in values)
-        return parts._replace(netloc=netloc, query=query).geturl()
+        path = "/(hidden)" if "password" in unquote(parts.path).lower() else parts.path
+        # Put together by hand: urlunsplit drops the "//" of an empty host
+        # ("postgresql:///db?host=/run/postgresql" is a common form).
+        return f"{parts.scheme}://{netloc}{path}" + (f"?{query}" if query else "")
     except ValueError:
         return "(not a valid URL)"
 
