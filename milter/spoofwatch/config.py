@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .database_url import database_url_problem
 from .detect.detection import Detection, build_detection
 from .detect.threat_concepts import ConceptsError
 from .detect.threat_learned import LearnedModelError
@@ -22,7 +23,6 @@ from .detect.watchlist import load_watchlist
 from .dns import ResolverSettings
 from .domains import is_qualified_domain, normalize_domain
 from .finding_registry import DEFAULT_WEIGHTS, unknown_weight_problem
-from .quarantine.database_url import database_url_problem
 from .results import Level
 from .schema import Section
 from .socket_address import parse_socket_address

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from spoofwatch.quarantine.database_url import database_url_problem, shown_url
+from spoofwatch.database_url import database_url_problem, shown_url
 from spoofwatch.quarantine.pg_schema import migrate
 from spoofwatch.quarantine.pg_store import (
     INSERT_RECORD,

@@ -35,8 +35,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..database_url import DatabasePasswordError, read_password_file, shown_url
 from ..report import Report
-from .database_url import DatabasePasswordError, read_password_file, shown_url
 from .index import Filter, Stats, column
 from .pg_schema import SchemaError, require_latest
 from .record import (

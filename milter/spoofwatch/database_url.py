@@ -1,4 +1,5 @@
-"""The shared store's address: a PostgreSQL URL that must never carry the password.
+"""The shared quarantine store's address: a PostgreSQL URL that must never carry the
+password. (Core: the configuration checks it when it is loaded.)
 
 The URL goes into a YAML file that is often world-readable, copied into tickets and kept in
 version control, so a password in it is refused with the two places libpq and spoofwatch
@@ -24,7 +25,7 @@ def database_url_problem(url: str) -> str | None:
     """Why ``url`` cannot name the shared store, or None when it can."""
     try:
         parts = urlsplit(url)
-        query = parse_qs(parts.query, keep_blank_values=True)
+        parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)  # raises if broken
         password = parts.password
     except ValueError as exc:
         return f"not a valid URL ({exc})"
