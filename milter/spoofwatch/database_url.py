@@ -25,7 +25,6 @@ def database_url_problem(url: str) -> str | None:
     """Why ``url`` cannot name the shared store, or None when it can."""
     try:
         parts = urlsplit(url)
-        parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)  # raises if broken
         password = parts.password
     except ValueError as exc:
         return f"not a valid URL ({exc})"
