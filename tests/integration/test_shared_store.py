@@ -309,6 +309,13 @@ def test_the_service_saves_held_mail_and_every_decision_to_the_database(
     assert (stats["total"], stats["by_host"], stats["checked"]) == (1, {"mx7": 1}, 2)
     assert stats["checked_by_level"] == {"threat": 1, "suspect": 1}
     assert stats["spoofed_orgs"] == {"Proud Boys": 1}  # named by the watchlist
+    digest = json.loads(quarantine_cli(config, "digest", "--to", "admin@example.org",
+                                       "--json").stdout)
+    assert (digest["sent"], digest["ids"]) == (False, [record["id"]])
+    raw = subprocess.run([sys.executable, "-m", "spoofwatch.cli_quarantine", "show",
+                          record["id"], "--raw", "--config", str(config)], cwd=REPO,
+                         capture_output=True, timeout=60, check=False).stdout
+    assert b"Vote for Trump or else!" in raw
     assert not list((workdir / "quarantine" / "spool" / "msg").iterdir())
     # `spoofwatch audit` reads every host's decisions and releases from the shared store
     store = PostgresStore(Database(shared_db), "mx1")
