@@ -91,20 +91,15 @@ class DecisionLogFile:
         files = self.files()
         if not files:
             self._problems.append(f"{self.path}: no decision log found (logging.json_file)")
-        skipped = 0
+        skipped = [0]
         for path in files:
             try:
                 with self._open(path) as handle:
-                    for line in handle:
-                        decision = self._decision(line)
-                        if decision is None:
-                            skipped += 1
-                        elif decision.time >= since:
-                            yield decision
+                    yield from _from_lines(handle, since, skipped)
             except OSError as exc:
                 self._problems.append(f"{path}: cannot read: {exc.strerror or exc}")
-        if skipped:
-            self._problems.append(f"{self.path}: {skipped} lines without a verdict skipped")
+        if skipped[0]:
+            self._problems.append(f"{self.path}: {skipped[0]} lines without a verdict skipped")
 
     @staticmethod
     def _open(path: Path) -> IO[str]:
@@ -170,21 +165,28 @@ class SharedDecisions:
         self._problems: list[str] = []
 
     def decisions(self, since: float) -> Iterator[Decision]:
-        skipped = 0
+        skipped = [0]
         try:
-            for line in self.store.decision_lines(since):
-                decision = DecisionLogFile._decision(line)
-                if decision is None:
-                    skipped += 1
-                elif decision.time >= since:
-                    yield decision
+            yield from _from_lines(self.store.decision_lines(since), since, skipped)
         except StoreError as exc:
             self._problems.append(f"{self.name}: cannot read: {exc}")
-        if skipped:
-            self._problems.append(f"{self.name}: {skipped} rows without a verdict skipped")
+        if skipped[0]:
+            self._problems.append(f"{self.name}: {skipped[0]} rows without a verdict skipped")
+
 
     def releases(self, since: float) -> Iterable[Release]:
         return ()
 
     def problems(self) -> tuple[str, ...]:
         return tuple(self._problems)
+
+
+def _from_lines(lines: Iterable[str], since: float, skipped: list[int]) -> Iterator[Decision]:
+    """The decisions of decision-log lines at or after ``since``; ``skipped[0]`` counts the
+    lines that hold none."""
+    for line in lines:
+        decision = DecisionLogFile._decision(line)
+        if decision is None:
+            skipped[0] += 1
+        elif decision.time >= since:
+            yield decision

@@ -24,7 +24,8 @@ from typing import Protocol
 
 from .record import AlreadyReleased, Record, RecordFormatError, ReleaseEvent, record_from_json
 
-__all__ = ["Filter", "Index", "IndexUnusable", "SqliteIndex", "Stats", "column"]
+__all__ = ["Filter", "Index", "IndexUnusable", "SqliteIndex", "Stats", "column",
+           "subdomain_pattern"]
 
 
 class IndexUnusable(Exception):
@@ -410,9 +411,13 @@ def _where(flt: Filter) -> tuple[str, list[object]]:
     if flt.from_domain:
         domain = column(flt.from_domain.lower().strip("."))
         clauses.append("(r.sending_domain = ? OR r.sending_domain LIKE ? ESCAPE '\\')")
-        params.extend([domain, "%." + domain.replace("\\", "\\\\").replace("%", "\\%")
-                       .replace("_", "\\_")])
+        params.extend([domain, subdomain_pattern(domain)])
     if flt.rcpt:
         clauses.append("r.id IN (SELECT id FROM record_rcpts WHERE rcpt = ?)")
         params.append(column(flt.rcpt.lower()))
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def subdomain_pattern(domain: str) -> str:
+    """A LIKE pattern (escape character backslash) for every subdomain of ``domain``."""
+    return "%." + domain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

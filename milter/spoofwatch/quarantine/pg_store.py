@@ -37,7 +37,7 @@ from typing import Any
 
 from ..database_url import DatabasePasswordError, read_password_file, shown_url
 from ..report import Report
-from .index import Filter, Stats, column
+from .index import Filter, Stats, column, subdomain_pattern
 from .pg_schema import SchemaError, require_latest
 from .record import (
     AlreadyReleased,
@@ -805,8 +805,7 @@ def _where(flt: Filter) -> tuple[str, list[Any]]:
     if flt.from_domain:
         domain = column(flt.from_domain.lower().strip("."))
         clauses.append("(r.sending_domain = %s OR r.sending_domain LIKE %s)")
-        params.extend([domain, "%." + domain.replace("\\", "\\\\").replace("%", "\\%")
-                       .replace("_", "\\_")])
+        params.extend([domain, subdomain_pattern(domain)])
     if flt.rcpt:
         clauses.append("%s = ANY(r.rcpts)")
         params.append(column(flt.rcpt.lower()))

@@ -106,18 +106,8 @@ class Spool:
     def taking(self, path: Path) -> Iterator[tuple[Record, bytes] | None]:
         """A spooled record, locked against the other writers; None when another has it, it
         is gone, or it is damaged (moved aside, logged). Removed when the body succeeds."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            yield None
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield None
-                return
-            if not path.exists():  # sent and removed by another writer meanwhile
+        with _locked(path) as fd:
+            if fd is None:
                 yield None
                 return
             loaded = read_record_file(path, path.name[:-4], verify=True)
@@ -133,8 +123,6 @@ class Spool:
             yield loaded
             with contextlib.suppress(FileNotFoundError):  # set aside by the body
                 path.unlink()
-        finally:
-            os.close(fd)
 
     def set_aside(self, path: Path, reason: str) -> None:
         """A spooled record the database refuses for what it is: kept, no longer sent."""
@@ -175,18 +163,8 @@ class Spool:
     @contextlib.contextmanager
     def taking_rows(self, path: Path) -> Iterator[list[dict[str, Any]] | None]:
         """Spilled decision rows, locked; the file is removed when the body succeeds."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            yield None
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield None
-                return
-            if not path.exists():
+        with _locked(path) as fd:
+            if fd is None:
                 yield None
                 return
             rows = []
@@ -198,5 +176,23 @@ class Spool:
                             rows.append(row)
             yield rows
             path.unlink()
-        finally:
-            os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[int | None]:
+    """``path`` opened and under an exclusive flock, or None when it is gone (sent and removed
+    by another writer, also while we waited) or another writer holds it now."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        yield None
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
+        yield fd if path.exists() else None
+    finally:
+        os.close(fd)
