@@ -14,7 +14,9 @@ import json
 import logging
 import os
 import pwd
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,8 +365,12 @@ def cmd_agent(args: argparse.Namespace, ctx: Context) -> int:
     if args.interval < 0.1:
         raise UsageError("--interval must be at least 0.1 seconds")
     store.prepare()  # the schema must be there: say so at once, not in a loop
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # a stop waits for the step under way (a transition and one Postfix command)
+        signal.signal(signum, lambda *_: stop.set())
     done = run_agent(store, ctx.postfix, lambda: _release_key(ctx), once=args.once,
-                     interval=args.interval)
+                     interval=args.interval, stop=stop)
     _emit(args, f"{store.host}: released {done.released}, failed {done.failed}, removed "
                 f"{done.removed} hold-queue copies.",
           {"host": store.host, "released": done.released, "failed": done.failed,

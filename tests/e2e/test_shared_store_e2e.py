@@ -113,8 +113,15 @@ def test_a_release_asked_on_mx2_is_done_by_mx1s_agent_from_its_hold_queue(
     try:
         asked = admin(clean.mx2, "release", record_id, "--wait", "60")
     finally:
-        agent.send_signal(signal.SIGINT)
-        agent.communicate(timeout=60)
+        agent.send_signal(signal.SIGTERM)
+        try:
+            out, err = agent.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            agent.kill()  # never left running to act in the next tests
+            agent.communicate()
+            raise
+    assert agent.returncode == 0, err  # stopped cleanly by SIGTERM, as systemd stops it
+    assert '"released": 1' in out or "released 1," in out
     assert asked.returncode == EXIT_OK, asked.stderr
     assert "released by mx1's agent, from its hold queue" in asked.stdout
     delivered = clean.mx1.sink.wait_for(1)

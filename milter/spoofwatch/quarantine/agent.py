@@ -112,7 +112,7 @@ def run_agent(store: PostgresStore, postfix: Postfix, key: Callable[[], bytes], 
                                total.removed + done.removed)
             if once or stop.is_set():
                 return total
-            store.wait_for_work(listener, interval)
+            store.wait_for_work(listener, interval, stop)
         except StoreError as exc:
             if once:
                 raise

@@ -689,11 +689,17 @@ class PostgresStore:
             conn.execute("UPDATE quarantine_hold_removals SET attempts = attempts + 1 "
                          "WHERE seq = %s", (seq,))
 
-    def wait_for_work(self, conn: Any, timeout: float) -> None:
-        """Wait (on a connection that LISTENs) until someone names this host, or timeout."""
-        for note in conn.notifies(timeout=timeout):
-            if note.payload == self.host:
+    def wait_for_work(self, conn: Any, timeout: float,
+                      stop: threading.Event | None = None) -> None:
+        """Wait (on a connection that LISTENs) until someone names this host, ``stop`` is
+        set, or ``timeout`` passes; in slices of a second, so a stop is seen at once."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if stop is not None and stop.is_set():
                 return
+            for note in conn.notifies(timeout=min(1.0, left)):
+                if note.payload == self.host:
+                    return
 
     # --- digest and retention ---------------------------------------------------------------
     def pending_digest(self, since: float | None, limit: int) -> Page:
