@@ -34,6 +34,7 @@ _INSERT_DECISION = (
 _FIRST_DELAY, _MAX_DELAY = 0.5, 30.0
 _IDLE_SCAN = 5.0  # look at the spool this often anyway (files of other, stopped processes)
 _GATHER = 0.2  # seconds decision rows gather before they go to a spool file
+_BATCH = 500  # rows that go at once, without waiting for the rest of _GATHER
 _MAX_QUEUED = 50_000  # decision rows waiting in memory; beyond, the oldest go to a file now
 
 _writers: dict[tuple[Database, str, str], DatabaseWriter] = {}
@@ -104,7 +105,11 @@ class DatabaseWriter:
             self._rows.append({**row, "db_id": str(uuid.uuid4())})
             if len(self._rows) > _MAX_QUEUED:
                 overflow = [self._rows.popleft() for _ in range(len(self._rows) // 2)]
-            self._cond.notify()
+            if len(self._rows) in (1, _BATCH):
+                # The first row wakes the writer, which then gathers for _GATHER seconds; a
+                # wake-up per row would end the gathering at once (a file and an insert per
+                # message). A full batch goes without waiting.
+                self._cond.notify()
         if overflow:
             self.spool.spill(overflow)
 
