@@ -28,9 +28,12 @@ def main() -> int:
     parser.add_argument("--address", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--zones", required=True, help="JSON: {name: {rdtype: [values]}}")
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="hold back every UDP answer this many seconds (a slow resolver)")
     args = parser.parse_args()
     server = DnsTestServer(args.address, args.port)
     server.add_records(json.loads(Path(args.zones).read_text()))
+    server.udp_delay = args.delay
     try:
         server.start()
     except OSError as exc:

@@ -85,7 +85,8 @@ def cpu_seconds(pid: int) -> float:
 
 # --- spoofwatch --------------------------------------------------------------------------
 def spoofwatch_config(directory: Path, *, socket_spec: str, dns_address: str,
-                      metrics_port: int, workers: int = 1) -> Path:
+                      metrics_port: int, workers: int = 1, cache_size: int = 10000,
+                      watchlist: bool = True) -> Path:
     """The bundled defaults (policy, watchlist, DNS cache) pointed at the benchmark's DNS.
 
     Logging stays at ``info`` (one line per message), as in production. Only the
@@ -103,11 +104,11 @@ dns:
   timeout: 2.0
   lifetime: 4.0
   message_budget: 10.0
-  cache_size: 10000
+  cache_size: {cache_size}
 trusted_networks:
   - {scenario.UNTRUSTED_NETWORK}
 policy: {POLICIES / "default.yaml"}
-watchlist: {POLICIES / "watchlist.example.yaml"}
+watchlist: "{POLICIES / "watchlist.example.yaml" if watchlist else ""}"
 quarantine:
   directory: ""
 metrics:
@@ -122,11 +123,13 @@ logging:
 
 
 def start_spoofwatch(directory: Path, *, socket_spec: str, dns_address: str,
-                     metrics_port: int, workers: int = 1) -> MilterProcess:
+                     metrics_port: int, workers: int = 1, cache_size: int = 10000,
+                     watchlist: bool = True) -> MilterProcess:
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o755)  # Postfix's smtpd (user postfix) must reach the socket
     config = spoofwatch_config(directory, socket_spec=socket_spec, dns_address=dns_address,
-                               metrics_port=metrics_port, workers=workers)
+                               metrics_port=metrics_port, workers=workers,
+                               cache_size=cache_size, watchlist=watchlist)
     process = MilterProcess(config, socket_spec, directory / "spoofwatch.log")
     process.start(timeout=30)
     return process

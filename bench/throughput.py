@@ -183,12 +183,13 @@ def sampling(pids: list[int], interval: float = 0.1) -> Iterator[Peaks]:
 class DnsProcess:
     """bench/dnsproc.py in a child process (see there for why)."""
 
-    def __init__(self, address: str, zones: dict[str, Any], base: Path) -> None:
+    def __init__(self, address: str, zones: dict[str, Any], base: Path,
+                 delay: float = 0.0) -> None:
         zones_file = base / "zones.json"
         zones_file.write_text(json.dumps(zones))
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "dnsproc.py"), "--address", address, "--port", "53",
-             "--zones", str(zones_file)],
+             "--zones", str(zones_file), "--delay", str(delay)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
@@ -308,6 +309,10 @@ class Settings:
     memory_sessions: int
     memory_messages: int
     workers: int = 1
+    dns_delay: float = 0.0  # seconds every DNS answer is held back
+    cache_size: int = 10000  # spoofwatch's dns.cache_size (0 = a cold cache for every message)
+    watchlist: bool = True  # spoofwatch with the example watchlist (its impersonation checks)
+    unix_only: bool = False  # leave out the loopback TCP runs
 
 
 def measure(name: str, milters: str, mta: Mta, sink: Sink, dns: DnsProcess, message: bytes,
@@ -480,7 +485,8 @@ class Bench:
         message_file.write_bytes(built.message)
         stack: list[Callable[[], None]] = []
         try:
-            dns = DnsProcess(self.dns_address, built.zones, self.base)
+            dns = DnsProcess(self.dns_address, built.zones, self.base,
+                             self.settings.dns_delay)
             stack.append(dns.stop)
             sink = Sink(self.base)
             stack.append(sink.stop)
@@ -496,10 +502,11 @@ class Bench:
         s = self.settings
         self.runs.append(smtp_source_run(mta, s))
         self.runs.append(measure("no milter", "", mta, sink, dns, message, s))
-        self._spoofwatch("unix", mta, sink, dns, message, message_file)
-        self._spoofwatch("inet", mta, sink, dns, message, message_file)
-        self._reference("unix", mta, sink, dns, message)
-        self._reference("inet", mta, sink, dns, message)
+        transports = ("unix",) if s.unix_only else ("unix", "inet")
+        for transport in transports:
+            self._spoofwatch(transport, mta, sink, dns, message, message_file)
+        for transport in transports:
+            self._reference(transport, mta, sink, dns, message)
 
     def _spec(self, transport: str, name: str) -> str:
         if transport == "unix":
@@ -516,7 +523,8 @@ class Bench:
         workers = self.settings.workers
         process: MilterProcess = peers.start_spoofwatch(
             self.base / "run", socket_spec=spec, dns_address=self.dns_address,
-            metrics_port=metrics_port, workers=workers)
+            metrics_port=metrics_port, workers=workers, cache_size=self.settings.cache_size,
+            watchlist=self.settings.watchlist)
         scrapes: dict[str, dict[tuple[str, str], float]] = {}
 
         def around(when: str) -> None:
@@ -646,6 +654,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="loopback address for the DNS server (port 53)")
     p.add_argument("--budget", type=float, default=270.0,
                    help="start no new phase after this many seconds")
+    p.add_argument("--dns-delay", type=float, default=0.0, metavar="MS",
+                   help="the DNS server holds back every answer this many milliseconds")
+    p.add_argument("--cold", action="store_true",
+                   help="spoofwatch without its DNS cache (dns.cache_size 0): every message "
+                        "asks again, as the pair does")
+    p.add_argument("--no-watchlist", action="store_true",
+                   help="spoofwatch without a watchlist: the impersonation checks have no "
+                        "organization to check (authentication only, as the pair)")
+    p.add_argument("--unix-only", action="store_true",
+                   help="only the unix-socket runs (no loopback TCP)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = p.parse_args(argv)
@@ -678,7 +696,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _terminate)
     settings = Settings(args.messages, args.sessions, args.max_seconds, args.warmup, args.size,
-                        args.memory_sessions, args.memory_messages, args.workers)
+                        args.memory_sessions, args.memory_messages, args.workers,
+                        args.dns_delay / 1000.0, 0 if args.cold else 10000,
+                        not args.no_watchlist, args.unix_only)
     base = Path(tempfile.mkdtemp(prefix="spoofwatch-bench-"))
     os.chmod(base, 0o755)  # the postfix user must reach sockets and the queue
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")

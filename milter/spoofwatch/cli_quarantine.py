@@ -369,6 +369,9 @@ def cmd_agent(args: argparse.Namespace, ctx: Context) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         # a stop waits for the step under way (a transition and one Postfix command)
         signal.signal(signum, lambda *_: stop.set())
+    # A parent that blocked them (a thread of a test runner, a wrapper) must not make the
+    # agent deaf to its stop: the mask is inherited across exec.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGTERM, signal.SIGINT))
     done = run_agent(store, ctx.postfix, lambda: _release_key(ctx), once=args.once,
                      interval=args.interval, stop=stop)
     _emit(args, f"{store.host}: released {done.released}, failed {done.failed}, removed "

@@ -265,3 +265,38 @@ def test_a_reload_to_another_database_retires_the_old_writer(url: str, postgres:
     finally:
         stop_writers(5.0)
         os.system(f"rm -rf {base}")
+
+
+def test_the_agent_stops_on_sigterm_even_when_its_parent_blocked_the_signal(
+    url: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from support.milterproc import REPO
+    from support.shared_store import shared_config
+
+    config = shared_config(tmp_path, url, "mx1", dns_port=53,
+                           socket_spec=f"unix:{tmp_path}/s.sock")
+
+    def blocked() -> None:  # as a child of a thread that blocks them inherits
+        signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGTERM, signal.SIGINT))
+
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "spoofwatch.cli_quarantine", "agent", "--interval", "600",
+         "--config", str(config)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=blocked)
+    try:
+        # ready once it has run its first round and listens
+        deadline = time.monotonic() + 60
+        while count(url, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
+                    ) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        agent.send_signal(signal.SIGTERM)
+        out, err = agent.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+        agent.communicate()
+        raise
+    assert agent.returncode == 0, err
+    assert "mx1: released 0, failed 0, removed 0" in out
