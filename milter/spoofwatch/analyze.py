@@ -82,10 +82,38 @@ def _timed(timings: list[tuple[str, float]], name: str, fn: Callable[[], _T]) ->
         timings.append((name, time.perf_counter() - start))
 
 
+_MAX_PREFETCHED_SIGNATURES = 4
+
+
+def first_questions(envelope: Envelope, message: Message,
+                    sender: FromAddress | FromProblem) -> list[tuple[str, str]]:
+    """The first DNS question of each check, known before any is asked: the SPF record of
+    the MAIL FROM domain and of the HELO name, each DKIM signature's key, and the From
+    domain's DMARC record. (The later questions depend on these answers.)"""
+    questions: list[tuple[str, str]] = []
+    mail_domain = envelope.mail_from.strip("<>").rpartition("@")[2]
+    if mail_domain:
+        questions.append((mail_domain, "TXT"))
+    helo = envelope.helo.strip()
+    if "." in helo and not helo.startswith("[") and not helo.replace(".", "").isdigit():
+        questions.append((helo, "TXT"))
+    for value in message.get_all("DKIM-Signature")[:_MAX_PREFETCHED_SIGNATURES]:
+        tags = dict(part.strip().partition("=")[::2] for part in value.split(";"))
+        domain, selector = "".join(tags.get("d", "").split()), "".join(tags.get("s", "").split())
+        if domain and selector:
+            questions.append((f"{selector}._domainkey.{domain}", "TXT"))
+    if isinstance(sender, FromAddress):
+        questions.append((f"_dmarc.{sender.domain}", "TXT"))
+    return questions
+
+
 def _authenticate(
     envelope: Envelope, message: Message, sender: FromAddress | FromProblem, lookup: Lookup,
     config: Config, timings: list[tuple[str, float]],
 ) -> tuple[SpfResult, DkimResult, ArcResult, DmarcResult | None]:
+    prefetch = getattr(lookup, "prefetch", None)  # the resolver's; a test's lookup has none
+    if prefetch is not None:
+        prefetch(first_questions(envelope, message, sender))
     spf = _timed(timings, "spf",
                  lambda: check_spf(lookup, envelope.client_ip, envelope.mail_from, envelope.helo))
     raw = message.as_bytes()

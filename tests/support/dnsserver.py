@@ -104,6 +104,8 @@ class DnsTestServer:
         self.silent = False  # drop every query
         self.nxdomain_everything = False  # answer NXDOMAIN for every name
         self.udp_delay = 0.0  # seconds every UDP answer is held back
+        self.pending = 0  # UDP queries received and not answered yet
+        self.max_pending = 0  # the most at one time since clear(): questions asked together
         self.queries: list[tuple[str, str]] = []
         self.tcp_queries: list[tuple[str, str]] = []  # the subset of queries that came over TCP
         self._lock = threading.Lock()
@@ -157,6 +159,7 @@ class DnsTestServer:
             self.silent = False
             self.nxdomain_everything = False
             self.udp_delay = 0.0
+            self.max_pending = self.pending
 
     # ------------------------------------------------------------- lifecycle
 
@@ -206,6 +209,9 @@ class DnsTestServer:
             reply = self._handle(data, tcp=False)
             if reply is None:
                 continue
+            with self._lock:
+                self.pending += 1
+                self.max_pending = max(self.max_pending, self.pending)
             if self.udp_delay > 0:
                 timer = threading.Timer(self.udp_delay, self._send_udp, (sock, reply, peer))
                 timer.daemon = True
@@ -213,8 +219,9 @@ class DnsTestServer:
             else:
                 self._send_udp(sock, reply, peer)
 
-    @staticmethod
-    def _send_udp(sock: socket.socket, reply: bytes, peer: tuple[str, int]) -> None:
+    def _send_udp(self, sock: socket.socket, reply: bytes, peer: tuple[str, int]) -> None:
+        with self._lock:
+            self.pending -= 1
         try:
             sock.sendto(reply, peer)
         except OSError as exc:
