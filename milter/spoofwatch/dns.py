@@ -642,13 +642,16 @@ class BudgetedLookup:
             if key[0] and key not in wanted and key not in self._memo \
                     and not self._resolver.is_cached(key):
                 wanted.append(key)
-        if len(wanted) < 2:
-            return  # nothing to gain: the check asks it itself
+        if len(wanted) < 2 or not self._resolver.up:
+            return  # nothing to gain (or DNS is down): the checks ask themselves
         futures = [(key, _prefetch_pool().submit(self._resolver._lookup, key[0], key[1], self))
                    for key in wanted]
+        # Never longer than the message's budget, even when other messages' questions fill
+        # the pool (a silent server): what is not answered by then the checks ask in turn.
+        until = self._resolver.clock() + self.remaining
         for key, future in futures:
             try:
-                answer = future.result()
+                answer = future.result(timeout=max(0.0, until - self._resolver.clock()))
             except Exception:  # noqa: BLE001 - the check asks again and sees the error
                 continue
             if answer.status is not DnsStatus.TEMPERROR:
