@@ -7,6 +7,7 @@ to the MTA, and the only input from the outside world is the ``Lookup``.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from .detect.allowlist import allowlist_finding, allowlisted
 from .detect.checks import DetectionInput, detect
 from .detect.from_header import from_header_finding
 from .dns import Lookup
+from .domains import is_qualified_domain, normalize_domain
 from .message import Message
 from .plan import VERDICT_HEADER, cleanup_actions, plan
 from .release_header import release_actions, verify_release
@@ -82,27 +84,27 @@ def _timed(timings: list[tuple[str, float]], name: str, fn: Callable[[], _T]) ->
         timings.append((name, time.perf_counter() - start))
 
 
-_MAX_PREFETCHED_SIGNATURES = 4
-
-
-def first_questions(envelope: Envelope, message: Message,
-                    sender: FromAddress | FromProblem) -> list[tuple[str, str]]:
-    """The first DNS question of each check, known before any is asked: the SPF record of
-    the MAIL FROM domain and of the HELO name, each DKIM signature's key, and the From
-    domain's DMARC record. (The later questions depend on these answers.)"""
+def first_questions(envelope: Envelope, sender: FromAddress | FromProblem
+                    ) -> list[tuple[str, str]]:
+    """The first DNS question of the SPF and DMARC checks, known before any is asked: the
+    SPF records of the MAIL FROM domain and of the HELO name, and the From domain's DMARC
+    record. Only names those checks would ask themselves: qualified domain names (through
+    the domain layer), and SPF only for a client address that parses. The DKIM key is left
+    to DKIM: whether it is asked at all depends on the signature's own checks."""
     questions: list[tuple[str, str]] = []
-    mail_domain = envelope.mail_from.strip("<>").rpartition("@")[2]
-    if mail_domain:
-        questions.append((mail_domain, "TXT"))
-    helo = envelope.helo.strip()
-    if "." in helo and not helo.startswith("[") and not helo.replace(".", "").isdigit():
-        questions.append((helo, "TXT"))
-    for value in message.get_all("DKIM-Signature")[:_MAX_PREFETCHED_SIGNATURES]:
-        tags = dict(part.strip().partition("=")[::2] for part in value.split(";"))
-        domain, selector = "".join(tags.get("d", "").split()), "".join(tags.get("s", "").split())
-        if domain and selector:
-            questions.append((f"{selector}._domainkey.{domain}", "TXT"))
-    if isinstance(sender, FromAddress):
+    names: list[str] = []
+    try:
+        ipaddress.ip_address(envelope.client_ip)
+    except ValueError:
+        pass  # SPF asks nothing for a client address it cannot use
+    else:
+        _local, at, mail_domain = envelope.mail_from.strip().strip("<>").rpartition("@")
+        names = [mail_domain, envelope.helo] if at else [envelope.helo]
+    for name in names:
+        domain = normalize_domain(name)
+        if is_qualified_domain(domain):
+            questions.append((domain, "TXT"))
+    if isinstance(sender, FromAddress) and is_qualified_domain(sender.domain):
         questions.append((f"_dmarc.{sender.domain}", "TXT"))
     return questions
 
@@ -113,7 +115,7 @@ def _authenticate(
 ) -> tuple[SpfResult, DkimResult, ArcResult, DmarcResult | None]:
     prefetch = getattr(lookup, "prefetch", None)  # the resolver's; a test's lookup has none
     if prefetch is not None:
-        prefetch(first_questions(envelope, message, sender))
+        prefetch(first_questions(envelope, sender))
     spf = _timed(timings, "spf",
                  lambda: check_spf(lookup, envelope.client_ip, envelope.mail_from, envelope.helo))
     raw = message.as_bytes()

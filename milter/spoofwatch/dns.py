@@ -51,12 +51,10 @@ state and locks; none of them is used anywhere else.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
@@ -579,22 +577,6 @@ class Resolver:
         return DnsAnswer(name, kind, DnsStatus.OK, records, ttl)
 
 
-_POOL: ThreadPoolExecutor | None = None
-_POOL_PID = 0
-_POOL_LOCK = threading.Lock()
-
-
-def _prefetch_pool() -> ThreadPoolExecutor:
-    """The threads that ask prefetched questions, made on first use in each process (a pool
-    made before a fork has no threads in the child)."""
-    global _POOL, _POOL_PID
-    with _POOL_LOCK:
-        if _POOL is None or _POOL_PID != os.getpid():
-            _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="dns-prefetch")
-            _POOL_PID = os.getpid()
-        return _POOL
-
-
 class BudgetedLookup:
     """A Lookup for one message: shares its resolver's cache, stops querying at a deadline.
 
@@ -612,6 +594,7 @@ class BudgetedLookup:
         self.started = resolver.clock()
         self.failed = False  # one of its lookups failed (it counts once towards an outage)
         self._memo: dict[tuple[str, str], DnsAnswer] = {}  # answers prefetched for it
+        self._memo_used: set[tuple[str, str]] = set()
 
     @property
     def remaining(self) -> float:
@@ -621,20 +604,27 @@ class BudgetedLookup:
 
     def lookup(self, name: str, rdtype: str) -> DnsAnswer:
         if self._memo:
-            found = self._memo.get((canonical_dns_name(name) or "", rdtype.strip().upper()))
+            key = (canonical_dns_name(name) or "", rdtype.strip().upper())
+            found = self._memo.get(key)
             if found is not None:
+                # The prefetch's query was this lookup (counted as a miss then); asked again,
+                # it is answered without a query, as from the cache.
+                if key in self._memo_used:
+                    self._resolver._counters.bump("hits")
+                self._memo_used.add(key)
                 return found
         return self._resolver._lookup(name, rdtype, self)
 
     def prefetch(self, queries: Sequence[tuple[str, str]]) -> None:
-        """Ask the questions the message's checks will ask at the same time.
+        """Ask the questions the message's checks will ask first at the same time.
 
-        SPF, DKIM and DMARC each ask in turn; with an empty cache and a resolver 50 ms away
-        that is a round trip per question, one after another. Here the ones not cached yet
-        go out together (a small shared thread pool: dnspython's resolver is synchronous);
-        each answer is kept for this message, so the checks find it whatever the cache
-        size. A question nobody asks afterwards costs one query; a failure here is asked
-        again, in order, by the check that needs it.
+        SPF and DMARC each ask in turn; with an empty cache and a resolver 50 ms away that
+        is a round trip per question, one after another. Here the ones not cached go out
+        together, one thread each for this message only (dnspython's resolver is
+        synchronous; no pool shared with other messages, whose silent names would then
+        delay this one), waited for at most the message's remaining budget. Every answer,
+        a temporary error included, is kept for the message: the check takes it as if it
+        had asked, and never asks twice.
         """
         wanted: list[tuple[str, str]] = []
         for name, rdtype in queries:
@@ -644,18 +634,19 @@ class BudgetedLookup:
                 wanted.append(key)
         if len(wanted) < 2 or not self._resolver.up:
             return  # nothing to gain (or DNS is down): the checks ask themselves
-        futures = [(key, _prefetch_pool().submit(self._resolver._lookup, key[0], key[1], self))
+        answers: dict[tuple[str, str], DnsAnswer] = {}
+
+        def ask(key: tuple[str, str]) -> None:
+            answers[key] = self._resolver._lookup(key[0], key[1], self)
+
+        threads = [threading.Thread(target=ask, args=(key,), name="dns-prefetch", daemon=True)
                    for key in wanted]
-        # Never longer than the message's budget, even when other messages' questions fill
-        # the pool (a silent server): what is not answered by then the checks ask in turn.
-        until = self._resolver.clock() + self.remaining
-        for key, future in futures:
-            try:
-                answer = future.result(timeout=max(0.0, until - self._resolver.clock()))
-            except Exception:  # noqa: BLE001 - the check asks again and sees the error
-                continue
-            if answer.status is not DnsStatus.TEMPERROR:
-                self._memo[key] = answer
+        for thread in threads:
+            thread.start()
+        until = time.monotonic() + self.remaining
+        for thread in threads:
+            thread.join(max(0.0, until - time.monotonic()))
+        self._memo.update(answers)
 
     def nxdomain_trusted(self) -> bool:
         return self._resolver.nxdomain_trusted(self)
