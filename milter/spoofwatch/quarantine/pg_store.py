@@ -504,19 +504,8 @@ class PostgresStore:
         else:
             allowed = {"held", "release_requested"}
         with self._conn() as conn, conn.transaction():
-            row = conn.execute(
-                "SELECT state, request, host, queue_id, meta, rcpts FROM quarantine_records "
-                "WHERE id = %s FOR UPDATE", (record.id,)).fetchone()
-            if row is None:
-                raise AlreadyReleased(f"{record.id} is no longer in the quarantine store "
-                                      "(deleted or purged meanwhile)")
-            state, request_text, host, queue_id, meta, rcpts = row
-            if state not in allowed:
-                raise AlreadyReleased(self._taken(conn, record.id, state, request_text))
-            claim = Request(event.actor, self.host, event.time, event.recipients)
-            conn.execute("UPDATE quarantine_records SET state = 'releasing', "
-                         "state_time = %s, request = %s WHERE id = %s",
-                         (self._now(), claim.to_text(), record.id))
+            state, _request, host, queue_id, meta, rcpts = self._move(
+                conn, record.id, allowed, "releasing", event)
         try:
             yield
         except BaseException as exc:
@@ -546,6 +535,26 @@ class PostgresStore:
                                        f"released from the stored copy on {self.host}")
 
         self._finish(record.id, done, "the message was delivered")
+
+    def _move(self, conn: Any, record_id: str, allowed: set[str], to: str,
+              event: ReleaseEvent) -> tuple[Any, ...]:
+        """Under the record's row lock (inside the caller's transaction): from a state in
+        ``allowed`` to ``to``, the release ``event`` (who, from this host, to whom) noted
+        as the request. Returns the row as it was: state, request, host, queue id, meta,
+        recipients. AlreadyReleased when the record is gone or in another state."""
+        row = conn.execute(
+            "SELECT state, request, host, queue_id, meta, rcpts FROM quarantine_records "
+            "WHERE id = %s FOR UPDATE", (record_id,)).fetchone()
+        if row is None:
+            raise AlreadyReleased(f"{record_id} is no longer in the quarantine store "
+                                  "(deleted or purged meanwhile)")
+        if row[0] not in allowed:
+            raise AlreadyReleased(self._taken(conn, record_id, row[0], row[1]))
+        request = Request(event.actor, self.host, event.time, event.recipients)
+        conn.execute("UPDATE quarantine_records SET state = %s, state_time = %s, "
+                     "request = %s WHERE id = %s",
+                     (to, self._now(), request.to_text(), record_id))
+        return tuple(row)
 
     def _finish(self, record_id: str, step: Any, what: str) -> None:
         """Run ``step(conn)`` in one transaction on a fresh connection, retried for up to
@@ -598,17 +607,7 @@ class PostgresStore:
         may differ)."""
         allowed = {"held", "released"} if again else {"held"}
         with self._conn() as conn, conn.transaction():
-            row = conn.execute("SELECT state, request, host FROM quarantine_records WHERE "
-                               "id = %s FOR UPDATE", (record.id,)).fetchone()
-            if row is None:
-                raise AlreadyReleased(f"{record.id} is no longer in the quarantine store")
-            state, request_text, host = row
-            if state not in allowed:
-                raise AlreadyReleased(self._taken(conn, record.id, state, request_text))
-            request = Request(event.actor, self.host, event.time, event.recipients)
-            conn.execute("UPDATE quarantine_records SET state = 'release_requested', "
-                         "state_time = %s, request = %s WHERE id = %s",
-                         (self._now(), request.to_text(), record.id))
+            host = self._move(conn, record.id, allowed, "release_requested", event)[2]
             seq = conn.execute("SELECT coalesce(max(seq), 0) FROM quarantine_events "
                                "WHERE record_id = %s", (record.id,)).fetchone()[0]
             conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, host))

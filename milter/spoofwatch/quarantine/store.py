@@ -343,30 +343,27 @@ class QuarantineStore:
         self._index_call(self.index.probe_write)
 
     @contextlib.contextmanager
-    def recording(self, record_id: str, event: ReleaseEvent) -> Iterator[None]:
-        """Record ``event`` for a record; committed only if the body succeeds."""
+    def recording(self, record_id: str, event: ReleaseEvent,
+                  first_release: bool = False) -> Iterator[None]:
+        """Record ``event`` for a record; committed only if the body succeeds. With
+        ``first_release`` the body runs only if no release was recorded before it
+        (AlreadyReleased; see ``SqliteIndex.event``)."""
         self._open()
         try:
-            with self.index.event(record_id, event):
+            with self.index.event(record_id, event, first_release):
                 yield
         except IndexUnusable as exc:
             raise StoreError("disk_full" if exc.disk_full else "index", str(exc)) from None
 
-    @contextlib.contextmanager
     def releasing(self, record: Record, event: ReleaseEvent, again: bool = False,
-                  requested: bool = False) -> Iterator[None]:
+                  requested: bool = False) -> contextlib.AbstractContextManager[None]:
         """Release ``record`` once: the body (the MTA action) runs only if no other release
         got there first (AlreadyReleased), and the release is recorded only if it succeeds.
 
         ``requested`` is the shared store's (a release asked for on another host); here
         every release is this host's own.
         """
-        self._open()
-        try:
-            with self.index.event(record.id, event, first_release=not again):
-                yield
-        except IndexUnusable as exc:
-            raise StoreError("disk_full" if exc.disk_full else "index", str(exc)) from None
+        return self.recording(record.id, event, first_release=not again)
 
     def pending_digest(self, since: float | None, limit: int) -> Page:
         """Records no digest has listed yet (oldest first): a preview, nothing is marked."""
