@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..release_header import add_release_header
 from .mta import MtaError, Postfix
-from .pg_store import NOTIFY_CHANNEL, PostgresStore
+from .pg_store import NOTIFY_CHANNEL, PostgresStore, close_quietly
 from .record import AlreadyReleased, ReleaseEvent
 from .record_files import Problem, StoreError
 
@@ -117,7 +117,7 @@ def run_agent(store: PostgresStore, postfix: Postfix, key: Callable[[], bytes], 
             if once:
                 raise
             log.error("%s; trying again in %g s", exc, interval)
-            _close(listener)
+            close_quietly(listener)
             listener = None
             if stop.wait(interval):
                 return total
@@ -126,18 +126,9 @@ def run_agent(store: PostgresStore, postfix: Postfix, key: Callable[[], bytes], 
                 raise
             log.error("the shared store's connection failed (%s); trying again in %g s",
                       exc, interval)
-            _close(listener)
+            close_quietly(listener)
             listener = None
             if stop.wait(interval):
                 return total
         if stop.is_set():
             return total
-
-
-def _close(conn: object) -> None:
-    if conn is None:
-        return
-    try:
-        conn.close()  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - a broken connection is dropped whatever it says
-        pass

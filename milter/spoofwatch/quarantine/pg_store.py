@@ -53,7 +53,8 @@ from .record_files import Problem, StoreError
 from .spool import Spool
 from .store import Page, PurgeResult, Reconciled
 
-__all__ = ["Database", "HoldRemoval", "PostgresStore", "Request", "close_pools"]
+__all__ = ["Database", "HoldRemoval", "PostgresStore", "Request", "close_pools",
+           "close_quietly", "first_line"]
 
 log = logging.getLogger("spoofwatch.quarantine")
 
@@ -103,7 +104,7 @@ class Database:
                                    **self._kwargs(statement_seconds))
         except psycopg.Error as exc:
             raise StoreError("database", f"cannot connect to the shared store {self.shown}: "
-                                         f"{_first_line(exc)}") from None
+                                         f"{first_line(exc)}") from None
 
     @contextlib.contextmanager
     def pooled(self) -> Iterator[Any]:
@@ -187,9 +188,20 @@ def close_pools() -> None:
         pool.close(timeout=1.0)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An error as one line for the log and the admin (the driver's are several)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def close_quietly(conn: object) -> None:
+    """Drop a connection that may be broken already, whatever closing it says."""
+    if conn is None:
+        return
+    try:
+        conn.close()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - a broken connection is dropped whatever it says
+        pass
 
 
 @dataclass(frozen=True)
@@ -274,7 +286,7 @@ class PostgresStore:
                 raise StoreError("database", f"the shared store {self.db.shown} stopped "
                                              "answering") from None
             raise StoreError("database", f"the shared store {self.db.shown}: "
-                                         f"{_first_line(exc)}") from None
+                                         f"{first_line(exc)}") from None
 
     # --- setup ------------------------------------------------------------------------------
     def prepare(self, create: bool = True) -> None:
@@ -511,7 +523,7 @@ class PostgresStore:
         except BaseException as exc:
             back = "held" if requested or state == "release_requested" else state
             failure = ReleaseEvent("release_failed", self._now(), event.actor,
-                                   _first_line(exc)[:500], event.recipients)
+                                   first_line(exc)[:500], event.recipients)
 
             def undo(conn: Any) -> None:
                 conn.execute("UPDATE quarantine_records SET state = %s, state_time = %s, "

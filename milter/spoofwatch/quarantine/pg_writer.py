@@ -20,7 +20,14 @@ from typing import Any
 
 from .logrows import decision_values
 from .pg_schema import SchemaError, require_latest
-from .pg_store import INSERT_RECORD, Database, record_row, watchdog
+from .pg_store import (
+    INSERT_RECORD,
+    Database,
+    close_quietly,
+    first_line,
+    record_row,
+    watchdog,
+)
 from .record_files import StoreError
 from .spool import Spool
 
@@ -209,7 +216,7 @@ class DatabaseWriter:
         return sent
 
     def _failed(self, exc: BaseException) -> None:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         if not self._failing:
             log.error("shared store %s cannot take records now (%s); they wait in %s and are "
                       "sent when it answers (Postfix holds the quarantined messages meanwhile)",
@@ -218,9 +225,5 @@ class DatabaseWriter:
         self._delay = min(_MAX_DELAY, self._delay * 2)
 
     def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection is dropped whatever it says
-                pass
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None
