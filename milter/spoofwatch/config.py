@@ -349,7 +349,7 @@ def _load_detection(top: Section, path: Path) -> Detection:
     patterns_path = _resolve(path, patterns_file) if patterns_file else None
     concepts_file = top.str("threat_concepts", "")
     concepts_path = _resolve(path, concepts_file) if concepts_file else None
-    learned = top.bool("threat_learned", False)
+    learned = top.bool("threat_learned", True)
     try:
         return build_detection(watchlist, tuple(z.lower() for z in zones), patterns_path,
                                concepts_path, learned)

@@ -24,7 +24,7 @@ from spoofwatch.detect.threat_learned import (
     window_score,
 )
 from support.threat_corpus import load
-from unit.test_threat_reading_figures import development_set
+from unit.test_threat_reading_figures import DEVELOPMENT_SETS, development_set
 
 REPO = Path(__file__).resolve().parents[2]
 PATTERNS = load_patterns()
@@ -85,6 +85,23 @@ def test_negative_weights_lower_a_window_by_at_most_the_cap() -> None:
     assert window_score(model, ["w:a"]) == 4.0
     assert window_score(model, ["w:a", "w:b"]) == 1.0
     assert window_score(model, ["w:a", "w:b", "w:c"]) == 0.0  # -6 capped at -4
+
+
+def test_only_the_heaviest_positive_weights_count_up_to_pos_top() -> None:
+    weights = {f"w:{c}": 0.5 for c in "abcdefgh"} | {"w:z": 2.0, "w:n": -1.0}
+    data = {"format": 1, "weights": weights, "bias": -1.0, "threshold": 1.0, "stem": 5,
+            "neg_cap": 4.0, "pos_top": 3}
+    model = model_from_data(data)
+    assert model.pos_top == 3
+    many = [f"w:{c}" for c in "abcdefgh"]
+    # eight words of 0.5 would add 4.0; three of them count (the heaviest first)
+    assert window_score(model, many) == -1.0 + 1.5
+    assert window_score(model, [*many, "w:z"]) == -1.0 + 2.0 + 1.0
+    # negative weights all count (down to the cap), whatever pos_top says
+    assert window_score(model, [*many, "w:z", "w:n"]) == -1.0 + 2.0 + 1.0 - 1.0
+    # a model file without pos_top counts every positive weight
+    unbounded = model_from_data({k: v for k, v in data.items() if k != "pos_top"})
+    assert unbounded.pos_top == 0 and window_score(unbounded, many) == -1.0 + 4.0
 
 
 def test_words_stems_pairs_and_concepts_are_the_features() -> None:
@@ -217,7 +234,7 @@ def test_the_example_of_the_docs_is_true() -> None:
     assert read_content(text, PATTERNS, BARE).score == 0  # no rule, no phrase
     assert reading.learned_fired and reading.score == 3.0
     assert reading.concepts.learned.reason() == (
-        '"your son" + "acord" + demand+reader + command+leverage, sentence 1')
+        '"your son" + "vote acord" + "home alone" + "alone", sentence 1')
 
 
 PAD = "Thank you for your help, campaign volunteers."
@@ -228,18 +245,18 @@ def test_legitimate_sentences_around_a_threat_hide_little() -> None:
     """A forger who has read the weights puts the most 'legitimate' sentence there is
     before a threat, or before each of its sentences. Over every training threat the
     learned reading flags: one such sentence on top hides none (the threat's own sentence
-    is a window); one before every sentence hides about a fifth (measured when the model
-    was trained: 1,011 of 1,271 stay flagged; docs/detection.md)."""
+    is a window); one before every sentence hides about a quarter (measured when the model
+    was trained: 1,338 of 1,768 stay flagged; docs/detection.md)."""
     threats = [r for r in load(label="threat", split="train") +
-               [r for name in ("threat_dev", "threat_dev2", "threat_dev3", "threat_train")
+               [r for name in DEVELOPMENT_SETS
                 for r in development_set(name) if r.label == "threat"]
                if fires(r.text, CONCEPTS)]
     on_top = sum(fires(f"{PAD} {r.text}", CONCEPTS) for r in threats)
     every = sum(fires(" ".join(f"{PAD} {s}" for s in _SENTENCE_END.split(r.text)), CONCEPTS)
                 for r in threats)
-    assert len(threats) > 1_000
+    assert len(threats) > 1_700
     assert on_top == len(threats)
-    assert every >= 0.78 * len(threats), (every, len(threats))
+    assert every >= 0.75 * len(threats), (every, len(threats))
 
 
 def test_words_of_legitimate_mail_inside_a_threat_lower_it_by_the_cap_at_most() -> None:
@@ -267,3 +284,21 @@ def test_the_model_file_is_plain_json_with_bounded_size() -> None:
     data = json.loads((REPO / "milter" / "spoofwatch" / "data" /
                        "threat_model.json").read_text())
     assert data["format"] == 1 and len(data["weights"]) < 60_000
+
+
+LICENCES = Path("/usr/share/common-licenses")
+
+
+def test_no_licence_text_of_debian_reads_as_a_threat() -> None:
+    """Long ordinary prose, never in the training texts: Debian's licence texts (base-files,
+    on every Debian machine). Before the cap on positive weights (pos_top) and the long
+    legitimate training texts, 7 of these files (13 paragraphs) read as threats."""
+    files = sorted(p for p in LICENCES.iterdir() if p.is_file() and not p.is_symlink())
+    assert len(files) >= 10, f"{LICENCES} is missing or nearly empty"
+    fired = []
+    for path in files:
+        text = path.read_text("utf-8", errors="replace")
+        pieces = [text, *(p for p in text.split("\n\n") if p.strip())]
+        fired += [f"{path.name}: {piece[:60]!r}" for piece in pieces
+                  if read_content(piece, PATTERNS, CONCEPTS).learned_fired]
+    assert fired == []

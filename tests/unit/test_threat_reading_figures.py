@@ -24,11 +24,16 @@ from spoofwatch.detect.threat_concepts import ConceptModel, load_concepts
 from support.threat_corpus import LABELS, LANGUAGES, Record, load, parse
 
 PATTERNS = load_patterns()
-CONCEPTS = load_concepts()  # the default reading: phrases and concept rules
-LEARNED = load_concepts(learned=True)  # with the learned reading (threat_learned: true)
+CONCEPTS = load_concepts()  # phrases and concept rules alone (threat_learned: false)
+LEARNED = load_concepts(learned=True)  # the default reading, with the learned one
 DATA = Path(__file__).resolve().parents[1] / "data"
 MIN_SCORE = 3.0  # the bundled policies' threat_min_score
-DEVELOPMENT_SETS = ("threat_dev", "threat_dev2", "threat_dev3", "threat_train")
+DEVELOPMENT_SETS = ("threat_dev", "threat_dev2", "threat_dev3", "threat_train",
+                    "threat_train2")
+# Written for evaluation only, by an author who read neither the corpus, the word lists nor
+# the code (2026-12-07); every record is split=heldout, so the training script never reads
+# it, and nothing was tuned on it.
+FRESH_SET = "threat_fresh"
 
 
 def development_set(name: str = "threat_dev") -> list[Record]:
@@ -60,6 +65,10 @@ def totals(records: list[Record]) -> Counter[tuple[str, str]]:
                      ("es", "legit"): 70}),
     ("threat_train", {("en", "threat"): 240, ("es", "threat"): 210, ("en", "legit"): 248,
                       ("es", "legit"): 215}),
+    ("threat_train2", {("en", "threat"): 450, ("es", "threat"): 410, ("en", "legit"): 330,
+                       ("es", "legit"): 310}),
+    (FRESH_SET, {("en", "threat"): 80, ("es", "threat"): 70, ("en", "legit"): 80,
+                 ("es", "legit"): 70}),
 ])
 def test_the_development_sets_are_well_formed_and_apart_from_the_corpus(
     name: str, sizes: dict[tuple[str, str], int]
@@ -72,8 +81,8 @@ def test_the_development_sets_are_well_formed_and_apart_from_the_corpus(
 
 
 @pytest.mark.parametrize(("part", "expected"), [
-    # (language, label): texts the default reading (phrases and rules) flags; the concept
-    # lists were tuned on the train part and threat_dev
+    # (language, label): texts the phrases and concept rules alone (threat_learned: false)
+    # flag; the concept lists were tuned on the train part and threat_dev
     ("train", {("en", "threat"): 127, ("es", "threat"): 96}),
     ("threat_dev", {("en", "threat"): 106, ("es", "threat"): 82}),
     # the sets below were not used to tune the lists: about what a new author's threats get
@@ -84,8 +93,12 @@ def test_the_development_sets_are_well_formed_and_apart_from_the_corpus(
                      ("es", "legit"): 9}),
     ("threat_train", {("en", "threat"): 83, ("es", "threat"): 65, ("en", "legit"): 14,
                       ("es", "legit"): 12}),
+    # GOTV deadlines, ID reminders and union letters that name a job: the rules' false
+    # hits on the hard negatives of the newest set (docs/detection.md)
+    ("threat_train2", {("en", "threat"): 162, ("es", "threat"): 105, ("en", "legit"): 30,
+                       ("es", "legit"): 35}),
 ])
-def test_the_default_reading_flags_these_threats_and_legitimate_texts(
+def test_the_rules_alone_flag_these_threats_and_legitimate_texts(
     part: str, expected: dict[tuple[str, str], int]
 ) -> None:
     records = load(split="train") if part == "train" else development_set(part)
@@ -93,15 +106,18 @@ def test_the_default_reading_flags_these_threats_and_legitimate_texts(
 
 
 @pytest.mark.parametrize(("part", "expected"), [
-    # with the learned reading: every set here is its training data, so these are
-    # in-sample counts that show a change of the reading, not how well it generalises
-    ("train", {("en", "threat"): 132, ("es", "threat"): 103}),
-    ("threat_dev", {("en", "threat"): 129, ("es", "threat"): 100}),
-    ("threat_dev2", {("en", "threat"): 101, ("es", "threat"): 88}),
-    ("threat_dev3", {("en", "threat"): 64, ("es", "threat"): 61, ("en", "legit"): 10,
+    # the default reading, with the learned reading: every set here is its training data,
+    # so these are in-sample counts that show a change of the reading, not how well it
+    # generalises (the held-out part and threat_fresh say that)
+    ("train", {("en", "threat"): 131, ("es", "threat"): 102}),
+    ("threat_dev", {("en", "threat"): 127, ("es", "threat"): 100}),
+    ("threat_dev2", {("en", "threat"): 101, ("es", "threat"): 85}),
+    ("threat_dev3", {("en", "threat"): 67, ("es", "threat"): 63, ("en", "legit"): 10,
                      ("es", "legit"): 9}),
-    ("threat_train", {("en", "threat"): 183, ("es", "threat"): 167, ("en", "legit"): 14,
+    ("threat_train", {("en", "threat"): 183, ("es", "threat"): 166, ("en", "legit"): 14,
                       ("es", "legit"): 12}),
+    ("threat_train2", {("en", "threat"): 351, ("es", "threat"): 313, ("en", "legit"): 30,
+                       ("es", "legit"): 35}),
 ])
 def test_with_the_learned_reading_the_parts_flag_these_texts(
     part: str, expected: dict[tuple[str, str], int]
@@ -120,7 +136,7 @@ def test_the_learned_reading_alone_flags_no_legitimate_text_it_was_trained_on() 
 
 def test_the_held_out_part_keeps_at_least_its_measured_figures() -> None:
     counts = flagged(load(split="heldout"))
-    # the default reading, run 3 (docs/detection.md): en 30/57 threats, 1/60 legit
+    # the phrases and rules alone, run 3 (docs/detection.md): en 30/57 threats, 1/60 legit
     # flagged; es 18/47 threats, 0/41 legit
     assert counts[("en", "threat")] >= 30 and counts[("es", "threat")] >= 18, counts
     assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] == 0, counts
@@ -128,7 +144,26 @@ def test_the_held_out_part_keeps_at_least_its_measured_figures() -> None:
 
 def test_with_the_learned_reading_the_held_out_part_keeps_its_measured_figures() -> None:
     counts = flagged(load(split="heldout"), LEARNED)
-    # run 7, the shipped model (docs/detection.md): en 35/57 threats, 1/60 legit flagged;
-    # es 26/47 threats, 1/41 legit
-    assert counts[("en", "threat")] >= 35 and counts[("es", "threat")] >= 26, counts
-    assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] <= 1, counts
+    # run 9, the default reading with the shipped model (docs/detection.md): en 33/57
+    # threats, 1/60 legit flagged; es 23/47 threats, 0/41 legit
+    assert counts[("en", "threat")] >= 33 and counts[("es", "threat")] >= 23, counts
+    assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] == 0, counts
+
+
+def test_the_fresh_set_keeps_at_least_its_first_figures() -> None:
+    counts = flagged(development_set(FRESH_SET), LEARNED)
+    # run 9, the default reading (docs/detection.md): en 57/80 threats, 8/80 legit
+    # flagged; es 38/70 threats, 10/70 legit (bench/threat_corpus.py reads the subject
+    # too and counts 39)
+    assert counts[("en", "threat")] >= 57 and counts[("es", "threat")] >= 38, counts
+    assert counts[("en", "legit")] <= 8 and counts[("es", "legit")] <= 10, counts
+
+
+def test_the_fresh_set_is_held_out_and_apart_from_every_training_text() -> None:
+    fresh = development_set(FRESH_SET)
+    assert {r.split for r in fresh} == {"heldout"}
+    training = {" ".join(r.text.split()) for name in DEVELOPMENT_SETS
+                for r in development_set(name)}
+    assert [r.id for r in fresh if " ".join(r.text.split()) in training] == []
+    script = (DATA.parent.parent / "scripts" / "train-threat-model.py").read_text("utf-8")
+    assert FRESH_SET not in script

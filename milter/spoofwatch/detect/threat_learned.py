@@ -30,6 +30,7 @@ product.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import re
@@ -70,6 +71,7 @@ class LearnedModel:
     stem: int  # letters of a word kept as its stem
     neg_cap: float  # the most the negative weights of one window may subtract
     trained_on: str  # sha256 of what the model was made from (checked by a test)
+    pos_top: int = 0  # only this many of a window's heaviest positive weights count (0: all)
 
     @cached_property
     def weighted_concepts(self) -> tuple[tuple[str, str, str], ...]:
@@ -107,7 +109,8 @@ def model_from_data(data: Any) -> LearnedModel:
         return LearnedModel(weights=weights, bias=float(data["bias"]),
                             threshold=float(data["threshold"]), stem=int(data["stem"]),
                             neg_cap=float(data["neg_cap"]),
-                            trained_on=str(data.get("trained_on", "")))
+                            trained_on=str(data.get("trained_on", "")),
+                            pos_top=int(data.get("pos_top", 0)))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LearnedModelError(f"the threat model is malformed: {exc!r}") from None
 
@@ -342,21 +345,40 @@ def stem_of(word: str, length: int) -> str:
 
 def window_score(model: LearnedModel, features: Iterable[str]) -> float:
     """A window's score under ``model`` (see capped_score)."""
-    return capped_score(model.weights, model.bias, model.neg_cap, features)
+    return capped_score(model.weights, model.bias, model.neg_cap, features, model.pos_top)
 
 
 def capped_score(weights: Mapping[str, float], bias: float, neg_cap: float,
-                 features: Iterable[str]) -> float:
-    """bias + the positive weights + the negative ones, these no lower than -neg_cap (the
-    service's score, and the training script's while it learns the weights)."""
-    positive = negative = 0.0
+                 features: Iterable[str], pos_top: int = 0) -> float:
+    """bias + the ``pos_top`` heaviest positive weights (all when 0) + the negative ones,
+    these no lower than -neg_cap (the service's score, and the training script's while it
+    learns the weights).
+
+    Both bounds make a window's length count for little: a long sentence of ordinary
+    prose holds many words of small positive weight ("those who", "would be"), and summed
+    they passed the threshold (licence texts did); counted up to ``pos_top`` they do not,
+    while a threat's score rests on its few heavy features. More words never lower a
+    window's score by more than ``neg_cap``."""
+    positives: list[float] = []
+    negative = 0.0
     for name in features:
         weight = weights.get(name, 0.0)
         if weight > 0:
-            positive += weight
+            positives.append(weight)
         else:
             negative += weight
-    return bias + positive + max(negative, -neg_cap)
+    if 0 < pos_top < len(positives):
+        positives = heapq.nlargest(pos_top, positives)
+    return bias + math.fsum(positives) + max(negative, -neg_cap)
+
+
+def counted_positives(weights: Mapping[str, float], features: Iterable[str],
+                      pos_top: int) -> set[str]:
+    """The features whose positive weights capped_score counts (ties by name)."""
+    positive = [(weights[name], name) for name in features if weights.get(name, 0.0) > 0]
+    if 0 < pos_top < len(positive):
+        positive = heapq.nlargest(pos_top, positive)
+    return {name for _, name in positive}
 
 
 def _heaviest(weights: Mapping[str, float], features: set[str]) -> tuple[str, ...]:
