@@ -19,8 +19,9 @@ and concepts give none either (as for the rules).
 
 A forger who has read the weights can pile words of negative weight next to a threat. The
 sum of negative weights in a window is therefore capped (``neg_cap``), and training keeps
-every weight within a bound: words of legitimate mail can lower a window's score by the
-cap and no more.
+every weight within a bound: the negative weights of added words lower a window's score by
+the cap and no more. Words put *inside* a threat's sentence can still cost it more, by
+splitting the word pairs it is weighed on (docs/detection.md: the review's figures).
 
 Written here rather than taken from a library: scoring is a dictionary lookup per word and
 per word pair inside the pass the concept reader already makes; a machine-learning library
@@ -357,8 +358,9 @@ def capped_score(weights: Mapping[str, float], bias: float, neg_cap: float,
     Both bounds make a window's length count for little: a long sentence of ordinary
     prose holds many words of small positive weight ("those who", "would be"), and summed
     they passed the threshold (licence texts did); counted up to ``pos_top`` they do not,
-    while a threat's score rests on its few heavy features. More words never lower a
-    window's score by more than ``neg_cap``."""
+    while a threat's score rests on its few heavy features. The negative weights of added
+    words lower a score by at most ``neg_cap`` (added words that split a pair take that
+    pair's weight away as well)."""
     positives: list[float] = []
     negative = 0.0
     for name in features:
