@@ -36,9 +36,7 @@ from spoofwatch.results import Level  # noqa: E402
 from support import seeds  # noqa: E402
 from support.analysis import analyze_seed, default_config  # noqa: E402
 from support.dnsserver import DnsTestServer  # noqa: E402
-from support.threat_corpus import LABELS, LANGUAGES, SPLITS, Record, load, parse  # noqa: E402
-
-FRESH = REPO / "tests" / "data" / "threat_fresh"
+from support.threat_corpus import LANGUAGES, SPLITS, Record, load, load_set  # noqa: E402
 
 # A neutral subject, so that only the body decides (the seed's subject is itself a threat).
 SUBJECT = {"en": "Election information", "es": "Informacion electoral"}
@@ -95,9 +93,7 @@ def flagged_records(records: list[Record]) -> set[str]:
 
 def fresh_records() -> list[Record]:
     """The evaluation set of tests/data/threat_fresh/, as the split "fresh"."""
-    return [replace(r, split="fresh") for label in LABELS for language in LANGUAGES
-            for r in parse((FRESH / f"{label}_{language}.txt").read_text("utf-8"), label,
-                           language, f"threat_fresh/{label}_{language}.txt")]
+    return [replace(r, split="fresh") for r in load_set("threat_fresh")]
 
 
 def figures(records: list[Record], flagged: set[str]) -> list[Figures]:

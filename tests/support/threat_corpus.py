@@ -73,6 +73,15 @@ def parse(source: str, label: str, language: str, where: str = "<corpus>") -> li
     return records
 
 
+def load_set(name: str) -> list[Record]:
+    """Every record of the set tests/data/<name>/ (threat_dev, threat_train2, threat_fresh
+    ...: files named as the corpus's), in file order, whatever its split."""
+    return [record for label in LABELS for language in LANGUAGES
+            for record in parse((CORPUS_DIR.parent / name / f"{label}_{language}.txt")
+                                .read_text(encoding="utf-8"),
+                                label, language, f"{name}/{label}_{language}.txt")]
+
+
 def load(label: str | None = None, language: str | None = None,
          split: str | None = None) -> list[Record]:
     """Records of the corpus, in file order, filtered by label, language and split.

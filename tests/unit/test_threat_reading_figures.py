@@ -21,7 +21,7 @@ import pytest
 from spoofwatch.detect.content import load_patterns
 from spoofwatch.detect.threat import read_content
 from spoofwatch.detect.threat_concepts import ConceptModel, load_concepts
-from support.threat_corpus import LABELS, LANGUAGES, Record, load, parse
+from support.threat_corpus import Record, load, load_set
 
 PATTERNS = load_patterns()
 CONCEPTS = load_concepts()  # phrases and concept rules alone (threat_learned: false)
@@ -37,9 +37,7 @@ FRESH_SET = "threat_fresh"
 
 
 def development_set(name: str = "threat_dev") -> list[Record]:
-    return [record for label in LABELS for language in LANGUAGES
-            for record in parse((DATA / name / f"{label}_{language}.txt").read_text("utf-8"),
-                                label, language, f"{name}/{label}_{language}.txt")]
+    return load_set(name)
 
 
 def flagged(records: list[Record], concepts: ConceptModel = CONCEPTS
