@@ -278,6 +278,25 @@ def test_the_service_configuration_can_turn_the_learned_reading_off(tmp_path: Pa
     assert load_config(config).detection.concepts.learned is None
     config.write_text(head + "threat_learned: true\n")
     assert load_config(config).detection.concepts.learned is not None
+    config.write_text(head)  # on by default
+    assert load_config(config).detection.concepts.learned is not None
+
+
+def test_training_never_reads_a_held_out_record() -> None:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "train_threat_model", REPO / "scripts" / "train-threat-model.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    records = script.training_records()
+    assert len(records) > 4_000
+    assert {r.split for r in records} == {"train"}
+    held = {r.id for r in load(split="heldout")} | {r.id for r in development_set("threat_fresh")}
+    assert held and not held & {r.id for r in records}
+    # a set listed by mistake gives its held-out records nothing either
+    script.TRAINING_SETS = (*script.TRAINING_SETS, ("threat_fresh", None))
+    assert [r.id for r in script.training_records()] == [r.id for r in records]
 
 
 def test_the_model_file_is_plain_json_with_bounded_size() -> None:
