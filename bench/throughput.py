@@ -1,7 +1,9 @@
 """Throughput, latency and memory of spoofwatch through a real Postfix, next to OpenDKIM +
-OpenDMARC, on this machine, over loopback only.
+OpenDMARC and to rspamd (its SPF, DKIM, ARC and DMARC modules only), on this machine, over
+loopback only.
 
     .venv/bin/python bench/throughput.py [--messages N] [--sessions K] [--json FILE]
+                                         [--no-rspamd]
 
 Run as root (Postfix, the reference milters and a DNS server on port 53 need it). It
 starts everything it uses in a temporary directory and stops it by PID; the machine's own
@@ -18,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import pwd
 import re
 import shlex
 import shutil
@@ -49,6 +52,7 @@ from support.postfix import PostfixInstance  # noqa: E402
 ENVELOPE = loadgen.Envelope(scenario.CLIENT_IP, scenario.HELO, scenario.MAIL_FROM,
                             scenario.RCPT)
 REQUIRED_TOOLS = ("postfix", "smtp-source", "smtp-sink", "opendkim", "opendmarc", "unshare")
+PAIR = "OpenDKIM + OpenDMARC"  # what the other contenders are set against
 
 
 # --- results -----------------------------------------------------------------------------
@@ -127,6 +131,7 @@ def machine() -> dict[str, Any]:
         "git_commit": version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
         "opendkim": version(["opendkim", "-V"]),
         "opendmarc": version(["opendmarc", "-V"]),
+        "rspamd": version(["rspamd", "--version"]) if shutil.which("rspamd") else "",
     }
 
 
@@ -313,6 +318,8 @@ class Settings:
     cache_size: int = 10000  # spoofwatch's dns.cache_size (0 = a cold cache for every message)
     watchlist: bool = True  # spoofwatch with the example watchlist (its impersonation checks)
     unix_only: bool = False  # leave out the loopback TCP runs
+    rspamd: bool = True  # rspamd as a third contender
+    rspamd_scanners: int = 2  # its normal workers behind the milter proxy
 
 
 def measure(name: str, milters: str, mta: Mta, sink: Sink, dns: DnsProcess, message: bytes,
@@ -507,6 +514,9 @@ class Bench:
             self._spoofwatch(transport, mta, sink, dns, message, message_file)
         for transport in transports:
             self._reference(transport, mta, sink, dns, message)
+        if s.rspamd:
+            for transport in transports:
+                self._rspamd(transport, mta, sink, dns, message)
 
     def _spec(self, transport: str, name: str) -> str:
         if transport == "unix":
@@ -556,7 +566,7 @@ class Bench:
 
     def _reference(self, transport: str, mta: Mta, sink: Sink, dns: DnsProcess,
                    message: bytes) -> None:
-        name = f"OpenDKIM + OpenDMARC ({transport})"
+        name = f"{PAIR} ({transport})"
         if self.over_budget(name):
             return
         pair = peers.start_reference(
@@ -567,11 +577,34 @@ class Bench:
                                      self.settings, tuple(pair.pids().values())))
             if transport == "unix" and not self.over_budget(
                     f"memory at {self.settings.memory_sessions} sessions, reference pair"):
-                self.memory.append(memory_burst("OpenDKIM + OpenDMARC (unix)", pair.pids(),
+                self.memory.append(memory_burst(f"{PAIR} (unix)", pair.pids(),
                                                 mta, message, self.settings))
         finally:
             mta.stop()
             pair.stop()
+
+    def _rspamd(self, transport: str, mta: Mta, sink: Sink, dns: DnsProcess,
+                message: bytes) -> None:
+        name = f"rspamd ({transport})"
+        if self.over_budget(name):
+            return
+        db = self.base / "rspamd-db"  # the compiled public suffix list, for every start
+        if not db.exists():
+            peers.warm_rspamd_cache(self.base / "rspamd-warm", db, dns_address=self.dns_address)
+        rspamd = peers.start_rspamd(
+            self.base / f"rspamd-{transport}", db,
+            socket_spec=self._spec(transport, "rspamd"), dns_address=self.dns_address,
+            scanners=self.settings.rspamd_scanners)
+        try:
+            self.runs.append(measure(name, rspamd.milters, mta, sink, dns, message,
+                                     self.settings, tuple(rspamd.pids().values())))
+            if transport == "unix" and not self.over_budget(
+                    f"memory at {self.settings.memory_sessions} sessions, rspamd"):
+                self.memory.append(memory_burst("rspamd (unix)", rspamd.pids(), mta, message,
+                                                self.settings))
+        finally:
+            mta.stop()
+            rspamd.stop()
 
 
 # --- output ------------------------------------------------------------------------------
@@ -588,6 +621,35 @@ def auth_summary(results: list[str]) -> str:
             if match:
                 found.append(f"{method}={match.group(1)}")
     return " ".join(dict.fromkeys(found)) or "-"
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return round(value / base, 2) if value is not None and base else None
+
+
+def ratios(bench: Bench) -> dict[str, dict[str, float | None]]:
+    """Each contender's figures divided by the pair's on the same transport (memory: the
+    --memory-sessions burst, unix sockets only)."""
+    runs = {r.name: r for r in bench.runs if not r.skipped}
+    memory = {m.name: m for m in bench.memory}
+    out: dict[str, dict[str, float | None]] = {}
+    for name, run in runs.items():
+        contender, _, transport = name.removesuffix(")").rpartition(" (")
+        pair = runs.get(f"{PAIR} ({transport})")
+        if contender not in ("spoofwatch", "rspamd") or pair is None:
+            continue
+        out[name] = {
+            "msg_per_s": _ratio(run.msg_per_s, pair.msg_per_s),
+            "session_p50_ms": _ratio(run.session_p50_ms, pair.session_p50_ms),
+            "eom_p50_ms": _ratio(run.eom_p50_ms, pair.eom_p50_ms),
+            "milter_cpu_ms_per_msg": _ratio(run.milter_cpu_ms_per_msg,
+                                            pair.milter_cpu_ms_per_msg),
+        }
+        mine, theirs = memory.get(name), memory.get(f"{PAIR} ({transport})")
+        if mine and theirs:
+            out[name]["peak_rss"] = _ratio(mine.total_kib, theirs.total_kib)
+            out[name]["peak_pss"] = _ratio(mine.peak_pss_kib, theirs.peak_pss_kib)
+    return out
 
 
 def table(bench: Bench) -> str:
@@ -614,6 +676,24 @@ def table(bench: Bench) -> str:
                      f"{m.sent} sent, {m.failed} failed, "
                      f"at most {m.peak_sockets_over_idle} sockets open over idle"
                      + (f"; errors: {m.errors}" if m.errors else ""))
+    factors = ratios(bench)
+    if factors:
+        lines.append("")
+        lines.append(f"against {PAIR} on the same transport (contender / pair; above 1 is "
+                     "more msg/s, or slower, more CPU, more memory):")
+        labels = {"msg_per_s": "msg/s", "session_p50_ms": "p50", "eom_p50_ms": "eom50",
+                  "milter_cpu_ms_per_msg": "cpu/msg", "peak_rss": "peak RSS",
+                  "peak_pss": "peak PSS"}
+        for name, values in factors.items():
+            parts = "  ".join(f"{labels[k]} {_fmt(v, 2)}x" for k, v in values.items())
+            lines.append(f"  {name:20} {parts}")
+    lines.append("")
+    lines.append("Authentication-Results of the last message delivered in each run:")
+    for r in bench.runs:
+        if r.auth_results:
+            for header in r.auth_results:
+                lines.append(f"  {r.name}: {header}")
+    lines.append("")
     for key, value in bench.checks.items():
         lines.append(f"{key}: {json.dumps(value)}")
     lines.extend(f"note: {n}" for n in bench.notes)
@@ -632,6 +712,7 @@ def as_json(bench: Bench, argv: list[str], info: dict[str, Any], date: str,
         "settings": asdict(bench.settings),
         "runs": [asdict(r) for r in bench.runs],
         "memory": [{**asdict(m), "total_kib": m.total_kib} for m in bench.memory],
+        "ratios_to_pair": ratios(bench),
         "per_check": bench.checks,
         "notes": bench.notes,
     }
@@ -664,22 +745,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "organization to check (authentication only, as the pair)")
     p.add_argument("--unix-only", action="store_true",
                    help="only the unix-socket runs (no loopback TCP)")
+    p.add_argument("--no-rspamd", action="store_true",
+                   help="leave rspamd out (spoofwatch and the pair only)")
+    p.add_argument("--rspamd-scanners", type=int, default=2,
+                   help="rspamd's normal workers behind its milter proxy")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = p.parse_args(argv)
-    if min(args.messages, args.sessions, args.memory_sessions, args.memory_messages) < 1:
+    if min(args.messages, args.sessions, args.memory_sessions, args.memory_messages,
+           args.rspamd_scanners) < 1:
         p.error("counts must be at least 1")
     return args
 
 
-def preflight() -> str:
+def preflight(rspamd: bool) -> str:
     """Why the benchmark cannot run here, or ''."""
     if os.geteuid() != 0:
         return "run as root (Postfix, the reference milters and port 53 need it)"
-    missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
+    tools = (*REQUIRED_TOOLS, "rspamd") if rspamd else REQUIRED_TOOLS
+    missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        return (f"missing: {', '.join(missing)} (apt-get install -y postfix opendkim "
-                "opendkim-tools opendmarc)")
+        return (f"missing: {', '.join(missing)} (bash scripts/setup.sh --bench installs "
+                "them" + ("; --no-rspamd leaves rspamd out" if "rspamd" in missing else "")
+                + ")")
+    if rspamd:
+        try:
+            pwd.getpwnam(peers.RSPAMD_USER)
+        except KeyError:
+            return (f"no user {peers.RSPAMD_USER} (the rspamd package creates it; "
+                    "--no-rspamd leaves rspamd out)")
     return ""
 
 
@@ -690,7 +784,7 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    problem = preflight()
+    problem = preflight(not args.no_rspamd)
     if problem:
         print(f"throughput.py: {problem}", file=sys.stderr)
         return 2
@@ -698,7 +792,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(args.messages, args.sessions, args.max_seconds, args.warmup, args.size,
                         args.memory_sessions, args.memory_messages, args.workers,
                         args.dns_delay / 1000.0, 0 if args.cold else 10000,
-                        not args.no_watchlist, args.unix_only)
+                        not args.no_watchlist, args.unix_only, not args.no_rspamd,
+                        args.rspamd_scanners)
     base = Path(tempfile.mkdtemp(prefix="spoofwatch-bench-"))
     os.chmod(base, 0o755)  # the postfix user must reach sockets and the queue
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -22,8 +22,9 @@ if [ "$want_test" = 1 ]; then
     packages+=(postfix systemd openssl chromium wamerican wspanish patch postgresql)
 fi
 if [ "$want_bench" = 1 ]; then
-    # the reference milters bench/throughput.py compares against
-    packages+=(opendkim opendkim-tools opendmarc)
+    # the reference milters bench/throughput.py compares against; rspamd runs there as a
+    # process of the bench's own (its recommended redis-server stays out: the bench needs none)
+    packages+=(opendkim opendkim-tools opendmarc rspamd)
 fi
 
 missing=()
@@ -52,6 +53,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confdef \
         -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
+    if printf '%s\n' "${missing[@]}" | grep -qx rspamd; then
+        # The package enables its service and starts it where services may start (listening
+        # on localhost:11332-11334). The bench starts an rspamd of its own, so the one just
+        # installed is stopped and kept from starting at boot. An rspamd that was installed
+        # before is left as it is.
+        if [ -d /run/systemd/system ]; then
+            systemctl stop rspamd.service
+            systemctl disable --quiet rspamd.service
+        else
+            if [ -e /run/rspamd/rspamd.pid ]; then
+                /etc/init.d/rspamd stop >/dev/null
+            fi
+            update-rc.d rspamd disable >/dev/null 2>&1
+        fi
+    fi
 fi
 if [ "$want_test" = 1 ] && [ "$(id -u)" = 0 ]; then
     # Leave no "No configuration" answer behind as if the admin had given it (older
