@@ -89,7 +89,8 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "bfinditer", ("content-transfer-encoding:", "content-transfer-encoding: base64 ",
                       "\ncontent-transfer-encoding: \t", "base64\r")),
     ("spoofwatch.detect.threat_concepts", "_TOKEN"): (
-        "finditer", ('a"', "a.", "a.!?", '"a"', "a_")),
+        "finditer", ('a"', "a.", "a.!?", '"a"', "a_", "a-", "a-a", "a--", "a-_", "a\u00b7")),
+    ("spoofwatch.detect.threat_concepts", "_JOINER"): ("split", ("a-", "-", "a-a", "_-")),
     ("spoofwatch.detect.threat_concepts", "_FORWARD"): (
         "search", ("forwarded ", "original messag", "mensaje ", "begin forward")),
     ("spoofwatch.detect.threat_concepts", "_WORD"): ("findall", ("a_", "a1")),
@@ -101,6 +102,8 @@ AUDITED: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("spoofwatch.detect.text_normalize", "_WORD_WITH_DIGIT"): ("sub", ("a1", "1a")),
     ("spoofwatch.detect.text_normalize", "_NUMBER_WITH_UNIT"): ("fullmatch", ("1k", "a11")),
     ("spoofwatch.detect.text_normalize", "_WHITESPACE"): ("sub", ()),
+    ("spoofwatch.detect.text_normalize", "_LINE_END_HYPHEN"): (
+        "sub", ("a-\n", "a- \n ", "a-", "a- ", "-\na", "a-\t\t")),
     ("spoofwatch.detect.claim_reading", "_NOT_KEY"): ("sub", ("a\n", "a-", "a\n-")),
     ("spoofwatch.detect.claim_reading", "_QUOTE_MARK"): (
         "finditer", ("a'", "'a", "a'a", "''", "a''a", "' ", "«a»")),

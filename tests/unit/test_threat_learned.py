@@ -157,11 +157,18 @@ def test_quoted_words_give_nothing_in_a_message_that_reports() -> None:
 
 
 def test_a_threat_of_one_sentence_is_read_alone_whatever_stands_before_it() -> None:
-    model = toy({"w:burn": 3.0, "w:thank": -2.0, "w:volun": -2.0}, neg_cap=10.0)
-    assert learned_hit("We burn the houses of traitors.", model).fired
-    padded = "Thank you, volunteers, thank you. We burn the houses of traitors."
-    hit = learned_hit(padded, model)
+    """A sentence after one of MIN_UNIT_WORDS (8) words or more is a window of its own; a
+    shorter sentence before it shares its window, and its negative weights then cost the
+    threat at most the cap."""
+    weights = {"w:burn": 3.0, "w:thank": -2.0, "w:volun": -2.0}
+    model = toy(weights, neg_cap=10.0)
+    threat = "We burn the houses of traitors."
+    assert learned_hit(threat, model).fired
+    hit = learned_hit(f"Thank you so much, volunteers, for all of your work. {threat}", model)
     assert hit.fired and hit.sentence == 2
+    capped = toy(weights, neg_cap=2.0, threshold=0.0)
+    hit = learned_hit(f"Thank you, volunteers, thank you. {threat}", capped)
+    assert hit.fired and hit.score == -1.0 + 3.0 - 2.0 and hit.sentence == 1
 
 
 def test_quoted_concepts_count_in_a_message_that_does_not_report() -> None:
@@ -234,7 +241,7 @@ def test_the_example_of_the_docs_is_true() -> None:
     assert read_content(text, PATTERNS, BARE).score == 0  # no rule, no phrase
     assert reading.learned_fired and reading.score == 3.0
     assert reading.concepts.learned.reason() == (
-        '"vote acord" + "your son" + "home alone" + reader, sentence 1')
+        '"your son" + "home alone" + "vote acord" + "pract at", sentence 1')
 
 
 PAD = "Thank you for your help, campaign volunteers."
@@ -244,9 +251,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 def test_legitimate_sentences_around_a_threat_hide_little() -> None:
     """A forger who has read the weights puts the most 'legitimate' sentence there is
     before a threat, or before each of its sentences. Over every training threat the
-    learned reading flags: one such sentence on top hides none (the threat's own sentence
-    is a window); one before every sentence hides about a quarter (measured when the model
-    was trained: 1,353 of 1,774 stay flagged; docs/detection.md)."""
+    learned reading flags: one such sentence on top hides almost none (the threat's own
+    sentence is a window, unless it is shorter than MIN_UNIT_WORDS); one before every
+    sentence hides a few (measured when the model was trained: 1,804 and 1,731 of 1,807
+    stay flagged; docs/detection.md)."""
     threats = [r for r in load(label="threat", split="train") +
                [r for name in DEVELOPMENT_SETS
                 for r in development_set(name) if r.label == "threat"]
@@ -255,8 +263,8 @@ def test_legitimate_sentences_around_a_threat_hide_little() -> None:
     every = sum(fires(" ".join(f"{PAD} {s}" for s in _SENTENCE_END.split(r.text)), CONCEPTS)
                 for r in threats)
     assert len(threats) > 1_700
-    assert on_top == len(threats)
-    assert every >= 0.75 * len(threats), (every, len(threats))
+    assert on_top >= 0.995 * len(threats), (on_top, len(threats))
+    assert every >= 0.95 * len(threats), (every, len(threats))
 
 
 def test_words_of_legitimate_mail_inside_a_threat_lower_it_by_the_cap_at_most() -> None:
@@ -330,17 +338,23 @@ def test_no_licence_text_of_debian_reads_as_a_threat() -> None:
 
 # Short everyday notes that use the words the model weighs most ("luck", "smart", "shame",
 # a candidate's name of the training texts): before single words were clipped at WORD_CLIP,
-# six of these twenty read as threats. Three still do, and are named in docs/detection.md:
-# "Good luck to all our candidates! It is smart to vote early..." and "Bonita casa la tuya,
-# qué suerte. Ya sabes dónde votar el domingo." (the learned reading), and "Our games night
-# moved to Wednesday because the church hall is a polling place Tuesday." (a rule).
-QUIET_NOTES = [
+# six of twenty such notes read as threats, three with run 10's model, and three with
+# today's (run 11, rules as features, a lower threshold): FIRING_NOTES, named in
+# docs/detection.md and pinned so that a change of the reading shows on them.
+FIRING_NOTES = [
     "Good luck with the move! Smart choice on the new house. Remember to update your "
     "address so you can vote in your new precinct.",
+    "It would be a shame to miss the chili cook-off. Vote for your favorite pot at the fire "
+    "hall.",
+    "Bonita casa la tuya, qué suerte. Ya sabes dónde votar el domingo.",
+]
+QUIET_NOTES = [
+    "Good luck to all our candidates! It is smart to vote early and skip the lines on "
+    "Tuesday.",
+    "Our games night moved to Wednesday because the church hall is a polling place Tuesday.",
     "Use a more traditional for loop, so it is easier to figure out what the code is doing "
     "(cleaning up a gcc const-cast warning in the process). Signed-off-by: Alan Coopersmith",
     "Best of luck on your exams this week! Don't forget the school board election is Tuesday.",
-    'It would be a shame to miss the chili cook-off. Vote for your favorite pot at the fire hall.',
     'Smart move registering early, Kim. See you at the polls on the 5th!',
     'Gaines Street is closed for the parade; the polling place at the library is still open.',
     'Mucha suerte en la elección, compañeros. Nos vemos en la casilla a las 8.',
@@ -363,8 +377,114 @@ def test_short_notes_with_heavy_words_stay_quiet(note: str) -> None:
     assert read_content(note, PATTERNS, CONCEPTS).score == 0
 
 
+def test_the_short_notes_known_to_fire_are_these() -> None:
+    assert [read_content(n, PATTERNS, CONCEPTS).learned_fired for n in FIRING_NOTES] == [
+        True, True, True]
+
+
 def test_no_word_alone_weighs_more_than_the_word_clip() -> None:
     weights = load_learned().weights
     words = [w for name, w in weights.items() if name.startswith("w:")]
     assert words and max(abs(w) for w in words) <= 1.0
     assert max(abs(w) for w in weights.values()) > 1.0  # pairs and concepts weigh more
+
+
+# --- Words cut by hyphens and sentences cut by ellipses (a red-team review's ways around
+# the reading: "sha-me", "acc-" at a line's end, "Your son... drives home...").
+
+@pytest.mark.parametrize(("token", "words"), [
+    ("sha-me", ["shame"]),
+    ("v-o-t-e", ["vote"]),
+    ("fam-ily", ["family"]),
+    ("acc-ordingly", ["accordingly"]),
+    ("kn_ow", ["know"]),
+    ("wh\u00b7ere", ["where"]),
+    # compounds of words stay their words, as before
+    ("door-to-door", ["door", "to", "door"]),
+    ("get-out-the-vote", ["get", "out", "the", "vote"]),
+    ("866-our-vote", ["866", "our", "vote"]),
+    ("check-in", ["check", "in"]),
+    ("change-of-address", ["change", "of", "address"]),
+])
+def test_a_word_cut_inside_is_read_whole_and_a_compound_stays_its_words(
+        token: str, words: list[str]) -> None:
+    from spoofwatch.detect.threat_concepts import WordReader
+    learned = CONCEPTS.learned
+    assert learned is not None and learned.vocabulary
+    assert WordReader(CONCEPTS, learned.vocabulary, learned.stem).words(token) == words
+
+
+def test_a_hyphen_at_a_line_end_joins_the_lines() -> None:
+    assert normalize_text("we know acc-\nordingly") == "we know acc-ordingly"
+    assert normalize_text("sha- \n  me") == "sha-me"
+    # digits and a hyphen with a blank line after it are left alone
+    assert normalize_text("pages 10-\n12") == "pages 10- 12"
+
+
+def test_an_ellipsis_is_a_pause_and_a_pair_runs_over_a_short_sentence() -> None:
+    model = toy({"b:son_drive": 3.0}, threshold=1.5)
+    assert fires("Your son drives home.", model)
+    assert fires("Your son... drives home...", model)
+    assert fires("Your son\u2026 drives home\u2026", model)
+    assert fires("Your son. Drives home.", model)  # "your son" has fewer than 4 words
+    # a sentence of four words or more ends the pair
+    assert not fires("We are all proud of your son. Drives home.", model)
+    # an ellipsis does not end a sentence for the rules either
+    from spoofwatch.detect.threat_concepts import WordReader, _token_stream
+    text = normalize_text("We all know very well... where you live\u2026 Vote. Now.")
+    tokens = list(_token_stream(text, len(text), WordReader(BARE, frozenset(), 5)))
+    assert [n for _, n, _ in tokens] == [0] * 9 + [1]
+
+
+# Floors just under what the shipped model keeps (run 11: 93.5 %, 94.2 %, 96.5 %, 76.6 %)
+CUT_WORDS_FLOOR = 0.93
+CUT_LINES_FLOOR = 0.94
+ELLIPSES_FLOOR = 0.96
+PERIODS_FLOOR = 0.76
+
+
+def _cut_words(text: str, rng) -> str:
+    def cut(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if rng.random() < 0.5:
+            return word
+        at = rng.randrange(1, len(word) - 1)
+        return word[:at] + "-" + word[at:]
+    return re.sub(r"[^\W\d_]{4,}", cut, text)
+
+
+def _cut_lines(text: str, rng) -> str:
+    def cut(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if rng.random() < 0.3:
+            at = rng.randrange(2, len(word) - 1)
+            return word[:at] + "-\n" + word[at:]
+        return word
+    return re.sub(r"[^\W\d_]{4,}", cut, text)
+
+
+def _ellipses(text: str, rng) -> str:
+    return " ".join(w + ("..." if i % 2 else "") for i, w in enumerate(text.split(" ")))
+
+
+def _periods(text: str, rng) -> str:
+    return " ".join(w + ("." if i % 2 else "") for i, w in enumerate(text.split(" ")))
+
+
+def test_cut_words_and_ellipses_hide_few_threats() -> None:
+    """Over every training threat the reading flags: a hyphen inside half the words of
+    four letters or more, a line break inside a third of them, an ellipsis or a period
+    after every other word. Measured when the model was trained (docs/detection.md: before
+    these fixes 36 %, 60 %, 17 % and 18 % stayed flagged)."""
+    import random
+    threats = [r for r in load(label="threat", split="train") +
+               [r for name in DEVELOPMENT_SETS
+                for r in development_set(name) if r.label == "threat" and r.split == "train"]
+               if read_content(r.text, PATTERNS, CONCEPTS).score >= 3]
+    assert len(threats) > 1_000
+    for change, floor in ((_cut_words, CUT_WORDS_FLOOR), (_cut_lines, CUT_LINES_FLOOR),
+                          (_ellipses, ELLIPSES_FLOOR), (_periods, PERIODS_FLOOR)):
+        rng = random.Random(7)
+        kept = sum(read_content(change(r.text, rng), PATTERNS, CONCEPTS).score >= 3
+                   for r in threats)
+        assert kept >= floor * len(threats), (change.__name__, kept, len(threats))

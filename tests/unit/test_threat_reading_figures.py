@@ -107,15 +107,14 @@ def test_the_rules_alone_flag_these_threats_and_legitimate_texts(
     # the default reading, with the learned reading: every set here is its training data,
     # so these are in-sample counts that show a change of the reading, not how well it
     # generalises (the held-out part and threat_fresh say that)
-    ("train", {("en", "threat"): 131, ("es", "threat"): 102}),
-    ("threat_dev", {("en", "threat"): 127, ("es", "threat"): 100}),
-    ("threat_dev2", {("en", "threat"): 101, ("es", "threat"): 82}),
-    ("threat_dev3", {("en", "threat"): 66, ("es", "threat"): 62, ("en", "legit"): 10,
-                     ("es", "legit"): 9}),
-    ("threat_train", {("en", "threat"): 183, ("es", "threat"): 166, ("en", "legit"): 14,
-                      ("es", "legit"): 12}),
-    ("threat_train2", {("en", "threat"): 355, ("es", "threat"): 316, ("en", "legit"): 30,
-                       ("es", "legit"): 35}),
+    ("train", {("en", "threat"): 131, ("es", "threat"): 101}),
+    ("threat_dev", {("en", "threat"): 128, ("es", "threat"): 99}),
+    ("threat_dev2", {("en", "threat"): 101, ("es", "threat"): 85}),
+    ("threat_dev3", {("en", "threat"): 66, ("es", "threat"): 62}),
+    # the legitimate texts flagged: ALONE_RULES_LEGIT (below)
+    ("threat_train", {("en", "threat"): 186, ("es", "threat"): 167, ("en", "legit"): 1,
+                      ("es", "legit"): 1}),
+    ("threat_train2", {("en", "threat"): 359, ("es", "threat"): 320, ("es", "legit"): 4}),
 ])
 def test_with_the_learned_reading_the_parts_flag_these_texts(
     part: str, expected: dict[tuple[str, str], int]
@@ -132,6 +131,41 @@ def test_the_learned_reading_alone_flags_no_legitimate_text_it_was_trained_on() 
     assert fired == []
 
 
+# The rules that count by themselves beside the learned reading (`alone: true` in
+# threat_concepts.yaml), chosen on the sets the term lists were not tuned on, where they
+# add 19 threats and no legitimate text to the learned reading's out-of-fold reading
+# (docs/detection.md), and the legitimate training texts they fire on anywhere (in-sample:
+# a history lesson on the secret ballot, a legal-aid warning to green-card holders, a
+# worried forward, a microcredit notice, a son's note to his mother).
+ALONE_RULES = {"abstention_under_pressure", "personal_details_with_a_command",
+               "harm_to_a_voter", "veiled_harm_over_leverage_with_a_request"}
+ALONE_RULES_LEGIT = {"legit-en-g102", "legit-es-m024", "legit-es-h2-036", "legit-es-h4-054",
+                     "legit-es-h8-010"}
+
+
+def test_the_rules_that_count_alone_are_these_and_fire_on_these_legitimate_texts() -> None:
+    assert {r.name for r in LEARNED.rules if r.alone} == ALONE_RULES
+    records = load(split="train") + [r for name in DEVELOPMENT_SETS
+                                     for r in development_set(name) if r.split == "train"]
+    fired = {r.id for r in records if r.label == "legit"
+             and read_content(r.text, PATTERNS, LEARNED).concepts.alone_hit is not None}
+    assert fired == ALONE_RULES_LEGIT
+
+
+def test_beside_the_learned_reading_a_rule_not_marked_alone_makes_no_threat() -> None:
+    # a union letter that names a job and a deadline: leverage_with_a_demand fires, and
+    # counted by itself until run 11
+    text = ("To all UFCW members working Election Day shifts: if your store won't schedule "
+            "your break around voting, let your steward know by Friday. We'll talk to the "
+            "store manager. Nobody in this union should have to choose between a paycheck "
+            "and a ballot.")
+    assert read_content(text, PATTERNS, CONCEPTS).score == 3.0  # the rules alone
+    reading = read_content(text, PATTERNS, LEARNED)
+    assert reading.concepts.hit is not None and reading.concepts.hit.rule == \
+        "leverage_with_a_demand"
+    assert reading.score == 0.0 and not reading.learned_fired
+
+
 def test_the_held_out_part_keeps_at_least_its_measured_figures() -> None:
     counts = flagged(load(split="heldout"))
     # the phrases and rules alone, run 3 (docs/detection.md): en 30/57 threats, 1/60 legit
@@ -142,19 +176,20 @@ def test_the_held_out_part_keeps_at_least_its_measured_figures() -> None:
 
 def test_with_the_learned_reading_the_held_out_part_keeps_its_measured_figures() -> None:
     counts = flagged(load(split="heldout"), LEARNED)
-    # run 10, the default reading with the shipped model (docs/detection.md): en 34/57
-    # threats, 1/60 legit flagged; es 23/47 threats, 0/41 legit
-    assert counts[("en", "threat")] >= 34 and counts[("es", "threat")] >= 23, counts
+    # run 12, the default reading with the shipped model (docs/detection.md): en 24/57
+    # threats, 1/60 legit flagged; es 16/47 threats, 0/41 legit (read_content alone, without
+    # the subject bench/threat_corpus.py adds, flags 25 English threats)
+    assert counts[("en", "threat")] >= 24 and counts[("es", "threat")] >= 16, counts
     assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] == 0, counts
 
 
 def test_the_fresh_set_keeps_at_least_its_first_figures() -> None:
     counts = flagged(development_set(FRESH_SET), LEARNED)
-    # run 10, the default reading (docs/detection.md): en 57/80 threats, 8/80 legit
-    # flagged; es 37/70 threats, 10/70 legit (bench/threat_corpus.py reads the subject
-    # too and counts 38)
-    assert counts[("en", "threat")] >= 57 and counts[("es", "threat")] >= 37, counts
-    assert counts[("en", "legit")] <= 8 and counts[("es", "legit")] <= 10, counts
+    # run 12, the default reading (docs/detection.md): en 55/80 threats, 1/80 legit
+    # flagged; es 32/70 threats, 2/70 legit (bench/threat_corpus.py reads the subject
+    # too and counts 33)
+    assert counts[("en", "threat")] >= 55 and counts[("es", "threat")] >= 32, counts
+    assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] <= 2, counts
 
 
 def test_the_fresh_set_is_held_out_and_apart_from_every_training_text() -> None:

@@ -31,6 +31,9 @@ _NUMBER_WITH_UNIT = re.compile(
     r"|[^\W\d_]+\d{2,}"
 )
 _WHITESPACE = re.compile(r"\s+")
+# A word hyphenated at a line's end ("acc-" then "ordingly"): the line break goes, the
+# hyphen stays, and the concept reader decides whether the pieces are one word.
+_LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
 
 
 def _unleet_word(match: re.Match[str]) -> str:
@@ -53,6 +56,6 @@ def normalize_text(text: str) -> str:
     """
     # Override runs are reversed before reading() drops the override characters.
     text = reading(visual_order(text), keep_accents=True).translate(TYPOGRAPHY)
-    text = join_spaced_letters(text)
+    text = join_spaced_letters(_LINE_END_HYPHEN.sub("-", text))
     text = _WORD_WITH_DIGIT.sub(_unleet_word, text)
     return _WHITESPACE.sub(" ", text).strip()

@@ -117,7 +117,15 @@ def read_content(text: str, patterns: Iterable[ThreatPattern],
         # A report quotes threats: its literal phrases are not the sender's words.
         phrases = ThreatScore(0.0, (), ())
     learned = LEARNED_SCORE if concepts.learned_fired else 0.0
-    return ContentReading(max(phrases.score, concepts.score, learned), phrases, concepts)
+    # A model that weighs the rules as features decides what a rule is worth in its
+    # window's company (a union's "your employer cannot punish you for voting" holds the
+    # same concepts as a boss's threat), and only a rule marked `alone` counts by itself;
+    # without such a model, every rule does.
+    rules = concepts.score
+    if concept_model is not None and concept_model.learned is not None \
+            and concept_model.learned.reads_rules:
+        rules = concepts.alone_hit.weight if concepts.alone_hit is not None else 0.0
+    return ContentReading(max(phrases.score, rules, learned), phrases, concepts)
 
 
 def _threat_finding(weight: Weight, content: ContentReading) -> Finding:

@@ -55,7 +55,14 @@ WINDOW = max(WINDOW_SIZES)
 GATE = frozenset({"harm_strong", "harm_act", "harm_veiled", "pursuit_strong", "pursuit",
                   "surveillance", "personal_data", "leverage", "loss", "property", "abstain",
                   "false_official", "ineligibility", "demand"})
-MIN_UNIT_WORDS = 4  # as _MIN_UNIT_WORDS of the concept reader
+# A unit closes when it holds this many words: shorter sentences join the next one. Twice
+# the rules' (_MIN_UNIT_WORDS of the concept reader), so that a sentence end after every
+# other word cannot shrink a window of three units to six words.
+MIN_UNIT_WORDS = 8
+# A word pair, or a term, runs on over the end of a sentence shorter than this ("Your son.
+# Drives home." gives "son drives"): sentence ends put between a threat's words must not
+# take its pairs away.
+RUN_ON_WORDS = 4
 _SHOWN = 4  # features named in a reason
 _CONCEPT_CACHE_MAX = 1024
 
@@ -66,19 +73,34 @@ class LearnedModelError(ValueError):
 
 @dataclass(frozen=True)
 class LearnedModel:
-    weights: Mapping[str, float]  # feature name -> weight (w:, b:, c:, cc: features)
+    weights: Mapping[str, float]  # feature name -> weight (w:, b:, c:, cc:, r: features)
     bias: float
     threshold: float  # a window scoring at least this is a threat
     stem: int  # letters of a word kept as its stem
     neg_cap: float  # the most the negative weights of one window may subtract
     trained_on: str  # sha256 of what the model was made from (checked by a test)
     pos_top: int = 0  # only this many of a window's heaviest positive weights count (0: all)
+    # stems of the words the training texts use unhyphenated (in two texts or more): a word
+    # cut by a hyphen ("sha-me") is read whole when the whole is one of these and a piece
+    # is not (threat_concepts.WordReader)
+    vocabulary: frozenset[str] = frozenset()
 
     @cached_property
     def weighted_concepts(self) -> tuple[tuple[str, str, str], ...]:
         """(feature, concept, other concept or "") for each concept feature weighed."""
         return tuple(_parse_concept_feature(name) for name in self.weights
                      if name.startswith(("c:", "cc:")))
+
+    @cached_property
+    def weighted_rules(self) -> frozenset[str]:
+        """The names of the concept rules whose ``r:`` features are weighed."""
+        return frozenset(name[2:] for name in self.weights if name.startswith("r:"))
+
+    @property
+    def reads_rules(self) -> bool:
+        """The model weighs the concept rules as features: a rule alone is then no
+        threat, only what the model makes of it (threat.read_content)."""
+        return bool(self.weighted_rules)
 
 
 @dataclass(frozen=True)
@@ -99,6 +121,8 @@ def _shown(feature: str) -> str:
         return f'"{name}"'
     if kind == "b":
         return '"' + name.replace("_", " ") + '"'
+    if kind == "r":
+        return f"rule {name}"
     return name
 
 
@@ -111,7 +135,8 @@ def model_from_data(data: Any) -> LearnedModel:
                             threshold=float(data["threshold"]), stem=int(data["stem"]),
                             neg_cap=float(data["neg_cap"]),
                             trained_on=str(data.get("trained_on", "")),
-                            pos_top=int(data.get("pos_top", 0)))
+                            pos_top=int(data.get("pos_top", 0)),
+                            vocabulary=frozenset(str(v) for v in data.get("vocabulary", ())))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LearnedModelError(f"the threat model is malformed: {exc!r}") from None
 
@@ -129,6 +154,24 @@ def load_learned(path: str | Path | None = None) -> LearnedModel:
         raise LearnedModelError(f"{where}: cannot read: {exc}") from None
     except LearnedModelError as exc:
         raise LearnedModelError(f"{where}: {exc}") from None
+
+
+class ConceptRule(Protocol):
+    """A concept rule (threat_concepts.Rule): it holds in a window whose concepts include
+    all of ``needs`` and none of ``unless``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def needs(self) -> frozenset[str]: ...
+    @property
+    def unless(self) -> frozenset[str]: ...
+
+
+def rule_features(concepts: frozenset[str], rules: Iterable[ConceptRule]) -> list[str]:
+    """``r:<rule>`` for each concept rule that holds on these concepts."""
+    return [f"r:{rule.name}" for rule in rules
+            if rule.needs <= concepts and not rule.unless & concepts]
 
 
 def concept_features(concepts: Iterable[str]) -> list[str]:
@@ -174,10 +217,15 @@ class LearnedWindows:
     """
 
     def __init__(self, model: LearnedModel | None, collect: bool = False,
-                 stem: int = 0) -> None:
+                 stem: int = 0, vocabulary: frozenset[str] = frozenset(),
+                 rules: Iterable[ConceptRule] = ()) -> None:
         self.model = model
+        # the rules whose features count: all when collecting, else those the model weighs
+        self.rules = tuple(r for r in rules
+                           if model is None or r.name in model.weighted_rules)
         self.weights: Mapping[str, float] = model.weights if model is not None else {}
         self.stem = model.stem if model is not None else stem
+        self.vocabulary = model.vocabulary if model is not None else vocabulary
         self.collect = collect
         self.windows: list[tuple[frozenset[str], frozenset[str]]] = []  # (all, plain only)
         self.recent: deque[_Unit] = deque(maxlen=WINDOW)
@@ -222,11 +270,15 @@ class LearnedWindows:
         self.segment_plain, self.segment_quoted, self.segment_words = set(), set(), 0
 
     def end_sentence(self) -> None:
-        """The sentence of begin_sentence ended: its segments go to the units."""
+        """The sentence of begin_sentence ended: its segments go to the units.
+
+        A word pair runs on over the end of a sentence shorter than RUN_ON_WORDS."""
         if self.segment_words:
             self._hold()
         held, self.held = self.held, []
-        self.previous = ""
+        short = sum(words for _, _, words in held) < RUN_ON_WORDS
+        if not short or (self.sentence is not None and self.sentence.discounted()):
+            self.previous = ""
         for segment in held:
             self._pass_on(segment)
         self.sentences += 1
@@ -305,6 +357,7 @@ class LearnedWindows:
             else:
                 known = tuple(name for name, a, b in self.model.weighted_concepts
                               if a in concepts and (not b or b in concepts))
+            known += tuple(rule_features(concepts, self.rules))
             if len(self.concept_cache) >= _CONCEPT_CACHE_MAX:
                 self.concept_cache.clear()
             self.concept_cache[concepts] = known
