@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,18 +159,24 @@ class Daemon:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
+        self.wait_until(lambda: accepts(self.socket_spec), timeout,
+                        f"did not listen on {self.socket_spec}", 0.02, self.stop)
+        self._check_identity()
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float, failure: str,
+                   interval: float, stop: Callable[[], None]) -> None:
+        """Poll ``ready`` until it holds; DaemonError (after ``stop``) when the daemon
+        exits or ``timeout`` seconds pass first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if self.proc is not None and self.proc.poll() is not None:
                 raise DaemonError(f"{self.name} exited with {self.proc.returncode}: "
                                   f"{self.log()}")
-            if accepts(self.socket_spec):
-                self._check_identity()
+            if ready():
                 return
-            time.sleep(0.02)
-        self.stop()
-        raise DaemonError(f"{self.name} did not listen on {self.socket_spec} within "
-                          f"{timeout}s: {self.log()}")
+            time.sleep(interval)
+        stop()
+        raise DaemonError(f"{self.name} {failure} within {timeout}s: {self.log()}")
 
     def _check_identity(self) -> None:
         """The PID must be the daemon itself (unshare and sh exec it), or its memory and CPU
@@ -451,21 +458,14 @@ class Rspamd:
         public suffix list, hence the long timeout.
         """
         self.daemon.start(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.daemon.proc is not None and self.daemon.proc.poll() is not None:
-                raise DaemonError(f"rspamd exited with {self.daemon.proc.returncode}: "
-                                  f"{self.daemon.log()}")
-            self._find_workers()
-            normal = sum(1 for name in self.workers if name.startswith("rspamd normal"))
-            if (normal == self.scanners and "rspamd proxy" in self.workers
-                    and self._negotiates() and self._pongs()):
-                self._await_helper()
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise DaemonError(f"rspamd's workers were not ready within {timeout}s: "
-                          f"{self.daemon.log()}")
+        self.daemon.wait_until(self._ready, timeout, "workers were not ready", 0.1, self.stop)
+        self._await_helper()
+
+    def _ready(self) -> bool:
+        self._find_workers()
+        normal = sum(1 for name in self.workers if name.startswith("rspamd normal"))
+        return (normal == self.scanners and "rspamd proxy" in self.workers
+                and self._negotiates() and self._pongs())
 
     def _find_workers(self) -> None:
         self.workers = {}
