@@ -35,7 +35,7 @@ from spoofwatch.detect.text_normalize import normalize_text  # noqa: E402
 from spoofwatch.detect.threat import paragraph_sentences  # noqa: E402
 from spoofwatch.detect.threat_concepts import (  # noqa: E402
     load_concepts,
-    plain_word_stems,
+    plain_words,
     score_concepts,
 )
 from spoofwatch.detect.threat_learned import (  # noqa: E402
@@ -79,7 +79,7 @@ CLIP = 2.5  # the largest weight, either way, of one feature
 # threats share) at CLIP made short get-out-the-vote notes fire; pairs and concepts say more
 WORD_CLIP = 1.0  # 1.5 fired on as many short notes and lost recall (cross-validated)
 WEIGHT_FLOOR = 0.1  # smaller weights are dropped (in cross-validation too)
-VOCABULARY_TEXTS = 2  # a stem is in the vocabulary when this many training texts write it
+VOCABULARY_TEXTS = 2  # a word is in the vocabulary when this many training texts write it
 
 Features = tuple[str, ...]  # sorted: sums in a fixed order, whatever the hash seed
 
@@ -112,13 +112,12 @@ def training_hash() -> str:
 
 
 def vocabulary(records: list[Record], model) -> frozenset[str]:
-    """The stems the training texts write whole, in VOCABULARY_TEXTS texts or more (the
+    """The words the training texts write whole, in VOCABULARY_TEXTS texts or more (the
     model file's ``vocabulary``: WordReader reads a hyphenated word whole by it)."""
     counts: dict[str, int] = {}
     for record in records:
-        for stem in plain_word_stems(normalize_text(paragraph_sentences(record.text)), model,
-                                     STEM):
-            counts[stem] = counts.get(stem, 0) + 1
+        for word in plain_words(normalize_text(paragraph_sentences(record.text)), model):
+            counts[word] = counts.get(word, 0) + 1
     return frozenset(s for s, n in counts.items() if n >= VOCABULARY_TEXTS)
 
 

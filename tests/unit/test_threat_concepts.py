@@ -147,8 +147,6 @@ def with_(**changes: object) -> dict[str, object]:
     (with_(rules=[{"name": "r", "needs": ["nope"], "weight": 3}]), "known concepts"),
     (with_(rules=[{"name": "r", "needs": ["reporting"], "weight": 3}]), "cannot be needed"),
     (with_(rules=[{"name": "r", "needs": ["vote"], "weight": 0}]), "positive number"),
-    (with_(rules=[{"name": "r", "needs": ["vote"], "weight": 3, "alone": "yes"}]),
-     "alone are true or false"),
     (with_(concepts={**BASE["concepts"], "x": {"en": ["a b c d e f g h i"]}}),  # type: ignore[dict-item]
      "more than 8 words"),
     (with_(concepts={**BASE["concepts"], "x": {"en": ["vo*"]}}),  # type: ignore[dict-item]

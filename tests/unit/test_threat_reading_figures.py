@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from spoofwatch.detect.content import load_patterns
-from spoofwatch.detect.threat import read_content
+from spoofwatch.detect.threat import RULE_FLOOR, read_content
 from spoofwatch.detect.threat_concepts import ConceptModel, load_concepts
 from support.threat_corpus import Record, load, load_set
 
@@ -84,11 +84,11 @@ def test_the_development_sets_are_well_formed_and_apart_from_the_corpus(
     ("train", {("en", "threat"): 127, ("es", "threat"): 96}),
     ("threat_dev", {("en", "threat"): 106, ("es", "threat"): 82}),
     # the sets below were not used to tune the lists: about what a new author's threats get
-    ("threat_dev2", {("en", "threat"): 43, ("es", "threat"): 32}),
+    ("threat_dev2", {("en", "threat"): 44, ("es", "threat"): 32}),
     # the legitimate texts flagged: attack ads "coming for your guns", union letters to
     # legislators, notices that a credential expired
     ("threat_dev3", {("en", "threat"): 31, ("es", "threat"): 28, ("en", "legit"): 10,
-                     ("es", "legit"): 9}),
+                     ("es", "legit"): 8}),
     ("threat_train", {("en", "threat"): 83, ("es", "threat"): 65, ("en", "legit"): 14,
                       ("es", "legit"): 12}),
     # GOTV deadlines, ID reminders and union letters that name a job: the rules' false
@@ -107,14 +107,13 @@ def test_the_rules_alone_flag_these_threats_and_legitimate_texts(
     # the default reading, with the learned reading: every set here is its training data,
     # so these are in-sample counts that show a change of the reading, not how well it
     # generalises (the held-out part and threat_fresh say that)
-    ("train", {("en", "threat"): 131, ("es", "threat"): 101}),
-    ("threat_dev", {("en", "threat"): 128, ("es", "threat"): 99}),
-    ("threat_dev2", {("en", "threat"): 101, ("es", "threat"): 85}),
-    ("threat_dev3", {("en", "threat"): 66, ("es", "threat"): 62}),
-    # the legitimate texts flagged: ALONE_RULES_LEGIT (below)
-    ("threat_train", {("en", "threat"): 186, ("es", "threat"): 167, ("en", "legit"): 1,
-                      ("es", "legit"): 1}),
-    ("threat_train2", {("en", "threat"): 359, ("es", "threat"): 320, ("es", "legit"): 4}),
+    ("train", {("en", "threat"): 133, ("es", "threat"): 103}),
+    ("threat_dev", {("en", "threat"): 128, ("es", "threat"): 100}),
+    ("threat_dev2", {("en", "threat"): 101, ("es", "threat"): 87}),
+    ("threat_dev3", {("en", "threat"): 67, ("es", "threat"): 62}),
+    ("threat_train", {("en", "threat"): 186, ("es", "threat"): 167}),
+    # a literal phrase, and a rule on a text the learned reading scores above RULE_FLOOR
+    ("threat_train2", {("en", "threat"): 363, ("es", "threat"): 320, ("es", "legit"): 2}),
 ])
 def test_with_the_learned_reading_the_parts_flag_these_texts(
     part: str, expected: dict[tuple[str, str], int]
@@ -131,30 +130,9 @@ def test_the_learned_reading_alone_flags_no_legitimate_text_it_was_trained_on() 
     assert fired == []
 
 
-# The rules that count by themselves beside the learned reading (`alone: true` in
-# threat_concepts.yaml), chosen on the sets the term lists were not tuned on, where they
-# add 19 threats and no legitimate text to the learned reading's out-of-fold reading
-# (docs/detection.md), and the legitimate training texts they fire on anywhere (in-sample:
-# a history lesson on the secret ballot, a legal-aid warning to green-card holders, a
-# worried forward, a microcredit notice, a son's note to his mother).
-ALONE_RULES = {"abstention_under_pressure", "personal_details_with_a_command",
-               "harm_to_a_voter", "veiled_harm_over_leverage_with_a_request"}
-ALONE_RULES_LEGIT = {"legit-en-g102", "legit-es-m024", "legit-es-h2-036", "legit-es-h4-054",
-                     "legit-es-h8-010"}
-
-
-def test_the_rules_that_count_alone_are_these_and_fire_on_these_legitimate_texts() -> None:
-    assert {r.name for r in LEARNED.rules if r.alone} == ALONE_RULES
-    records = load(split="train") + [r for name in DEVELOPMENT_SETS
-                                     for r in development_set(name) if r.split == "train"]
-    fired = {r.id for r in records if r.label == "legit"
-             and read_content(r.text, PATTERNS, LEARNED).concepts.alone_hit is not None}
-    assert fired == ALONE_RULES_LEGIT
-
-
-def test_beside_the_learned_reading_a_rule_not_marked_alone_makes_no_threat() -> None:
+def test_a_rule_does_not_count_where_the_learned_reading_reads_the_text_as_legitimate() -> None:
     # a union letter that names a job and a deadline: leverage_with_a_demand fires, and
-    # counted by itself until run 11
+    # counted by itself until run 11; the learned reading scores it below RULE_FLOOR
     text = ("To all UFCW members working Election Day shifts: if your store won't schedule "
             "your break around voting, let your steward know by Friday. We'll talk to the "
             "store manager. Nobody in this union should have to choose between a paycheck "
@@ -163,7 +141,16 @@ def test_beside_the_learned_reading_a_rule_not_marked_alone_makes_no_threat() ->
     reading = read_content(text, PATTERNS, LEARNED)
     assert reading.concepts.hit is not None and reading.concepts.hit.rule == \
         "leverage_with_a_demand"
+    assert reading.concepts.learned is not None
+    assert reading.concepts.learned.score < RULE_FLOOR
     assert reading.score == 0.0 and not reading.learned_fired
+    # a threat the learned reading does not fire on, but does not read as legitimate
+    # either: its rule counts
+    threat = ("Take a photo of your completed ballot and text it to this number, or we "
+              "will know you voted wrong.")
+    reading = read_content(threat, PATTERNS, LEARNED)
+    assert not reading.learned_fired and reading.concepts.learned.score >= RULE_FLOOR
+    assert reading.score == 3.0 and reading.concepts.hit.rule == "surveillance_of_the_vote"
 
 
 def test_the_held_out_part_keeps_at_least_its_measured_figures() -> None:
@@ -176,20 +163,19 @@ def test_the_held_out_part_keeps_at_least_its_measured_figures() -> None:
 
 def test_with_the_learned_reading_the_held_out_part_keeps_its_measured_figures() -> None:
     counts = flagged(load(split="heldout"), LEARNED)
-    # run 12, the default reading with the shipped model (docs/detection.md): en 24/57
-    # threats, 1/60 legit flagged; es 16/47 threats, 0/41 legit (read_content alone, without
-    # the subject bench/threat_corpus.py adds, flags 25 English threats)
-    assert counts[("en", "threat")] >= 24 and counts[("es", "threat")] >= 16, counts
+    # run 13, the default reading with the shipped model (docs/detection.md): en 31/57
+    # threats, 1/60 legit flagged; es 21/47 threats, 0/41 legit
+    assert counts[("en", "threat")] >= 31 and counts[("es", "threat")] >= 21, counts
     assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] == 0, counts
 
 
 def test_the_fresh_set_keeps_at_least_its_first_figures() -> None:
     counts = flagged(development_set(FRESH_SET), LEARNED)
-    # run 12, the default reading (docs/detection.md): en 55/80 threats, 1/80 legit
-    # flagged; es 32/70 threats, 2/70 legit (bench/threat_corpus.py reads the subject
-    # too and counts 33)
-    assert counts[("en", "threat")] >= 55 and counts[("es", "threat")] >= 32, counts
-    assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] <= 2, counts
+    # run 13, the default reading (docs/detection.md): en 56/80 threats, 2/80 legit
+    # flagged; es 37/70 threats, 4/70 legit (bench/threat_corpus.py reads the subject
+    # too and counts 36)
+    assert counts[("en", "threat")] >= 56 and counts[("es", "threat")] >= 37, counts
+    assert counts[("en", "legit")] <= 2 and counts[("es", "legit")] <= 4, counts
 
 
 def test_the_fresh_set_is_held_out_and_apart_from_every_training_text() -> None:

@@ -63,10 +63,17 @@ _FORWARD = re.compile(r"\b(?:forwarded message|original message|begin forwarded"
                       r"|mensaje reenviado|mensaje original)\b")
 _WORD = re.compile(r"[^\W_]+")
 _MIN_FORWARD_WORDS = 4
-# A word, with any pieces joined to it by a hyphen, an underscore or a middle dot (read by
-# WordReader), a quotation mark, or a run of sentence-ending marks.
-_TOKEN = re.compile(r"[^\W_]+(?:[-_\u00b7\u2027][^\W_]+)*|\"|[.!?;]+")
-_JOINER = re.compile(r"[-_\u00b7\u2027]")
+# Marks a reader reads through inside a word ("sha-me", "bu/rn", "v·o·t·e"; dashes are
+# ASCII hyphens after normalize_text), besides a hyphen with a space after it (a word
+# hyphenated at a line's end, as a mail program shows it) and an apostrophe that does not
+# start an English contraction's ending ("sh'ame", not "we'll": "we" and "ll" as before).
+_IN_WORD = "_/~*|+\u00b7\u2022\u2027\u2043\u2219\u22c5\u30fb\u2e31\u058a\u2e17"
+_SEPARATOR = (rf"(?:- ?|[{re.escape(_IN_WORD)}]"
+              r"|'(?!(?:t|s|re|ll|ve|d|m)(?![^\W_])))")
+# A word, with any pieces joined to it by those marks (read by WordReader), a quotation
+# mark, or a run of sentence-ending marks.
+_TOKEN = re.compile(rf"[^\W_]+(?:{_SEPARATOR}[^\W_]+)*|\"|[.!?;]+")
+_JOINER = re.compile(rf"- ?|[{re.escape(_IN_WORD)}]|'")
 _ABBREVIATIONS = frozenset({"mr", "ms", "dr", "st", "sr", "jr", "av", "pm", "am", "mrs", "sra",
                             "sgt", "ave", "apt", "rep", "sen", "gov", "dept",
                             "depto", "blvd", "calle", "vs", "etc", "rd"})
@@ -125,8 +132,6 @@ class Rule:
     # false notices repeats them, word for word, with no one threatened).
     in_reports: bool = True
     unless: frozenset[str] = frozenset()  # concepts that stop the rule in the window
-    # counts by itself beside a learned reading that weighs the rules (threat.read_content)
-    alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,10 +150,9 @@ class ConceptModel:
     sentence_starts: Mapping[str, frozenset[str]]
     # the learned reading fed by the same pass over the words (threat_learned.py), if any
     learned: LearnedModel | None = None
-    # every word of the terms, and the stems of their "stem*" words by length: what
-    # WordReader knows besides the learned reading's vocabulary
+    # every whole word of the terms: what WordReader knows besides the learned reading's
+    # vocabulary
     term_words: frozenset[str] = frozenset()
-    term_prefixes: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,6 @@ class ConceptScore:
     reports: bool = False
     reports_anywhere: bool = False  # some sentence has a reporting term
     learned: LearnedHit | None = None  # the learned reading's best window, if it ran
-    alone_hit: ConceptHit | None = None  # the strongest rule marked `alone` that fired
 
     @property
     def learned_fired(self) -> bool:
@@ -221,14 +224,12 @@ def _rules(source: Any, concepts: frozenset[str]) -> tuple[Rule, ...]:
     rules = []
     for entry in source:
         if not isinstance(entry, dict) or not {"name", "needs", "weight"} <= set(entry) or (
-                set(entry) - {"name", "needs", "weight", "in_reports", "unless", "alone"}):
+                set(entry) - {"name", "needs", "weight", "in_reports", "unless"}):
             raise ConceptsError(f"rule {entry!r}: give name, needs, weight (and in_reports, "
-                                "unless, alone)")
+                                "unless)")
         in_reports = entry.get("in_reports", True)
-        alone = entry.get("alone", False)
-        if not isinstance(in_reports, bool) or not isinstance(alone, bool):
-            raise ConceptsError(f"rule {entry['name']!r}: in_reports and alone are true or "
-                                "false")
+        if not isinstance(in_reports, bool):
+            raise ConceptsError(f"rule {entry['name']!r}: in_reports is true or false")
         needs = entry["needs"]
         if not isinstance(needs, list) or not needs or not set(needs) <= concepts:
             raise ConceptsError(f"rule {entry['name']!r}: needs must list known concepts "
@@ -242,7 +243,7 @@ def _rules(source: Any, concepts: frozenset[str]) -> tuple[Rule, ...]:
         if not isinstance(unless, list) or not set(unless) <= concepts:
             raise ConceptsError(f"rule {entry['name']!r}: unless must list known concepts")
         rules.append(Rule(str(entry["name"]), frozenset(needs), float(weight), in_reports,
-                          frozenset(unless), alone))
+                          frozenset(unless)))
     return tuple(rules)
 
 
@@ -263,14 +264,9 @@ def model_from_data(data: Any) -> ConceptModel:
     for stem, node in root.prefixes.items():
         root_prefixes.setdefault(len(stem), {})[stem] = node
     every_word = {w for term in terms for w in term.words}
-    prefixes: dict[int, set[str]] = {}
-    for word in every_word:
-        if word.endswith("*"):
-            prefixes.setdefault(len(word) - 1, set()).add(word[:-1])
     return ConceptModel(rules=_rules(data.get("rules"), concepts),
                         root=root, root_prefixes=root_prefixes,
                         term_words=frozenset(w for w in every_word if not w.endswith("*")),
-                        term_prefixes={n: frozenset(p) for n, p in prefixes.items()},
                         misspelled=_misspellings(terms),
                         respell=_respellings(data.get("respell", {})),
                         sentence_starts=_sentence_starts(data.get("sentence_starts", {}),
@@ -425,55 +421,44 @@ def _pieces(text: str, forwarded: int) -> Iterator[tuple[list[str], bool]]:
 class WordReader:
     """The words one token of the text stands for.
 
-    A word cut by hyphens, underscores or middle dots ("sha-me", "v-o-t-e", "acc-" at a
-    line's end and "ordingly" on the next, see normalize_text) is read whole when the whole
-    is a word the reading knows (a word of a term, or a stem of the learned reading's
-    vocabulary) and some piece is not (a single letter never is): a compound of words
-    ("door-to-door", "check-in", "866-our-vote") stays its words. Written here: which
-    words count as known is the reading's own data, no library's."""
+    A word cut by the marks of _SEPARATOR ("sha-me", "v-o-t-e", "bu/rn", "acc- ordingly",
+    "acc-" at a line's end and "ordingly" on the next: normalize_text) is read whole when
+    the whole is a word the reading knows: a whole word of a term, or of the learned
+    reading's vocabulary (the words its training texts write whole). Anything else
+    ("door-to-door", "check-in", "866-our-vote", "and/or") stays its pieces. Written here:
+    which words count as known is the reading's own data, no library's."""
 
-    def __init__(self, model: ConceptModel, vocabulary: frozenset[str], stem: int) -> None:
+    def __init__(self, model: ConceptModel, vocabulary: frozenset[str]) -> None:
         self.model = model
         self.vocabulary = vocabulary
-        self.stem = stem
 
     def known(self, word: str) -> bool:
         model = self.model
         spelled = model.respell.get(word) or model.misspelled.get(word, word)
-        if spelled in model.term_words:
-            return True
-        if any(len(spelled) >= length and spelled[:length] in stems
-               for length, stems in model.term_prefixes.items()):
-            return True
-        return bool(self.vocabulary) and stem_of(spelled, self.stem) in self.vocabulary
+        return spelled in model.term_words or spelled in self.vocabulary
 
     def words(self, token: str) -> list[str]:
         parts = _JOINER.split(token)
         if len(parts) == 1:
             return parts
         joined = "".join(parts)
-        if self.known(joined) and not all(len(p) > 1 and self.known(p) for p in parts):
-            return [joined]
-        return parts
+        return [joined] if self.known(joined) else parts
 
 
-def plain_word_stems(normalized_text: str, model: ConceptModel, stem: int) -> set[str]:
-    """The stems of the words the text writes whole (no hyphen inside), as the reading
-    spells them: what the training script builds the learned vocabulary from."""
+def plain_words(normalized_text: str, model: ConceptModel) -> set[str]:
+    """The words the text writes whole (no mark inside), as the reading spells them: what
+    the training script builds the learned vocabulary from."""
     found = set()
     for token in _TOKEN.findall(fold_accents(normalized_text)):
         if token[0].isalnum() and _JOINER.search(token) is None:
-            spelled = model.respell.get(token) or model.misspelled.get(token, token)
-            found.add(stem_of(spelled, stem))
+            found.add(model.respell.get(token) or model.misspelled.get(token, token))
     return found
 
 
 def _token_stream(text: str, forwarded: int, reader: WordReader) -> Iterator[_Token]:
     """The words of the text, in order, with their sentence and quote state.
 
-    An ellipsis ("..", "...", or "…", which NFKC makes "...") is a pause, not the end of
-    a sentence: one after every other word would otherwise cut a threat into sentences of
-    two words. Streams: besides one chunk, what it holds is bounded by _MAX_QUOTE_WORDS
+    Streams: besides one chunk, what it holds is bounded by _MAX_QUOTE_WORDS
     words (the words after an opening quotation mark wait until the mark is closed, or
     shown to be none)."""
     sentence = 0
@@ -489,8 +474,6 @@ def _token_stream(text: str, forwarded: int, reader: WordReader) -> Iterator[_To
                     pending = None
                 continue
             if not piece[0].isalnum():
-                if len(piece) > 1 and not piece.strip("."):
-                    continue  # an ellipsis
                 if not (piece == "." and last_word and _abbreviation(last_word)):
                     sentence += 1
                 last_word = ""
@@ -576,11 +559,10 @@ class _Windows:
         self.unit: _Unit | None = None
         self.units = 0
         self.best: dict[bool, ConceptHit | None] = {True: None, False: None}
-        self.best_alone: dict[bool, ConceptHit | None] = {True: None, False: None}
         self.reports = forward_framed
         self.reports_anywhere = False
         self.previous_reports = False
-        self.rated: dict[tuple[frozenset[str], bool, bool], Rule | None] = {}
+        self.rated: dict[tuple[frozenset[str], bool], Rule | None] = {}
 
     def add(self, sentence: _Sentence) -> None:
         self.reports_anywhere = self.reports_anywhere or sentence.reports
@@ -606,24 +588,21 @@ class _Windows:
         self._rate(plain, number, False)
 
     def _rate(self, present: frozenset[str], number: int, with_quotes: bool) -> None:
-        for best, alone in ((self.best, False), (self.best_alone, True)):
-            rule = self._strongest(present, with_quotes, alone)
-            held = best[with_quotes]
-            if rule is not None and (held is None or rule.weight > held.weight):
-                best[with_quotes] = ConceptHit(rule.name, _ordered(rule.needs), number,
-                                               rule.weight)
+        rule = self._strongest(present, with_quotes)
+        best = self.best[with_quotes]
+        if rule is not None and (best is None or rule.weight > best.weight):
+            self.best[with_quotes] = ConceptHit(rule.name, _ordered(rule.needs), number,
+                                                rule.weight)
 
-    def _strongest(self, present: frozenset[str], with_quotes: bool,
-                   alone: bool) -> Rule | None:
-        """The first of the heaviest rules (of those marked ``alone`` when asked) that
-        fire on these concepts (remembered: most sentences of a long text bring the same
-        few concepts, or none)."""
-        key = (present, with_quotes, alone)
+    def _strongest(self, present: frozenset[str], with_quotes: bool) -> Rule | None:
+        """The first of the heaviest rules that fire on these concepts (remembered: most
+        sentences of a long text bring the same few concepts, or none)."""
+        key = (present, with_quotes)
         if key in self.rated:
             return self.rated[key]
         strongest: Rule | None = None
         for rule in self.model.rules:
-            if not (with_quotes or rule.in_reports) or (alone and not rule.alone):
+            if not (with_quotes or rule.in_reports):
                 continue  # the reading for a message that reports (see result())
             if rule.unless & present or not rule.needs <= present:
                 continue
@@ -639,8 +618,7 @@ class _Windows:
         hit = self.best[not self.reports]
         return ConceptScore(hit.weight if hit else 0.0, hit, self.reports,
                             self.reports_anywhere,
-                            learned.result(self.reports) if learned is not None else None,
-                            self.best_alone[not self.reports])
+                            learned.result(self.reports) if learned is not None else None)
 
 
 def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = True,
@@ -672,8 +650,7 @@ def score_concepts(normalized_text: str, model: ConceptModel, forwards: bool = T
         learned.begin_sentence(current)
     current_index, current_quoted = 0, False
     partial: list[_Node] = []  # terms begun and not yet ended, within one sentence and quote
-    reader = WordReader(model, learned.vocabulary if learned is not None else frozenset(),
-                        stem)
+    reader = WordReader(model, learned.vocabulary if learned is not None else frozenset())
     for word, sentence, quoted in _token_stream(text, forwarded, reader):
         if sentence != current_index:
             # a term runs on over the end of a sentence of fewer than RUN_ON_WORDS words

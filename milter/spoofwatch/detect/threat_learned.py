@@ -60,9 +60,10 @@ GATE = frozenset({"harm_strong", "harm_act", "harm_veiled", "pursuit_strong", "p
 # other word cannot shrink a window of three units to six words.
 MIN_UNIT_WORDS = 8
 # A word pair, or a term, runs on over the end of a sentence shorter than this ("Your son.
-# Drives home." gives "son drives"): sentence ends put between a threat's words must not
-# take its pairs away.
-RUN_ON_WORDS = 4
+# Drives home." gives "son drives"): sentence ends or ellipses put between a threat's words
+# must not take its pairs away. As long as a unit: at 4, a sentence end after every fourth
+# word hid half the threats a review tried it on.
+RUN_ON_WORDS = MIN_UNIT_WORDS
 _SHOWN = 4  # features named in a reason
 _CONCEPT_CACHE_MAX = 1024
 
@@ -80,9 +81,9 @@ class LearnedModel:
     neg_cap: float  # the most the negative weights of one window may subtract
     trained_on: str  # sha256 of what the model was made from (checked by a test)
     pos_top: int = 0  # only this many of a window's heaviest positive weights count (0: all)
-    # stems of the words the training texts use unhyphenated (in two texts or more): a word
-    # cut by a hyphen ("sha-me") is read whole when the whole is one of these and a piece
-    # is not (threat_concepts.WordReader)
+    # the words the training texts write whole (in two texts or more): a word cut by a
+    # hyphen ("sha-me") is read whole when the whole is one of these
+    # (threat_concepts.WordReader)
     vocabulary: frozenset[str] = frozenset()
 
     @cached_property
