@@ -25,7 +25,7 @@ from pathlib import Path
 import scenario
 
 from support.milterclient import MilterClient, MilterError
-from support.milterproc import POLICIES, MilterProcess, free_port
+from support.milterproc import POLICIES, MilterProcess, child_pids, free_port
 
 
 def accepts(spec: str) -> bool:
@@ -404,21 +404,6 @@ group "policies" {{
     path = directory / "rspamd.conf"
     path.write_text(text)
     return path
-
-
-def child_pids(pid: int) -> list[int]:
-    """The processes whose parent is ``pid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:  # the parent PID follows the state
-            found.append(int(entry))
-    return sorted(found)
 
 
 def _start_ticks(pid: int) -> int | None:

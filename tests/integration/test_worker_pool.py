@@ -24,7 +24,7 @@ from support.milterclient import MilterClient
 from support.milterproc import (
     POLICIES,
     MilterProcess,
-    _children,
+    child_pids,
     free_ports,
     process_alive,
     scrape_metrics,
@@ -92,7 +92,7 @@ def test_two_workers_share_the_socket_and_each_serves_alone(
         os.kill(first, signal.SIGKILL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            now = sorted(_children(proc.pid))
+            now = sorted(child_pids(proc.pid))
             if len(now) == 2 and first not in now:
                 break
             time.sleep(0.02)

@@ -92,7 +92,8 @@ quarantine:
     return path
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is ``pid``, in PID order."""
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -105,7 +106,7 @@ def _children(pid: int) -> list[int]:
         fields = stat_line.rsplit(")", 1)[1].split()
         if fields[0] != "Z" and int(fields[1]) == pid:
             out.append(int(name))
-    return out
+    return sorted(out)
 
 
 def process_alive(pid: int) -> bool:
@@ -199,12 +200,12 @@ class MilterProcess:
         """The PIDs of ``count`` worker processes (``milter.workers``), in order."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            children = sorted(_children(self.pid))
+            children = sorted(child_pids(self.pid))
             if len(children) == count:
                 return children
             time.sleep(0.02)
         raise RuntimeError(f"spoofwatch {self.pid} has not {count} workers: "
-                           f"{_children(self.pid)}")
+                           f"{child_pids(self.pid)}")
 
     def wait_for_replacement(self, dead: int, timeout: float = 20.0) -> int:
         """Wait until the supervisor has a worker other than ``dead`` and the socket accepts
