@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from spoofwatch.detect.content import load_patterns
-from spoofwatch.detect.threat import RULE_FLOOR, read_content
+from spoofwatch.detect.threat import read_content
 from spoofwatch.detect.threat_concepts import ConceptModel, load_concepts
 from support.threat_corpus import Record, load, load_set
 
@@ -110,10 +110,13 @@ def test_the_rules_alone_flag_these_threats_and_legitimate_texts(
     ("train", {("en", "threat"): 133, ("es", "threat"): 103}),
     ("threat_dev", {("en", "threat"): 128, ("es", "threat"): 100}),
     ("threat_dev2", {("en", "threat"): 101, ("es", "threat"): 87}),
-    ("threat_dev3", {("en", "threat"): 67, ("es", "threat"): 62}),
-    ("threat_train", {("en", "threat"): 186, ("es", "threat"): 167}),
-    # a literal phrase, and a rule on a text the learned reading scores above RULE_FLOOR
-    ("threat_train2", {("en", "threat"): 363, ("es", "threat"): 320, ("es", "legit"): 2}),
+    # the legitimate texts flagged are the rules' (as with the rules alone, above)
+    ("threat_dev3", {("en", "threat"): 67, ("es", "threat"): 63, ("en", "legit"): 10,
+                     ("es", "legit"): 8}),
+    ("threat_train", {("en", "threat"): 186, ("es", "threat"): 167, ("en", "legit"): 14,
+                      ("es", "legit"): 12}),
+    ("threat_train2", {("en", "threat"): 363, ("es", "threat"): 320, ("en", "legit"): 30,
+                       ("es", "legit"): 35}),
 ])
 def test_with_the_learned_reading_the_parts_flag_these_texts(
     part: str, expected: dict[tuple[str, str], int]
@@ -130,27 +133,15 @@ def test_the_learned_reading_alone_flags_no_legitimate_text_it_was_trained_on() 
     assert fired == []
 
 
-def test_a_rule_does_not_count_where_the_learned_reading_reads_the_text_as_legitimate() -> None:
-    # a union letter that names a job and a deadline: leverage_with_a_demand fires, and
-    # counted by itself until run 11; the learned reading scores it below RULE_FLOOR
-    text = ("To all UFCW members working Election Day shifts: if your store won't schedule "
-            "your break around voting, let your steward know by Friday. We'll talk to the "
-            "store manager. Nobody in this union should have to choose between a paycheck "
-            "and a ballot.")
-    assert read_content(text, PATTERNS, CONCEPTS).score == 3.0  # the rules alone
-    reading = read_content(text, PATTERNS, LEARNED)
-    assert reading.concepts.hit is not None and reading.concepts.hit.rule == \
-        "leverage_with_a_demand"
-    assert reading.concepts.learned is not None
-    assert reading.concepts.learned.score < RULE_FLOOR
-    assert reading.score == 0.0 and not reading.learned_fired
-    # a threat the learned reading does not fire on, but does not read as legitimate
-    # either: its rule counts
-    threat = ("Take a photo of your completed ballot and text it to this number, or we "
-              "will know you voted wrong.")
-    reading = read_content(threat, PATTERNS, LEARNED)
-    assert not reading.learned_fired and reading.concepts.learned.score >= RULE_FLOOR
-    assert reading.score == 3.0 and reading.concepts.hit.rule == "surveillance_of_the_vote"
+def test_a_rule_counts_by_itself_where_the_learned_reading_scores_the_text_low() -> None:
+    # run 13 let the learned reading's score veto a rule; one inserted word ("really")
+    # that splits the pairs the score rests on then silenced the rule (docs/detection.md)
+    for text in ("If you vote for the levy we will kill your dog.",
+                 "If you vote for the levy we will kill really your dog."):
+        reading = read_content(text, PATTERNS, LEARNED)
+        assert reading.concepts.hit is not None and reading.score == 3.0, text
+    assert read_content("If you vote for the levy we will kill really your dog.", PATTERNS,
+                        LEARNED).concepts.learned.score < 0
 
 
 def test_the_held_out_part_keeps_at_least_its_measured_figures() -> None:
@@ -163,19 +154,18 @@ def test_the_held_out_part_keeps_at_least_its_measured_figures() -> None:
 
 def test_with_the_learned_reading_the_held_out_part_keeps_its_measured_figures() -> None:
     counts = flagged(load(split="heldout"), LEARNED)
-    # run 13, the default reading with the shipped model (docs/detection.md): en 31/57
-    # threats, 1/60 legit flagged; es 21/47 threats, 0/41 legit
-    assert counts[("en", "threat")] >= 31 and counts[("es", "threat")] >= 21, counts
+    # run 14, the default reading with the shipped model (docs/detection.md): en 33/57
+    # threats, 1/60 legit flagged; es 22/47 threats, 0/41 legit
+    assert counts[("en", "threat")] >= 33 and counts[("es", "threat")] >= 22, counts
     assert counts[("en", "legit")] <= 1 and counts[("es", "legit")] == 0, counts
 
 
 def test_the_fresh_set_keeps_at_least_its_first_figures() -> None:
     counts = flagged(development_set(FRESH_SET), LEARNED)
-    # run 13, the default reading (docs/detection.md): en 56/80 threats, 2/80 legit
-    # flagged; es 37/70 threats, 4/70 legit (bench/threat_corpus.py reads the subject
-    # too and counts 36)
-    assert counts[("en", "threat")] >= 56 and counts[("es", "threat")] >= 37, counts
-    assert counts[("en", "legit")] <= 2 and counts[("es", "legit")] <= 4, counts
+    # run 14, the default reading (docs/detection.md): en 59/80 threats, 8/80 legit
+    # flagged; es 39/70 threats, 10/70 legit
+    assert counts[("en", "threat")] >= 59 and counts[("es", "threat")] >= 39, counts
+    assert counts[("en", "legit")] <= 8 and counts[("es", "legit")] <= 10, counts
 
 
 def test_the_fresh_set_is_held_out_and_apart_from_every_training_text() -> None:

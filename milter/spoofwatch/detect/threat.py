@@ -93,14 +93,6 @@ def paragraph_sentences(text: str) -> str:
 # does): the default policies' threat_min_score, so the learned reading alone makes a
 # threat under them; a policy that asks for more needs a rule or a literal phrase too.
 LEARNED_SCORE = 3.0
-# Beside a learned reading that weighs the rules, a rule counts by itself unless that
-# reading scores the text's best window below this: it then reads the text as plainly
-# legitimate (a union's "your employer cannot punish you for voting", health advice to
-# "stay home and protect your family"), whatever concepts it shares with a threat.
-# Measured in docs/detection.md (run 13): on a review's 64 threats and 97 legitimate
-# texts, 42 and 17 flagged at 0, against 56 and 27 with no floor and 29 and 15 with the
-# rules counting only through the learned reading.
-RULE_FLOOR = 0.0
 
 
 @dataclass(frozen=True)
@@ -125,14 +117,11 @@ def read_content(text: str, patterns: Iterable[ThreatPattern],
         # A report quotes threats: its literal phrases are not the sender's words.
         phrases = ThreatScore(0.0, (), ())
     learned = LEARNED_SCORE if concepts.learned_fired else 0.0
-    # A model that weighs the rules as features may overrule a rule (RULE_FLOOR); without
-    # one, every rule counts by itself.
-    rules = concepts.score
-    if concept_model is not None and concept_model.learned is not None \
-            and concept_model.learned.reads_rules and concepts.learned is not None \
-            and concepts.learned.score < RULE_FLOOR:
-        rules = 0.0
-    return ContentReading(max(phrases.score, rules, learned), phrases, concepts)
+    # A rule counts by itself, also where the learned reading (which weighs the rules as
+    # features) scores the text low: a veto by that score was tried (run 13) and a review
+    # silenced rule-flagged threats by inserting one word ("we will kill really your dog")
+    # that split the word pairs the score rests on (docs/detection.md, run 14).
+    return ContentReading(max(phrases.score, concepts.score, learned), phrases, concepts)
 
 
 def _threat_finding(weight: Weight, content: ContentReading) -> Finding:

@@ -97,12 +97,6 @@ class LearnedModel:
         """The names of the concept rules whose ``r:`` features are weighed."""
         return frozenset(name[2:] for name in self.weights if name.startswith("r:"))
 
-    @property
-    def reads_rules(self) -> bool:
-        """The model weighs the concept rules as features: a rule alone is then no
-        threat, only what the model makes of it (threat.read_content)."""
-        return bool(self.weighted_rules)
-
 
 @dataclass(frozen=True)
 class LearnedHit:
