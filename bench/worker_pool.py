@@ -22,7 +22,6 @@ newsletter (``scenario``) or the first messages of bench/profile_corpus.py (``pr
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -40,6 +39,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "milter")]
 from support.dnsserver import DnsTestServer  # noqa: E402
 from support.milterclient import MilterClient, split_message  # noqa: E402
 from support.milterproc import MilterProcess, write_config  # noqa: E402
+from support.modules import load_by_path  # noqa: E402
 
 sys.path.insert(0, str(HERE))  # bench/ (already first when run as a script)
 from peers import cpu_seconds  # noqa: E402
@@ -48,12 +48,7 @@ Job = tuple[str, str, str, list[tuple[str, str]], bytes]  # ip, helo, mail from,
 
 
 def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_by_path(HERE / f"{name}.py", name)
 
 
 def corpus(kind: str, count: int) -> tuple[list[Job], dict[str, Any], str]:

@@ -19,13 +19,10 @@ the same level, score and weighted findings.
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -36,23 +33,14 @@ from spoofwatch.message import Message
 from spoofwatch.report import Report
 from spoofwatch.results import Envelope
 from support.dnsserver import DnsTestServer
+from support.modules import load_by_path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_corpus_module() -> ModuleType:
-    """bench/profile_corpus.py, loaded by path: bench/ must not go on sys.path, where its
-    profile.py would hide the standard library's profile module (cProfile imports it)."""
-    spec = importlib.util.spec_from_file_location("profile_corpus",
-                                                  REPO / "bench" / "profile_corpus.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["profile_corpus"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-profile_corpus = _load_corpus_module()
+# Loaded by path: bench/ must not go on sys.path, where its profile.py would hide the
+# standard library's profile module (cProfile imports it).
+profile_corpus = load_by_path(REPO / "bench" / "profile_corpus.py", "profile_corpus")
 
 PINNED = REPO / "tests" / "data" / "profile_verdicts.txt"
 MESSAGES = 300

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from spoofwatch.detect.name_match import name_key
 from spoofwatch.detect.text_normalize import normalize_text
 from spoofwatch.text import fold, fold_key, reading, script_of, skeleton, strip_invisible
 from spoofwatch.text.unicode_data import data_text, parse_ranges, parse_skeletons
+from support.modules import load_by_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,11 +98,7 @@ def test_data_files_name_their_source_and_version(name: str) -> None:
 
 
 def test_the_generator_pins_the_version_the_files_record() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "update_unicode_data", ROOT / "scripts" / "update-unicode-data.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_by_path(ROOT / "scripts" / "update-unicode-data.py", "update_unicode_data")
     assert (module.SOURCE_PACKAGE, module.ICU_VERSION, module.UNICODE_VERSION) == (
         "icukit-pyicu==78.3.1", "78.3", "17.0")
     assert module.DATA == ROOT / "milter" / "spoofwatch" / "data"

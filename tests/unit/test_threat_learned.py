@@ -23,6 +23,7 @@ from spoofwatch.detect.threat_learned import (
     model_from_data,
     window_score,
 )
+from support.modules import load_by_path
 from support.threat_corpus import load
 from unit.test_threat_reading_figures import DEVELOPMENT_SETS, development_set
 
@@ -291,12 +292,7 @@ def test_the_service_configuration_can_turn_the_learned_reading_off(tmp_path: Pa
 
 
 def test_training_never_reads_a_held_out_record() -> None:
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "train_threat_model", REPO / "scripts" / "train-threat-model.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_by_path(REPO / "scripts" / "train-threat-model.py", "train_threat_model")
     records = script.training_records()
     assert len(records) > 4_000
     assert {r.split for r in records} == {"train"}
