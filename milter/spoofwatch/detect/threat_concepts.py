@@ -133,6 +133,10 @@ class Rule:
     in_reports: bool = True
     unless: frozenset[str] = frozenset()  # concepts that stop the rule in the window
 
+    def holds(self, concepts: frozenset[str]) -> bool:
+        """Whether the rule fires on a window holding these concepts."""
+        return self.needs <= concepts and not self.unless & concepts
+
 
 @dataclass(frozen=True)
 class ConceptModel:
@@ -438,6 +442,8 @@ class WordReader:
         return spelled in model.term_words or spelled in self.vocabulary
 
     def words(self, token: str) -> list[str]:
+        if token.isalnum():
+            return [token]  # most words: no mark inside, no split to try
         parts = _JOINER.split(token)
         if len(parts) == 1:
             return parts
@@ -604,7 +610,7 @@ class _Windows:
         for rule in self.model.rules:
             if not (with_quotes or rule.in_reports):
                 continue  # the reading for a message that reports (see result())
-            if rule.unless & present or not rule.needs <= present:
+            if not rule.holds(present):
                 continue
             if strongest is None or rule.weight > strongest.weight:
                 strongest = rule

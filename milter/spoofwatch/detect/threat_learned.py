@@ -152,21 +152,16 @@ def load_learned(path: str | Path | None = None) -> LearnedModel:
 
 
 class ConceptRule(Protocol):
-    """A concept rule (threat_concepts.Rule): it holds in a window whose concepts include
-    all of ``needs`` and none of ``unless``."""
+    """A concept rule (threat_concepts.Rule)."""
 
     @property
     def name(self) -> str: ...
-    @property
-    def needs(self) -> frozenset[str]: ...
-    @property
-    def unless(self) -> frozenset[str]: ...
+    def holds(self, concepts: frozenset[str]) -> bool: ...
 
 
 def rule_features(concepts: frozenset[str], rules: Iterable[ConceptRule]) -> list[str]:
     """``r:<rule>`` for each concept rule that holds on these concepts."""
-    return [f"r:{rule.name}" for rule in rules
-            if rule.needs <= concepts and not rule.unless & concepts]
+    return [f"r:{rule.name}" for rule in rules if rule.holds(concepts)]
 
 
 def concept_features(concepts: Iterable[str]) -> list[str]:
